@@ -3,7 +3,21 @@
     minimize (or maximize) f(X)  subject to  diag(X) = 1,  X PSD,   X = Y Y^T,  Y in R^{n x r}, unit rows
 """
 
+from lowrank_sdp.objective import LinearObjective, Objective
 from lowrank_sdp.result import Certificate, IterationRecord, Result, Status
+from lowrank_sdp.solve import barvinok_pataki_rank, certify, solve
+from lowrank_sdp.solvers import METHODS
 
-__all__ = ["Certificate", "IterationRecord", "Result", "Status"]
+__all__ = [
+    "METHODS",
+    "Certificate",
+    "IterationRecord",
+    "LinearObjective",
+    "Objective",
+    "Result",
+    "Status",
+    "barvinok_pataki_rank",
+    "certify",
+    "solve",
+]
 __version__ = "0.1.0"

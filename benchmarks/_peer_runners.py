@@ -1,0 +1,478 @@
+"""The child side of benchmarks/peers.py: one solver on one instance, one JSON line on stdout.
+
+    python benchmarks/_peer_runners.py '{"solver": "csdp", "instance": {...}, "tol": 1e-6, ...}'
+
+Every solver solves the Max-Cut SDP  maximize <C, X>  s.t.  diag(X) = 1, X PSD  with C = L/4.
+The parent process owns the time limit and the memory measurement; this side times only the
+solve itself (after a warm-up on a tiny instance for the in-process solvers, so that JIT
+compilation and lazy imports are not counted), and repeats cheap solves to report a median.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import math
+import os
+import re
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import scipy.sparse as sp
+
+REPO = Path(__file__).resolve().parent.parent
+
+# A runner returns these keys (and solver-specific extras); the parent adds wall time and memory.
+#   solver_status: the solver's own word for how it ended (free text, the solver's vocabulary)
+#   ok: whether the solver claims the requested accuracy;  objective: <C, X> at its answer
+#   bound: a certified (or solver-reported dual) value on the other side of the optimum
+#   gap_kind: "certified" (our certificate on the solver's factor) or "reported" (solver's own)
+
+
+# ---------------------------------------------------------------------------------------------
+# Instances: an edge list (i < j, 0-based) and n, whatever the source.
+
+
+def read_rudy(path: str | Path) -> tuple[int, np.ndarray, np.ndarray, np.ndarray]:
+    """G-set / rudy file (optionally gzipped): first line `n m`, then `i j w`, 1-based."""
+    opener = gzip.open if str(path).endswith(".gz") else open
+    with opener(path, "rt") as fh:
+        n = int(fh.readline().split()[0])
+        data = np.loadtxt(fh, ndmin=2)
+    i, j = data[:, 0].astype(np.int64) - 1, data[:, 1].astype(np.int64) - 1
+    return n, np.minimum(i, j), np.maximum(i, j), data[:, 2].astype(np.float64)
+
+
+def read_sdpa_maxcut(path: str | Path) -> tuple[int, np.ndarray, np.ndarray, np.ndarray]:
+    """Edges of an SDPLIB max-cut file, whose objective block F0 is L/4 (so w_ij = -4 F0_ij)."""
+    text = Path(path).read_text()
+    body = [ln for ln in text.splitlines() if ln.strip() and ln.lstrip()[0] not in "\"*"]
+    n = int(re.split(r"[\s,{}()]+", body[2].strip())[0])
+    rows, cols, weights = [], [], []
+    for line in body[4:]:
+        mat, _block, i, j, v = line.split()[:5]
+        if mat == "0" and i != j:
+            a, b = int(i) - 1, int(j) - 1
+            rows.append(min(a, b))
+            cols.append(max(a, b))
+            weights.append(-4.0 * float(v))
+    return n, np.array(rows, np.int64), np.array(cols, np.int64), np.array(weights)
+
+
+def random_graph(family: str, n: int, seed: int) -> tuple[int, np.ndarray, np.ndarray, np.ndarray]:
+    """Seeded random sparse graphs whose size can double from 100 to 10^6.
+
+    "er": Erdős–Rényi G(n, m) with m = 3n distinct edges (average degree 6), unit weights.
+    "torus": an a x b toroidal grid (a*b = n, as square as a doubling allows) with random
+    ±1 weights, like the G-set graphs G11-G13, G32-G34, G57, G62 ... G81.
+    """
+    rng = np.random.default_rng(seed)
+    if family == "er":
+        m = 3 * n
+        i = rng.integers(0, n, size=int(m * 1.1) + 16)
+        j = rng.integers(0, n, size=i.size)
+        keep = i != j
+        lo, hi = np.minimum(i, j)[keep], np.maximum(i, j)[keep]
+        # First occurrences in sampling order, so the kept edges are uniform, not the low ones.
+        _, first = np.unique(lo * n + hi, return_index=True)
+        first = np.sort(first)[:m]
+        return n, lo[first], hi[first], np.ones(first.size)
+    if family == "torus":
+        a = 1 << (int(math.log2(n)) // 2)
+        while n % a or a * a > n:
+            a -= 1
+        b = n // a
+        grid = np.arange(n).reshape(a, b)
+        right = np.stack([grid.ravel(), np.roll(grid, -1, axis=1).ravel()])
+        down = np.stack([grid.ravel(), np.roll(grid, -1, axis=0).ravel()])
+        e = np.concatenate([right, down], axis=1)
+        e = np.unique(np.sort(e, axis=0), axis=1)  # a or b < 3 would repeat edges
+        e = e[:, e[0] != e[1]]
+        w = rng.choice([-1.0, 1.0], size=e.shape[1])
+        return n, e[0], e[1], w
+    raise ValueError(f"The 'family' parameter of random_graph must be \"er\" or \"torus\"; "
+                     f"got {family!r}.")
+
+
+def load_edges(inst: dict) -> tuple[int, np.ndarray, np.ndarray, np.ndarray]:
+    """n and the edge list of an instance spec (see peers.py for the spec's keys)."""
+    kind = inst["kind"]
+    if kind == "random":
+        return random_graph(inst["family"], int(inst["n"]), int(inst["seed"]))
+    path = REPO / inst["path"]
+    return read_sdpa_maxcut(path) if kind == "sdplib" else read_rudy(path)
+
+
+def quarter_laplacian(n: int, i: np.ndarray, j: np.ndarray, w: np.ndarray) -> sp.csr_matrix:
+    """C = L/4 with L = Diag(W 1) - W, as CSR."""
+    W = sp.coo_matrix((np.concatenate([w, w]), (np.concatenate([i, j]), np.concatenate([j, i]))),
+                      shape=(n, n)).tocsr()
+    L = sp.diags(np.asarray(W.sum(axis=1)).ravel()) - W
+    return (0.25 * L).tocsr()
+
+
+def write_sdpa_maxcut(path: Path, n: int, C: sp.csr_matrix) -> None:
+    """The SDPLIB convention: max <F0, X> s.t. X_kk = 1 (F_k = e_k e_k^T, c = 1), F0 = C."""
+    U = sp.triu(C).tocoo()
+    with open(path, "w") as fh:
+        fh.write(f"{n}\n1\n{n}\n")
+        fh.write(" ".join(["1.0"] * n) + "\n")
+        for a, b, v in zip(U.row + 1, U.col + 1, U.data):
+            if v != 0.0:
+                fh.write(f"0 1 {a} {b} {v!r}\n")
+        for k in range(1, n + 1):
+            fh.write(f"{k} 1 {k} {k} 1.0\n")
+
+
+def sdpa_file_for(inst: dict, n: int, C: sp.csr_matrix, tmp: Path) -> Path:
+    """SDPLIB files go to CSDP/SDPA as they are; other graphs are written out first."""
+    if inst["kind"] == "sdplib":
+        return REPO / inst["path"]
+    path = tmp / "problem.dat-s"
+    write_sdpa_maxcut(path, n, C)
+    return path
+
+
+def C_to_graph(C: sp.csr_matrix) -> sp.csr_matrix:
+    """The weighted adjacency W of C = L/4 (what graph-taking library functions expect)."""
+    W = -4.0 * sp.triu(C, k=1)
+    return (W + W.T).tocsr()
+
+
+# ---------------------------------------------------------------------------------------------
+# Timing helpers.
+
+
+def timed_repeats(run: Callable[[float], dict], spec: dict) -> dict:
+    """Call run(time_left) once, then again while single solves are cheap; median seconds.
+
+    The last run's answer is kept (all runs are deterministic for a given seed); `seconds` is
+    the median over the repeats and `all_seconds` lists them.
+    """
+    limit = float(spec["time_limit"])
+    repeats = int(spec.get("repeats", 1))
+    times: list[float] = []
+    out: dict = {}
+    start = time.perf_counter()
+    while True:
+        left = limit - (time.perf_counter() - start)
+        t0 = time.perf_counter()
+        out = run(max(left, 1e-3))
+        times.append(out.pop("seconds", time.perf_counter() - t0))
+        spent = time.perf_counter() - start
+        if len(times) >= repeats or times[0] > spec.get("repeat_below", 2.0):
+            break
+        if spent + times[-1] > 0.5 * limit:
+            break
+    out["seconds"] = float(np.median(times))
+    out["all_seconds"] = times
+    return out
+
+
+def rss_mb() -> float:
+    """This process's peak resident set so far (ru_maxrss is KiB on Linux)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+# ---------------------------------------------------------------------------------------------
+# Certificates for factors returned by other solvers (pymanopt): our own, measured the same way.
+
+
+def certify(C: sp.csr_matrix, Y: np.ndarray) -> dict:
+    """Our certificate for max <C, YY^T> at Y (unit rows): bound, gap, relative gap."""
+    import lowrank_sdp as ls
+
+    if hasattr(ls, "certify"):
+        cert = ls.certify(C, Y, sense="max")
+        return {"objective": float(cert.objective), "bound": float(cert.bound),
+                "gap": float(cert.gap), "relative_gap": float(cert.relative_gap())}
+    # Fallback until ls.certify lands: S = Diag(lambda) - C must be PSD for the bound
+    # sum(lambda) + n * max(0, -lambda_min(S)) >= optimum (weak duality).
+    CY = C @ Y
+    lam = np.einsum("ij,ij->i", CY, Y)
+    f = float(lam.sum())
+    S = sp.diags(lam) - C
+    n = C.shape[0]
+    if n <= 3000:
+        lmin = float(np.linalg.eigvalsh(S.toarray())[0])
+    else:
+        from scipy.sparse.linalg import eigsh
+
+        lmin = float(eigsh(S.tocsc(), k=1, which="SA", tol=1e-10)[0][0])
+    bound = f + n * max(0.0, -lmin)
+    return {"objective": f, "bound": bound, "gap": bound - f,
+            "relative_gap": (bound - f) / (1.0 + abs(f))}
+
+
+# ---------------------------------------------------------------------------------------------
+# The solvers.
+
+
+def run_lowrank(spec: dict, n: int, C: sp.csr_matrix) -> dict:
+    import lowrank_sdp as ls
+
+    tol = float(spec["tol"])
+    warm = quarter_laplacian(*random_graph("er", 40, 1))
+    ls.solve(warm, sense="max", tol=tol)  # JIT warm-up, not counted
+
+    def run(left: float) -> dict:
+        t0 = time.perf_counter()
+        res = ls.solve(C, sense="max", tol=tol, time_limit=left, seed=0)
+        return {"seconds": time.perf_counter() - t0, "res": res}  # wall around the call
+
+    out = timed_repeats(run, spec)
+    res = out.pop("res")
+    return {**out, "solver_status": res.status.name, "ok": bool(res.certified),
+            "objective": float(res.objective), "bound": float(res.bound), "gap": float(res.gap),
+            "relative_gap": float(res.relative_gap), "gap_kind": "certified",
+            "rank": int(res.rank), "iterations": int(res.iterations), "method": str(res.method),
+            "solver_seconds": float(res.seconds)}
+
+
+def run_pymanopt(spec: dict, n: int, C: sp.csr_matrix) -> dict:
+    """Trust regions or conjugate gradient on Oblique(r, n): pymanopt's oblique manifold has
+    unit COLUMNS, so its point is Y^T (r x n). Euclidean gradient and Hessian by hand.
+
+    Minimises -<C, Y Y^T> with pymanopt's gradient-norm stop; if our certificate on the answer
+    is above the target gap, continues from there with a 100x tighter gradient tolerance (at
+    most 4 rounds). `seconds` counts pymanopt's time only, not the certificates between rounds.
+    """
+    import pymanopt
+    from pymanopt.manifolds import Oblique
+    from pymanopt.optimizers import ConjugateGradient, TrustRegions
+
+    target = float(spec["tol"])
+    rank = int(spec.get("rank") or math.ceil(math.sqrt(2 * n)))
+    Optimizer = TrustRegions if spec["solver"] == "pymanopt-tr" else ConjugateGradient
+
+    def problem_for(Cm: sp.csr_matrix, r: int, m: int) -> pymanopt.Problem:
+        manifold = Oblique(r, m)
+        CT = Cm.T.tocsr()  # (Y^T C)^T = C^T Y; C is symmetric, kept general for clarity
+
+        @pymanopt.function.numpy(manifold)
+        def cost(Yt: np.ndarray) -> float:
+            return -float(np.sum((CT @ Yt.T).T * Yt))
+
+        @pymanopt.function.numpy(manifold)
+        def egrad(Yt: np.ndarray) -> np.ndarray:
+            return -2.0 * (Cm @ Yt.T).T
+
+        @pymanopt.function.numpy(manifold)
+        def ehess(Yt: np.ndarray, E: np.ndarray) -> np.ndarray:
+            return -2.0 * (Cm @ E.T).T
+
+        return pymanopt.Problem(manifold, cost, euclidean_gradient=egrad,
+                                euclidean_hessian=ehess)
+
+    def solve(Cm: sp.csr_matrix, r: int, m: int, x0: np.ndarray, gtol: float, left: float):
+        # CG's default step-size floor (1e-10) stops it short of a 1e-6 gap: lowered.
+        extra = {"min_step_size": 1e-16} if Optimizer is ConjugateGradient else {}
+        opt = Optimizer(min_gradient_norm=gtol, max_time=left, verbosity=0,
+                        max_iterations=100_000, **extra)
+        return opt.run(problem_for(Cm, r, m), initial_point=x0)
+
+    def start(m: int, r: int) -> np.ndarray:
+        x = np.random.default_rng(0).standard_normal((r, m))
+        return x / np.linalg.norm(x, axis=0)
+
+    warm = quarter_laplacian(*random_graph("er", 40, 1))
+    solve(warm, 9, 40, start(40, 9), 1e-6, 10.0)  # warm-up, not counted
+
+    def run(left: float) -> dict:
+        x, gtol, seconds, rounds = start(n, rank), 1e-6 * (1.0 + float(abs(C).sum())), 0.0, 0
+        cert: dict = {}
+        reason = ""
+        while True:
+            t0 = time.perf_counter()
+            res = solve(C, rank, n, x, gtol, max(left - seconds, 1e-3))
+            seconds += time.perf_counter() - t0
+            rounds += 1
+            x = res.point
+            reason = str(res.stopping_criterion)
+            cert = certify(C, np.ascontiguousarray(x.T))
+            if cert["relative_gap"] <= target or rounds >= 4 or seconds >= left:
+                break
+            gtol *= 1e-2
+        return {"seconds": seconds, "cert": cert, "rounds": rounds, "reason": reason}
+
+    out = timed_repeats(run, spec)
+    cert, reason = out.pop("cert"), out.pop("reason")
+    ok = cert["relative_gap"] <= target
+    return {**out, "solver_status": reason, "ok": ok, **cert, "gap_kind": "certified",
+            "rank": rank, "timed_out": not ok and "time" in reason.lower()}
+
+
+def run_cvxpy(spec: dict, n: int, C: sp.csr_matrix) -> dict:
+    """X PSD (n x n), diag(X) = 1, maximise <C, X>: how a Python user writes it in cvxpy."""
+    import cvxpy as cp
+
+    name = {"cvxpy-scs": "SCS", "cvxpy-clarabel": "CLARABEL"}[spec["solver"]]
+    eps = float(spec.get("cvxpy_eps", 1e-6))
+
+    def options(left: float) -> dict:
+        if name == "SCS":
+            return {"eps_abs": eps, "eps_rel": eps, "time_limit_secs": left}
+        return {"tol_gap_abs": eps, "tol_gap_rel": eps, "tol_feas": eps, "time_limit": left}
+
+    def problem_for(Cm: sp.csr_matrix) -> cp.Problem:
+        X = cp.Variable(Cm.shape, PSD=True)
+        return cp.Problem(cp.Maximize(cp.trace(Cm @ X)), [cp.diag(X) == 1])
+
+    problem_for(quarter_laplacian(*random_graph("er", 20, 1))).solve(solver=name)  # warm-up
+
+    def run(left: float) -> dict:
+        prob = problem_for(C)
+        t0 = time.perf_counter()
+        prob.solve(solver=name, **options(left))
+        return {"seconds": time.perf_counter() - t0, "prob": prob}
+
+    out = timed_repeats(run, spec)
+    prob = out.pop("prob")
+    left = float(spec["time_limit"])
+    stats = prob.solver_stats
+    obj = float(prob.value) if prob.value is not None else float("nan")
+    bound = float("nan")
+    extra = stats.extra_stats
+    try:  # each solver's own dual objective, to report its duality gap
+        if name == "SCS":
+            # cvxpy hands SCS the negated (minimisation) problem: its dobj is -(our bound).
+            bound = -float(extra["info"]["dobj"])
+        else:
+            bound = -float(extra.obj_val_dual)
+    except (KeyError, TypeError, AttributeError):
+        pass
+    gap = abs(bound - obj)
+    return {**out, "solver_status": str(prob.status), "ok": prob.status == "optimal",
+            "timed_out": prob.status != "optimal" and out["all_seconds"][-1] >= 0.95 * left,
+            "objective": obj, "bound": bound, "gap": gap, "relative_gap": gap / (1 + abs(obj)),
+            "gap_kind": "reported", "solver_seconds": stats.solve_time,
+            "iterations": stats.num_iters, "eps": eps}
+
+
+def run_binary(cmd: list[str], left: float) -> tuple[str, float, float, int | None]:
+    """Run an external solver: its output, wall seconds, peak RSS (MiB) and return code
+    (None when it ran past `left` seconds and was killed).
+
+    The peak is the child's VmHWM polled from /proc every 20 ms: ru_maxrss of a child started
+    from Python would count this interpreter's pages too (Linux carries them over at exec).
+    """
+    with tempfile.TemporaryFile("w+") as log:
+        t0 = time.perf_counter()
+        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, text=True)
+        peak = 0.0
+        while True:
+            try:
+                for line in Path(f"/proc/{proc.pid}/status").read_text().splitlines():
+                    if line.startswith("VmHWM:"):
+                        peak = max(peak, int(line.split()[1]) / 1024.0)
+            except (OSError, ValueError, IndexError):
+                pass
+            try:
+                code = proc.wait(timeout=0.02)
+                break
+            except subprocess.TimeoutExpired:
+                if time.perf_counter() - t0 > left:
+                    proc.kill()
+                    proc.wait()
+                    code = None  # timed out
+                    break
+        seconds = time.perf_counter() - t0
+        log.seek(0)
+        return log.read(), seconds, peak, code
+
+
+def _num(pattern: str, text: str) -> float:
+    m = re.search(pattern, text)
+    return float(m.group(1)) if m else float("nan")
+
+
+def run_csdp(spec: dict, n: int, C: sp.csr_matrix) -> dict:
+    """CSDP reads SDPA files and solves max tr(F0 X) s.t. tr(F_k X) = c_k: the SDP value."""
+    exe = shutil.which("csdp")
+    with tempfile.TemporaryDirectory() as tmp:
+        path = sdpa_file_for(spec["instance"], n, C, Path(tmp))
+        peaks: list[float] = []
+
+        def run(left: float) -> dict:
+            text, seconds, peak, code = run_binary([exe, str(path)], left)
+            peaks.append(peak)
+            return {"seconds": seconds, "text": text, "code": code}
+
+        out = timed_repeats(run, spec)
+    text, code = out.pop("text"), out.pop("code")
+    obj = _num(r"Primal objective value:\s*(\S+)", text)
+    dual = _num(r"Dual objective value:\s*(\S+)", text)
+    rel = _num(r"Real Relative Gap:\s*(\S+)", text)
+    word = re.search(r"^(Success|Partial Success|Failure)[^\n]*", text, re.M)
+    return {**out, "solver_status": word.group(0).strip() if word else f"exit code {code}",
+            "ok": code == 0, "timed_out": code is None, "objective": obj, "bound": dual,
+            "gap": abs(dual - obj),
+            "relative_gap": rel, "gap_kind": "reported", "solver_peak_mb": max(peaks),
+            "iterations": len(re.findall(r"^Iter:", text, re.M)) - 1}
+
+
+def run_sdpa(spec: dict, n: int, C: sp.csr_matrix) -> dict:
+    """SDPA's primal (min c^T x) and dual (max <F0, Y>) both equal the SDP value here."""
+    exe = shutil.which("sdpa")
+    with tempfile.TemporaryDirectory() as tmp:
+        path = sdpa_file_for(spec["instance"], n, C, Path(tmp))
+        peaks: list[float] = []
+
+        def run(left: float) -> dict:
+            cmd = [exe, "-ds", str(path), "-o", str(Path(tmp) / "out.txt")]
+            text, seconds, peak, code = run_binary(cmd, left)
+            peaks.append(peak)
+            return {"seconds": seconds, "text": text, "code": code}
+
+        out = timed_repeats(run, spec)
+    text, code = out.pop("text"), out.pop("code")
+    obj = _num(r"objValDual\s*=\s*(\S+)", text)  # <F0, Y> at a feasible Y: our objective
+    bound = _num(r"objValPrimal\s*=\s*(\S+)", text)
+    phase = re.search(r"phase\.value\s*=\s*(\S+)", text)
+    word = phase.group(1) if phase else "no phase"
+    return {**out, "solver_status": word, "ok": word == "pdOPT", "timed_out": code is None,
+            "objective": obj,
+            "bound": bound, "gap": abs(bound - obj),
+            "relative_gap": _num(r"relative gap\s*=\s*(\S+)", text), "gap_kind": "reported",
+            "solver_peak_mb": max(peaks),
+            "iterations": int(_num(r"Iteration\s*=\s*(\S+)", text) or 0)}
+
+
+RUNNERS: dict[str, Callable[[dict, int, sp.csr_matrix], dict]] = {
+    "lowrank": run_lowrank,
+    "pymanopt-tr": run_pymanopt,
+    "pymanopt-cg": run_pymanopt,
+    "cvxpy-scs": run_cvxpy,
+    "cvxpy-clarabel": run_cvxpy,
+    "csdp": run_csdp,
+    "sdpa": run_sdpa,
+}
+
+
+def main(argv: list[str]) -> int:
+    spec = json.loads(argv[1])
+    # Solvers print; keep stdout for the one JSON line by pointing fd 1 at stderr meanwhile.
+    result_out = os.fdopen(os.dup(1), "w")
+    os.dup2(2, 1)
+    t0 = time.perf_counter()
+    n, i, j, w = load_edges(spec["instance"])
+    C = quarter_laplacian(n, i, j, w)
+    info: dict[str, Any] = {"n": n, "edges": int(i.size), "load_seconds": time.perf_counter() - t0,
+                            "baseline_mb": rss_mb()}
+    info.update(RUNNERS[spec["solver"]](spec, n, C))
+    info["process_peak_mb"] = rss_mb()
+    result_out.write(json.dumps(info) + "\n")
+    result_out.flush()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))

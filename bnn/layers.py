@@ -1,0 +1,399 @@
+"""Binary-weight layers whose weights are a low-rank Gaussian, i.e. a factor of an SDP relaxation.
+
+Each weight i of a layer owns a row y_i = (mu_i, z_i) of the layer's ``factor`` parameter, shape
+``(*weight_shape, rank + 1)``. For rank K >= 1 the rows are unit vectors (mu_i^2 + |z_i|^2 = 1, the
+constraint diag(X) = 1 of the lifted matrix X = E[(1, w)(1, w)^T]); a forward pass draws
+xi = (1, g), g ~ N(0, I_K), one xi per layer and per sample, and uses the binary weights
+sign(Y xi) with a straight-through gradient (dL/dY = G xi^T). For K = 0 the factor is the latent
+weight mu in [-1, 1] and the forward pass uses sign(mu): BinaryConnect with clipping.
+
+Which weights a forward pass uses is the layer's ``mode`` (set one layer's attribute, or a whole
+model's with :func:`set_mode`):
+
+- ``"train"`` (default): a fresh xi per forward pass while ``training``; sign(mu) in ``eval()``;
+- ``"relaxed"``: a fresh xi, weights Y xi without the sign (the Gaussian relaxation itself);
+- ``"mean"``: sign(mu), one deterministic binary network;
+- ``"sample"``: sign(Y xi) for a frozen xi set by :meth:`resample` (one sampled binary network);
+- ``"fixed"``: the binary weights stored in the buffer ``fixed_weight`` (a hardened network).
+
+The samples are a function of the layer's ``seed`` and ``draws`` buffers, not of torch's global
+random state: they are identical on every DistributedDataParallel rank and after a resume.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from bnn._checks import check_choice, check_int, check_unit_interval, invalid
+
+MODES = ("train", "relaxed", "mean", "sample", "fixed")
+SURROGATES = ("hardtanh", "approxsign", "identity")
+
+_MASK63 = (1 << 63) - 1
+
+
+class _SignSTE(torch.autograd.Function):
+    """sign with sign(0) = +1; backward multiplies by the surrogate derivative."""
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor, surrogate: str) -> torch.Tensor:
+        ctx.surrogate = surrogate
+        if surrogate != "identity":
+            ctx.save_for_backward(x)
+        return torch.where(x >= 0, 1.0, -1.0).to(x.dtype)
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor):
+        if ctx.surrogate == "identity":
+            return grad, None
+        (x,) = ctx.saved_tensors
+        if ctx.surrogate == "hardtanh":
+            return grad * (x.abs() <= 1).to(grad.dtype), None
+        return grad * (2.0 - 2.0 * x.abs()).clamp_min(0.0), None  # approxsign (Bi-Real Net)
+
+
+def binarize(x: torch.Tensor, surrogate: str = "identity") -> torch.Tensor:
+    """±1 = sign(x) (0 maps to +1) with a straight-through gradient shaped by `surrogate`.
+
+    ``"identity"``: dL/dx = dL/dsign (weights); ``"hardtanh"``: dL/dx = dL/dsign · 1{|x| <= 1};
+    ``"approxsign"``: dL/dx = dL/dsign · max(0, 2 - 2|x|) (the derivative of Bi-Real Net's
+    piecewise-quadratic sign approximation).
+    """
+    return _SignSTE.apply(x, surrogate)
+
+
+class SignActivation(nn.Module):
+    """Binary activation ±1 = sign(x) for the W1A1 setting.
+
+    Forward: +1 where x >= 0, -1 elsewhere. Backward (the surrogate gradient): ``"hardtanh"``
+    (default) passes the gradient where |x| <= 1 and zeroes it elsewhere, the straight-through
+    estimator of BinaryNet; ``"approxsign"`` scales it by max(0, 2 - 2|x|) (Bi-Real Net);
+    ``"identity"`` passes it unchanged.
+    """
+
+    def __init__(self, surrogate: str = "hardtanh") -> None:
+        super().__init__()
+        self.surrogate = check_choice(surrogate, SURROGATES, "surrogate", "SignActivation")
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return binarize(x, self.surrogate)
+
+    def extra_repr(self) -> str:
+        return f"surrogate={self.surrogate!r}"
+
+
+def _mix(*values: int) -> int:
+    """A 63-bit seed from integers (splitmix64 steps), so nearby inputs give unrelated streams."""
+    h = 0x9E3779B97F4A7C15
+    for v in values:
+        h = (h ^ (int(v) & 0xFFFFFFFFFFFFFFFF)) * 0xBF58476D1CE4E5B9 & 0xFFFFFFFFFFFFFFFF
+        h = (h ^ (h >> 31)) * 0x94D049BB133111EB & 0xFFFFFFFFFFFFFFFF
+    return h & _MASK63
+
+
+class BinaryLayer(nn.Module):
+    """Common part of :class:`BinaryLinear` and :class:`BinaryConv2d` (not used directly).
+
+    Parameters shared by both: ``rank`` K >= 0 (columns of Z); ``samples`` S, the number of xi
+    drawn per training forward pass (the batch is split into S chunks, one sampled network each);
+    ``noise`` s in [0, 1], the training weights are sign(mu + s Z g) (s = 1 is the method;
+    s < 1 damps the sampling noise without changing the factor); ``init_mu`` a and ``init_z``
+    (initialisation, see :meth:`reset_factor`); ``binary_input`` binarizes the input with
+    :class:`SignActivation` (``input_surrogate``) first; ``seed`` the layer's sample stream
+    (default: drawn from torch's global generator, so ``torch.manual_seed`` fixes it).
+    """
+
+    def __init__(
+        self,
+        weight_shape: tuple[int, ...],
+        rank: int,
+        *,
+        bias: bool,
+        binary_input: bool,
+        input_surrogate: str,
+        samples: int,
+        noise: float,
+        init_mu: float,
+        init_z: float | None,
+        seed: int | None,
+        device: torch.device | str | None,
+        dtype: torch.dtype | None,
+        name: str,
+    ) -> None:
+        super().__init__()
+        self.rank = check_int(rank, "rank", name, 0)
+        self.samples = check_int(samples, "samples", name, 1)
+        self.noise = check_unit_interval(noise, "noise", name)
+        self.binary_input = bool(binary_input)
+        self.input_surrogate = check_choice(input_surrogate, SURROGATES, "input_surrogate", name)
+        kw = {"device": device, "dtype": dtype}
+        self.factor = nn.Parameter(torch.empty(*weight_shape, self.rank + 1, **kw))
+        out = weight_shape[0]
+        self.bias = nn.Parameter(torch.zeros(out, **kw)) if bias else None
+        if seed is None:
+            seed = int(torch.randint(0, 2**62, (1,)).item())
+        self.register_buffer("seed", torch.tensor(int(seed) & _MASK63, device=device))
+        self.register_buffer("draws", torch.zeros((), dtype=torch.int64, device=device))
+        self.register_buffer("eval_xi", torch.zeros(self.rank + 1, **kw))
+        self.register_buffer("fixed_weight", None)
+        self.mode = "train"
+        self.last_xi: torch.Tensor | None = None  # the xi of the last sampled forward pass
+        self.reset_factor(init_mu, init_z)
+
+    # -- the factor ---------------------------------------------------------------------------
+    @property
+    def mu(self) -> torch.Tensor:
+        """Mean weights mu = factor[..., 0] (a view), shape ``weight_shape``."""
+        return self.factor[..., 0]
+
+    @property
+    def z(self) -> torch.Tensor:
+        """Noise directions Z = factor[..., 1:] (a view), shape ``(*weight_shape, rank)``."""
+        return self.factor[..., 1:]
+
+    @property
+    def weight_shape(self) -> torch.Size:
+        return self.factor.shape[:-1]
+
+    @torch.no_grad()
+    def reset_factor(self, init_mu: float = 0.5, init_z: float | None = None) -> None:
+        """Initialise the factor.
+
+        Default: mu_i ~ U(-init_mu, init_mu) and z_i = sqrt(1 - mu_i^2) u_i with u_i a uniform
+        random unit vector of R^K (for K = 0 only mu, clipped to [-1, 1]). With ``init_z`` given
+        (K >= 1): |z_i| = init_z and mu_i = ±sqrt(1 - init_z^2) with a random sign, the reading
+        of the method in which a tiny init_z leaves mu near ±1.
+        """
+        name = type(self).__name__
+        init_mu = check_unit_interval(init_mu, "init_mu", name)
+        f = self.factor
+        if init_z is not None and self.rank > 0:
+            init_z = check_unit_interval(init_z, "init_z", name, closed=False)
+            sign = torch.where(torch.rand_like(f[..., 0]) < 0.5, -1.0, 1.0).to(f.dtype)
+            f[..., 0] = sign * math.sqrt(1.0 - init_z**2)
+            radius = torch.full_like(f[..., 0], init_z)
+        else:
+            f[..., 0] = (2 * torch.rand_like(f[..., 0]) - 1) * init_mu
+            radius = (1 - f[..., 0] ** 2).clamp_min(0).sqrt()
+        if self.rank > 0:
+            u = torch.randn_like(f[..., 1:])
+            f[..., 1:] = u / u.norm(dim=-1, keepdim=True).clamp_min(1e-30) * radius[..., None]
+        else:
+            f.clamp_(-1.0, 1.0)
+
+    # -- samples ------------------------------------------------------------------------------
+    def draw_xi(self, n: int, stream: int) -> torch.Tensor:
+        """xi = (1, g) for `n` samples of draw number `stream`, shape ``(n, K + 1)``.
+
+        g comes from a CPU generator seeded by (seed, stream), so it is the same on every
+        device and every rank.
+        """
+        gen = torch.Generator().manual_seed(_mix(int(self.seed), stream))
+        g = torch.randn(n, self.rank, generator=gen, dtype=torch.float64)
+        xi = torch.cat([torch.ones(n, 1, dtype=torch.float64), g], dim=1)
+        return xi.to(device=self.factor.device, dtype=self.factor.dtype)
+
+    @torch.no_grad()
+    def resample(self, stream: int) -> None:
+        """Freeze the xi used by mode ``"sample"`` to draw number `stream` (negative streams are
+        reserved for evaluation so they never collide with training draws)."""
+        self.eval_xi.copy_(self.draw_xi(1, -1 - int(stream))[0])
+
+    @torch.no_grad()
+    def fix(self, weight: torch.Tensor | None = None) -> None:
+        """Store binary weights (default: the current ``"sample"``/``"mean"`` ones) and switch
+        to mode ``"fixed"``."""
+        if weight is None:
+            weight = self.binary_weight()
+        if weight.shape != self.weight_shape:
+            raise invalid("weight", f"{type(self).__name__}.fix",
+                          f"a tensor of shape {tuple(self.weight_shape)}", tuple(weight.shape))
+        self.fixed_weight = torch.where(weight >= 0, 1.0, -1.0).to(self.factor)
+        self.mode = "fixed"
+
+    def _effective_mode(self) -> str:
+        if self.mode == "train" and not self.training:
+            return "mean"
+        return self.mode
+
+    def weights(self) -> torch.Tensor:
+        """The weights of the next forward pass, shape ``(S, *weight_shape)``; in the modes that
+        sample, this draws (advances ``draws``)."""
+        mode = check_choice(self._effective_mode(), MODES, "mode", type(self).__name__)
+        if mode == "fixed":
+            if self.fixed_weight is None:
+                raise RuntimeError("mode 'fixed' needs fixed_weight; call fix() or bnn.harden")
+            return self.fixed_weight.unsqueeze(0)
+        if mode == "mean" or self.rank == 0:
+            w = self.factor[..., 0].unsqueeze(0)
+            return w if mode == "relaxed" else binarize(w)
+        if mode == "sample":
+            xi = self.eval_xi.unsqueeze(0)
+        else:
+            n = self.samples if self.training else 1
+            xi = self.draw_xi(n, int(self.draws))
+            with torch.no_grad():
+                self.draws += 1
+            self.last_xi = xi.detach()
+        if self.noise != 1.0:
+            xi = xi * torch.tensor([1.0] + [self.noise] * self.rank).to(xi)
+        w = torch.einsum("...k,sk->s...", self.factor, xi)
+        return w if mode == "relaxed" else binarize(w)
+
+    @torch.no_grad()
+    def binary_weight(self) -> torch.Tensor:
+        """The ±1 weights of the current eval mode (``mean``, ``sample`` or ``fixed``)."""
+        mode = self._effective_mode()
+        if mode in ("train", "relaxed"):
+            mode = "mean"
+        saved, self.mode = self.mode, mode
+        try:
+            return self.weights()[0]
+        finally:
+            self.mode = saved
+
+    def _apply_chunks(self, x: torch.Tensor, fn) -> torch.Tensor:
+        if self.binary_input:
+            x = binarize(x, self.input_surrogate)
+        w = self.weights()
+        if w.shape[0] == 1:
+            return fn(x, w[0])
+        chunks = torch.tensor_split(x, w.shape[0], dim=0)
+        return torch.cat([fn(c, w[s]) for s, c in enumerate(chunks) if c.shape[0] > 0], dim=0)
+
+    def extra_repr(self) -> str:
+        return (f"rank={self.rank}, samples={self.samples}, noise={self.noise}, "
+                f"binary_input={self.binary_input}, bias={self.bias is not None}, "
+                f"mode={self.mode!r}")
+
+
+def _check_features(value, param: str, name: str) -> int:
+    return check_int(value, param, name, 1)
+
+
+class BinaryLinear(BinaryLayer):
+    """y = x sign(W)^T + b with W sampled from the layer's low-rank Gaussian (see module doc).
+
+    ``BinaryLinear(in_features, out_features, rank=K, bias=False, binary_input=False, ...)``;
+    the keyword-only parameters are those of :class:`BinaryLayer`.
+    """
+
+    def __init__(
+        self,
+        in_features: int,
+        out_features: int,
+        rank: int = 4,
+        bias: bool = False,
+        binary_input: bool = False,
+        *,
+        input_surrogate: str = "hardtanh",
+        samples: int = 1,
+        noise: float = 1.0,
+        init_mu: float = 0.5,
+        init_z: float | None = None,
+        seed: int | None = None,
+        device: torch.device | str | None = None,
+        dtype: torch.dtype | None = None,
+    ) -> None:
+        self.in_features = _check_features(in_features, "in_features", "BinaryLinear")
+        self.out_features = _check_features(out_features, "out_features", "BinaryLinear")
+        super().__init__(
+            (self.out_features, self.in_features), rank, bias=bias, binary_input=binary_input,
+            input_surrogate=input_surrogate, samples=samples, noise=noise, init_mu=init_mu,
+            init_z=init_z, seed=seed, device=device, dtype=dtype, name="BinaryLinear")
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self._apply_chunks(x, lambda c, w: F.linear(c, w, self.bias))
+
+    def extra_repr(self) -> str:
+        return f"{self.in_features}, {self.out_features}, " + super().extra_repr()
+
+
+def _pair(value, param: str, name: str, minimum: int) -> tuple[int, int]:
+    if isinstance(value, (tuple, list)):
+        if len(value) != 2:
+            raise invalid(param, name, "an int or a pair of ints", value)
+        return (check_int(value[0], param, name, minimum), check_int(value[1], param, name, minimum))
+    v = check_int(value, param, name, minimum)
+    return (v, v)
+
+
+class BinaryConv2d(BinaryLayer):
+    """2-D convolution with binary weights sign(W) sampled from the layer's low-rank Gaussian.
+
+    ``BinaryConv2d(in_channels, out_channels, kernel_size, stride=1, padding=0, rank=K,
+    bias=False, binary_input=False, ...)``; zero padding (so with ``binary_input`` the padded
+    border contributes 0, not ±1).
+    """
+
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        kernel_size: int | tuple[int, int],
+        stride: int | tuple[int, int] = 1,
+        padding: int | tuple[int, int] = 0,
+        rank: int = 4,
+        bias: bool = False,
+        binary_input: bool = False,
+        *,
+        dilation: int | tuple[int, int] = 1,
+        input_surrogate: str = "hardtanh",
+        samples: int = 1,
+        noise: float = 1.0,
+        init_mu: float = 0.5,
+        init_z: float | None = None,
+        seed: int | None = None,
+        device: torch.device | str | None = None,
+        dtype: torch.dtype | None = None,
+    ) -> None:
+        name = "BinaryConv2d"
+        self.in_channels = _check_features(in_channels, "in_channels", name)
+        self.out_channels = _check_features(out_channels, "out_channels", name)
+        self.kernel_size = _pair(kernel_size, "kernel_size", name, 1)
+        self.stride = _pair(stride, "stride", name, 1)
+        self.padding = _pair(padding, "padding", name, 0)
+        self.dilation = _pair(dilation, "dilation", name, 1)
+        super().__init__(
+            (self.out_channels, self.in_channels, *self.kernel_size), rank, bias=bias,
+            binary_input=binary_input, input_surrogate=input_surrogate, samples=samples,
+            noise=noise, init_mu=init_mu, init_z=init_z, seed=seed, device=device, dtype=dtype,
+            name=name)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self._apply_chunks(
+            x, lambda c, w: F.conv2d(c, w, self.bias, self.stride, self.padding, self.dilation))
+
+    def extra_repr(self) -> str:
+        return (f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "
+                f"stride={self.stride}, padding={self.padding}, " + super().extra_repr())
+
+
+def binary_layers(model: nn.Module) -> Iterator[BinaryLayer]:
+    """The binary layers of `model`, in module order."""
+    return (m for m in model.modules() if isinstance(m, BinaryLayer))
+
+
+def set_mode(model: nn.Module, mode: str) -> nn.Module:
+    """Set the weight mode of every binary layer of `model` (see the module doc); returns it.
+
+    Only the binary layers change: ``model.train()``/``model.eval()`` still drive BatchNorm.
+    """
+    check_choice(mode, MODES, "mode", "set_mode")
+    for layer in binary_layers(model):
+        layer.mode = mode
+    return model
+
+
+def resample(model: nn.Module, stream: int) -> nn.Module:
+    """Freeze one sampled binary network (draw number `stream`) in every binary layer and set
+    mode ``"sample"``; returns `model`."""
+    for layer in binary_layers(model):
+        layer.resample(stream)
+        layer.mode = "sample"
+    return model

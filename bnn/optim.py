@@ -1,0 +1,265 @@
+"""Optimizers that take a Riemannian step on the factors and an ordinary one on everything else.
+
+They follow torch.optim conventions (param groups, per-parameter state updated in place,
+``step(closure)`` returning the loss, ``state_dict``, learning-rate schedulers). A param group with
+``"riemannian": True`` holds factors (see :func:`is_factor`); for those the step is
+
+    rgrad = P_Y(grad)                      tangent projection, row by row: g - <g, y> y
+    d     = momentum / Adam direction built from rgrad (the buffers are moved to the current
+            tangent space by the same projection: vector transport by projection)
+    Y    <- R(Y - lr P_Y(d))               retraction: rows normalised to unit length
+
+For rank 0 (factor shape ``(..., 1)``, the latent weights of BinaryConnect) the tangent projection
+is the identity and the retraction clips to [-1, 1]. Every other group takes the plain SGD / Adam
+step of torch.optim (same hyperparameters, same semantics).
+
+A step with a NaN or infinite loss (from the closure) or gradient is refused: it raises
+:class:`NonFiniteError` and leaves parameters and optimizer state untouched.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterable
+from typing import Any
+
+import torch
+from torch import nn
+
+from bnn._checks import invalid
+from bnn.layers import BinaryLayer
+
+
+class NonFiniteError(FloatingPointError):
+    """A step was refused because the loss or a gradient is NaN or infinite."""
+
+
+def _tolerance(p: torch.Tensor) -> float:
+    return 1e-4 if p.dtype in (torch.float32, torch.float64) else 1e-2
+
+
+def is_factor(p: torch.Tensor) -> bool:
+    """True when `p` is a point of the factor manifold: a floating tensor of shape
+    ``(..., K + 1)`` with at least 2 dimensions whose rows (last axis) have unit norm (K >= 1),
+    or whose entries lie in [-1, 1] (K = 0)."""
+    if not isinstance(p, torch.Tensor) or not p.is_floating_point() or p.dim() < 2:
+        return False
+    if p.numel() == 0:
+        return False
+    with torch.no_grad():
+        if p.shape[-1] == 1:
+            return bool(p.abs().max() <= 1 + _tolerance(p))
+        return bool(((p.norm(dim=-1) - 1).abs().max()) <= _tolerance(p))
+
+
+def _inner(v: torch.Tensor, p: torch.Tensor) -> torch.Tensor:
+    return torch.einsum("...k,...k->...", v, p).unsqueeze(-1)
+
+
+@torch.no_grad()
+def project(p: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+    """Tangent projection of `v` at the factor `p`: row by row v - <v, p> p (rank 0: v)."""
+    if p.shape[-1] == 1:
+        return v
+    return torch.addcmul(v, _inner(v, p), p, value=-1)
+
+
+@torch.no_grad()
+def project_(p: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+    """:func:`project` in place on `v`."""
+    if p.shape[-1] == 1:
+        return v
+    return v.addcmul_(_inner(v, p), p, value=-1)
+
+
+@torch.no_grad()
+def retract_(p: torch.Tensor) -> torch.Tensor:
+    """Retraction in place: rows normalised to unit length (rank 0: clipped to [-1, 1])."""
+    if p.shape[-1] == 1:
+        return p.clamp_(-1.0, 1.0)
+    return p.div_(_inner(p, p).sqrt_().clamp_min_(torch.finfo(p.dtype).tiny))
+
+
+def param_groups(
+    model: nn.Module,
+    lr: float,
+    factor_lr: float | None = None,
+    weight_decay: float = 0.0,
+    **factor_options: Any,
+) -> list[dict[str, Any]]:
+    """Split `model`'s parameters: the factors of its binary layers in a group with
+    ``"riemannian": True`` and learning rate `factor_lr` (default `lr`), everything else
+    (biases, BatchNorm, full-precision layers) in an ordinary group with `weight_decay`.
+    Extra keywords go to the factor group only (e.g. ``momentum=0.9``). Empty groups are left out.
+    """
+    factor_ids = {id(m.factor) for m in model.modules() if isinstance(m, BinaryLayer)}
+    params = [p for p in model.parameters() if p.requires_grad]
+    factors = [p for p in params if id(p) in factor_ids]
+    others = [p for p in params if id(p) not in factor_ids]
+    groups = []
+    if factors:
+        groups.append({"params": factors, "riemannian": True,
+                       "lr": lr if factor_lr is None else factor_lr, **factor_options})
+    if others:
+        groups.append({"params": others, "riemannian": False, "lr": lr,
+                       "weight_decay": weight_decay})
+    return groups
+
+
+class _Riemannian(torch.optim.Optimizer):
+    """Shared validation and the refusal of non-finite steps."""
+
+    def add_param_group(self, param_group: dict[str, Any]) -> None:
+        name = type(self).__name__
+        super().add_param_group(param_group)
+        group = self.param_groups[-1]
+        if not isinstance(group["lr"], (float, int)) or isinstance(group["lr"], bool) \
+                or not group["lr"] >= 0:
+            raise invalid("lr", name, "a non-negative number", group["lr"])
+        if group["riemannian"]:
+            for p in group["params"]:
+                if not is_factor(p):
+                    shape = tuple(p.shape)
+                    raise invalid(
+                        "params", name,
+                        "factors (rows of unit norm along the last axis, or entries in [-1, 1] "
+                        "for shape (..., 1)) in a group with riemannian=True",
+                        f"<a tensor of shape {shape} that is not a factor>")
+            if group.get("weight_decay", 0):
+                raise invalid("weight_decay", name, "0 in a group with riemannian=True",
+                              group["weight_decay"])
+
+    def _check_finite(self, loss: Any) -> None:
+        if loss is not None:
+            value = float(loss.detach()) if isinstance(loss, torch.Tensor) else float(loss)
+            if not math.isfinite(value):
+                raise NonFiniteError(
+                    f"loss is {value}; step refused, parameters and optimizer state unchanged")
+        grads = [p.grad for g in self.param_groups for p in g["params"] if p.grad is not None]
+        if grads:
+            # A NaN or inf anywhere makes the sum non-finite: one read pass, no temporaries.
+            finite = torch.stack([g.sum() for g in grads]).isfinite().all()
+            if not bool(finite):
+                raise NonFiniteError(
+                    "a gradient is NaN or infinite; step refused, parameters and optimizer "
+                    "state unchanged")
+
+    def _loss(self, closure: Callable[[], Any] | None) -> Any:
+        loss = None
+        if closure is not None:
+            with torch.enable_grad():
+                loss = closure()
+        self._check_finite(loss)
+        return loss
+
+
+class RiemannianSGD(_Riemannian):
+    """SGD (momentum, dampening, Nesterov, weight decay as torch.optim.SGD) with a Riemannian
+    step on groups flagged ``"riemannian": True``."""
+
+    def __init__(
+        self,
+        params: Iterable[torch.Tensor] | Iterable[dict[str, Any]],
+        lr: float = 1e-2,
+        momentum: float = 0.0,
+        dampening: float = 0.0,
+        weight_decay: float = 0.0,
+        nesterov: bool = False,
+        riemannian: bool = False,
+    ) -> None:
+        if not 0.0 <= momentum < 1.0:
+            raise invalid("momentum", "RiemannianSGD", "a number in [0, 1)", momentum)
+        if nesterov and (momentum <= 0 or dampening != 0):
+            raise invalid("nesterov", "RiemannianSGD",
+                          "False unless momentum > 0 and dampening = 0", nesterov)
+        defaults = dict(lr=lr, momentum=momentum, dampening=dampening,
+                        weight_decay=weight_decay, nesterov=nesterov, riemannian=riemannian)
+        super().__init__(params, defaults)
+
+    @torch.no_grad()
+    def step(self, closure: Callable[[], Any] | None = None) -> Any:
+        loss = self._loss(closure)
+        for group in self.param_groups:
+            riem, lr, mom = group["riemannian"], group["lr"], group["momentum"]
+            for p in group["params"]:
+                if p.grad is None:
+                    continue
+                d = p.grad
+                if group["weight_decay"]:
+                    d = d.add(p, alpha=group["weight_decay"])
+                if riem:
+                    d = project(p, d)
+                if mom:
+                    state = self.state[p]
+                    buf = state.get("momentum_buffer")
+                    if buf is None:
+                        buf = state["momentum_buffer"] = d.clone()
+                    else:
+                        if riem:
+                            project_(p, buf)  # transport to the current point
+                        buf.mul_(mom).add_(d, alpha=1 - group["dampening"])
+                    d = d.add(buf, alpha=mom) if group["nesterov"] else buf
+                p.add_(d, alpha=-lr)
+                if riem:
+                    retract_(p)
+        return loss
+
+
+class RiemannianAdam(_Riemannian):
+    """Adam (torch.optim.Adam semantics, L2 weight decay) with a Riemannian step on groups
+    flagged ``"riemannian": True``: the moments are built from the Riemannian gradient, the
+    first moment is transported by projection, the second moment is kept per coordinate (mu and
+    each column of Z get their own scale), and the step is projected and retracted."""
+
+    def __init__(
+        self,
+        params: Iterable[torch.Tensor] | Iterable[dict[str, Any]],
+        lr: float = 1e-3,
+        betas: tuple[float, float] = (0.9, 0.999),
+        eps: float = 1e-8,
+        weight_decay: float = 0.0,
+        riemannian: bool = False,
+    ) -> None:
+        for i, b in enumerate(betas):
+            if not 0.0 <= b < 1.0:
+                raise invalid(f"betas[{i}]", "RiemannianAdam", "a number in [0, 1)", b)
+        if not eps >= 0:
+            raise invalid("eps", "RiemannianAdam", "a non-negative number", eps)
+        defaults = dict(lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay,
+                        riemannian=riemannian)
+        super().__init__(params, defaults)
+
+    @torch.no_grad()
+    def step(self, closure: Callable[[], Any] | None = None) -> Any:
+        loss = self._loss(closure)
+        for group in self.param_groups:
+            riem, lr = group["riemannian"], group["lr"]
+            beta1, beta2 = group["betas"]
+            for p in group["params"]:
+                if p.grad is None:
+                    continue
+                g = p.grad
+                if group["weight_decay"]:
+                    g = g.add(p, alpha=group["weight_decay"])
+                if riem:
+                    g = project(p, g)
+                state = self.state[p]
+                if not state:
+                    state["step"] = torch.zeros((), dtype=torch.float32)
+                    state["exp_avg"] = torch.zeros_like(p)
+                    state["exp_avg_sq"] = torch.zeros_like(p)
+                state["step"] += 1
+                t = float(state["step"])
+                m, v = state["exp_avg"], state["exp_avg_sq"]
+                if riem:
+                    project_(p, m)  # transport to the current point
+                m.mul_(beta1).add_(g, alpha=1 - beta1)
+                v.mul_(beta2).addcmul_(g, g, value=1 - beta2)
+                d = v.sqrt().div_(math.sqrt(1 - beta2**t)).add_(group["eps"])
+                torch.div(m, d, out=d)
+                if riem:
+                    project_(p, d)
+                p.add_(d, alpha=-lr / (1 - beta1**t))
+                if riem:
+                    retract_(p)
+        return loss

@@ -1,0 +1,501 @@
+"""Train a binary network with VISPA or a baseline: ``python -m bnn.train`` and :func:`train`.
+
+    python -m bnn.train --dataset fashion-mnist --model mlp --method vispa --rank 4 --epochs 5 --json
+
+One harness for every method: the same data splits, models (bnn.models), minibatch order, cosine
+learning-rate schedule, Adam for the full-precision (BatchNorm) parameters, and evaluation. The
+validation split chooses the epoch (the best validation accuracy of the evaluated network); the
+test set is evaluated once, at the end, for each reported number.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import math
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from bnn._checks import check_choice, check_int, invalid
+from bnn.data import Splits, load_dataset
+from bnn.models import (
+    ACTIVATIONS,
+    ARCHITECTURES,
+    METHODS,
+    binary_layers,
+    build_model,
+    is_binary,
+)
+
+EVAL_MODES = ("harden", "ensemble", "mean", "sample")
+
+#: Each method's default learning rate for its binary weights (chosen on the validation split).
+DEFAULT_LR = {"ste": 1e-2, "bayesbinn": 3e-4, "vispa": 1e-2}
+
+
+@dataclass
+class TrainConfig:
+    """Everything that defines a run (the command's options, one to one)."""
+
+    dataset: str = "digits"
+    data_dir: str | None = None
+    model: str = "mlp"
+    method: str = "vispa"
+    rank: int = 4
+    epochs: int = 5
+    batch_size: int = 100
+    lr: float | None = None  # None: DEFAULT_LR[method]
+    lr_fp: float = 1e-3  # Adam's rate for the full-precision (BatchNorm) parameters
+    seed: int = 0
+    activations: str = "real"
+    eval_mode: str = "harden"
+    eval_samples: int = 10
+    extra_eval_modes: tuple[str, ...] = ()  # also evaluate these (test set: once each)
+    select: str = "best"  # "best": the epoch of best validation accuracy; "last": the last epoch
+    train_limit: int | None = None
+    val_size: int | None = None
+    bayesbinn_temperature: float = 1.0
+    bayesbinn_numerics: str = "stable"
+    bayesbinn_lam_init: float = 10.0
+    checkpoint: str | None = None
+    resume: str | None = None
+    progress: bool | None = None  # None: a progress bar when stderr is a terminal
+    verbose: bool = True
+
+    def validate(self) -> TrainConfig:
+        check_choice(self.model, ARCHITECTURES, "model", "train")
+        check_choice(self.method, METHODS, "method", "train")
+        check_choice(self.activations, ACTIVATIONS, "activations", "train")
+        check_choice(self.eval_mode, EVAL_MODES, "eval_mode", "train")
+        for mode in self.extra_eval_modes:
+            check_choice(mode, EVAL_MODES, "extra_eval_modes", "train")
+        check_choice(self.select, ("best", "last"), "select", "train")
+        check_int(self.rank, "rank", "train", 0)
+        check_int(self.epochs, "epochs", "train", 1)
+        check_int(self.batch_size, "batch_size", "train", 1)
+        check_int(self.eval_samples, "eval_samples", "train", 1)
+        if self.lr is not None and not (isinstance(self.lr, (int, float)) and self.lr > 0):
+            raise invalid("lr", "train", "a positive number or None", self.lr)
+        return self
+
+
+@dataclass
+class TrainResult:
+    """What a run measured. Accuracies are fractions in [0, 1]."""
+
+    config: TrainConfig
+    test_accuracy: float  # of config.eval_mode, at the selected epoch
+    val_accuracy: float  # of config.eval_mode, at the selected epoch
+    best_epoch: int
+    seconds_per_epoch: float  # training passes only (no evaluation), averaged over epochs run
+    history: list[dict] = field(default_factory=list)
+    extra_test: dict[str, float] = field(default_factory=dict)  # other eval modes, if asked
+    extra_val: dict[str, float] = field(default_factory=dict)
+    train_memory_bytes: int = 0  # parameters + buffers + optimizer state while training
+    deployed_memory_bytes: int = 0  # 1 bit per binary weight + the float32 BatchNorm state
+    model: nn.Module | None = None  # the trained model at the selected epoch
+    deployed: nn.Module | None = None  # its deployed network, weights exactly ±1
+
+    def summary(self) -> dict:
+        """The JSON line of the command."""
+        c = self.config
+        return {
+            "method": c.method,
+            "rank": c.rank if c.method == "vispa" else None,
+            "model": c.model,
+            "dataset": c.dataset,
+            "activations": c.activations,
+            "epochs": c.epochs,
+            "best_epoch": self.best_epoch,
+            "eval_mode": c.eval_mode,
+            "test_accuracy": self.test_accuracy,
+            "val_accuracy": self.val_accuracy,
+            "seconds_per_epoch": self.seconds_per_epoch,
+            "seed": c.seed,
+            **{f"test_accuracy_{k}": v for k, v in self.extra_test.items()},
+            "train_memory_bytes": self.train_memory_bytes,
+            "deployed_memory_bytes": self.deployed_memory_bytes,
+        }
+
+
+# ---------------------------------------------------------------------------------------------
+# Methods: how each one steps and how each one evaluates.
+
+
+class _Joint:
+    """Several optimizers stepped together (a method's binary-weight rule + Adam for the rest)."""
+
+    def __init__(self, *optimizers: torch.optim.Optimizer) -> None:
+        self.optimizers = [o for o in optimizers if o is not None]
+
+    @property
+    def param_groups(self) -> list[dict]:
+        return [g for o in self.optimizers for g in o.param_groups]
+
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        for o in self.optimizers:
+            o.zero_grad(set_to_none=set_to_none)
+
+    def step(self) -> None:
+        for o in self.optimizers:
+            o.step()
+
+    def state_dict(self) -> dict:
+        return {"optimizers": [o.state_dict() for o in self.optimizers]}
+
+    def load_state_dict(self, state: dict) -> None:
+        for o, s in zip(self.optimizers, state["optimizers"]):
+            o.load_state_dict(s)
+
+    def state_tensors(self):
+        for o in self.optimizers:
+            for s in o.state.values():
+                yield from (v for v in s.values() if torch.is_tensor(v))
+
+
+def _full_precision_params(model: nn.Module) -> list[nn.Parameter]:
+    binary = {id(p) for m in binary_layers(model) for p in m.parameters()}
+    return [p for p in model.parameters() if id(p) not in binary]
+
+
+def make_optimizer(model: nn.Module, config: TrainConfig, n_train: int) -> _Joint:
+    """The method's optimizer for the binary layers and Adam for the full-precision parameters."""
+    lr = config.lr if config.lr is not None else DEFAULT_LR[config.method]
+    if config.method == "vispa":  # one optimizer: Riemannian Adam on factors, Adam on the rest
+        from bnn.optim import RiemannianAdam, param_groups
+
+        joint = _Joint(RiemannianAdam(param_groups(model, lr=config.lr_fp, factor_lr=lr)))
+        for g in joint.param_groups:
+            g["base_lr"] = g["lr"]
+        return joint
+    fp = _full_precision_params(model)
+    adam = torch.optim.Adam(fp, lr=config.lr_fp) if fp else None
+    if config.method == "ste":
+        from bnn.baselines.ste import ClippedAdam
+
+        latent = [m.weight for m in binary_layers(model)]
+        binary = ClippedAdam([{"params": latent, "lr": lr, "clip": True}])
+    else:
+        from bnn.baselines.bayesbinn import BayesBiNN
+
+        binary = BayesBiNN(binary_layers(model), train_set_size=n_train, lr=lr,
+                           temperature=config.bayesbinn_temperature,
+                           numerics=config.bayesbinn_numerics)
+    joint = _Joint(binary, adam)
+    for g in joint.param_groups:
+        g["base_lr"] = g["lr"]
+    return joint
+
+
+def _set_lr(optimizer: _Joint, step: int, total: int) -> None:
+    # Cosine decay to zero over the run: a function of the global step only, so resume is exact.
+    factor = 0.5 * (1.0 + math.cos(math.pi * min(step, total) / total))
+    for g in optimizer.param_groups:
+        g["lr"] = g["base_lr"] * factor
+
+
+def deployed_network(model: nn.Module, method: str, calibration: torch.Tensor | None = None,
+                     validation: tuple[torch.Tensor, torch.Tensor] | None = None) -> nn.Module:
+    """The deployed deterministic network, every binary layer's weights exactly ±1.
+
+    STE: sign of the latent weights; BayesBiNN: the posterior mode sign(λ) (both as plain
+    Linear/Conv2d layers); VISPA: ``bnn.deploy.harden`` (the best on `validation` of sign(mu)
+    and 8 sampled networks). With `calibration` inputs, BatchNorm statistics are recomputed for
+    the ±1 weights (bnn.deploy.recalibrate_bn), for every method alike.
+    """
+    from bnn.deploy import harden, recalibrate_bn
+
+    calib = None if calibration is None else list(calibration.split(_EVAL_BATCH))
+    if method == "vispa":
+        if calib is None or validation is None:
+            raise invalid("calibration", "deployed_network",
+                          "inputs (and validation data) for VISPA's harden", calibration)
+        val = list(zip(validation[0].split(_EVAL_BATCH), validation[1].split(_EVAL_BATCH)))
+        return harden(model, calib, val).model.eval()
+    layers = []
+    for m in model:
+        if is_binary(m):
+            w = m.binary_weight().detach().clone()
+            if w.dim() == 2:
+                plain = nn.Linear(w.shape[1], w.shape[0], bias=False)
+            else:
+                plain = nn.Conv2d(w.shape[1], w.shape[0], w.shape[2], padding=m.padding,
+                                  bias=False)
+            plain.weight = nn.Parameter(w, requires_grad=False)
+            layers.append(plain)
+        else:
+            layers.append(copy.deepcopy(m))
+    net = nn.Sequential(*layers)
+    if calib is not None:
+        recalibrate_bn(net, calib)
+    return net.eval()
+
+
+_EVAL_BATCH = 1000
+#: Training images (a fixed slice) that recalibrate BatchNorm for the deployed ±1 network.
+CALIBRATION_SIZE = 5000
+
+
+@torch.no_grad()
+def _logits(net: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    return torch.cat([net(c) for c in x.split(_EVAL_BATCH)])
+
+
+def _accuracy(logits: torch.Tensor, y: torch.Tensor) -> float:
+    return float((logits.argmax(1) == y).double().mean())
+
+
+@torch.no_grad()
+def evaluate(model: nn.Module, method: str, x: torch.Tensor, y: torch.Tensor,
+             mode: str = "mean", samples: int = 10, seed: int = 0,
+             deployed: nn.Module | None = None) -> float:
+    """Accuracy on (x, y) of `model` evaluated as `mode`, the same for every method:
+
+    - ``"mean"``: the most probable binary network (VISPA sign(mu), BayesBiNN sign(λ), STE
+      sign(latent)) with the BatchNorm statistics of training;
+    - ``"sample"``: one sampled binary network (sampled network `seed`);
+    - ``"ensemble"``: logits averaged over `samples` sampled networks;
+    - ``"harden"``: the `deployed` network (from :func:`deployed_network`).
+
+    STE has no distribution: its "sample" and "ensemble" are its sign network.
+    """
+    check_choice(mode, EVAL_MODES, "mode", "evaluate")
+    model.eval()
+    if mode == "harden":
+        if deployed is None:
+            raise invalid("deployed", "evaluate", 'a network for mode "harden"', deployed)
+        return _accuracy(_logits(deployed.eval(), x), y)
+    if method == "vispa":
+        from bnn.deploy import evaluate as vispa_evaluate
+
+        batches = list(zip(x.split(_EVAL_BATCH), y.split(_EVAL_BATCH)))
+        return vispa_evaluate(model, batches, mode=mode, samples=samples, seed=seed).accuracy
+    if method == "ste" or mode == "mean":
+        return _accuracy(_logits(model, x), y)  # eval_weights "mode": the sign network
+    layers = binary_layers(model)
+    gen_state = torch.get_rng_state()
+    torch.manual_seed(10_000 + seed)  # sampled networks that do not disturb the training stream
+    try:
+        for m in layers:
+            m.eval_weights = "sample"
+        total = 0.0
+        for _ in range(samples if mode == "ensemble" else 1):
+            for m in layers:
+                m.resample()
+            total = total + _logits(model, x).double()
+        return _accuracy(total, y)
+    finally:
+        torch.set_rng_state(gen_state)
+        for m in layers:
+            m.eval_weights = "mode"
+            m._sampled = None
+
+
+def memory_bytes(model: nn.Module, optimizer: _Joint | None = None) -> tuple[int, int]:
+    """(training state bytes: parameters, buffers, optimizer state; deployed bytes)."""
+    tensors = list(model.parameters()) + list(model.buffers())
+    if optimizer is not None:
+        tensors += list(optimizer.state_tensors())
+    train = sum(t.numel() * t.element_size() for t in tensors)
+    n_binary = sum(m.binary_weight().numel() for m in binary_layers(model)) \
+        if all(hasattr(m, "binary_weight") for m in binary_layers(model)) else 0
+    binary_ids = {id(t) for m in binary_layers(model) for t in (*m.parameters(), *m.buffers())}
+    rest = [t for t in (*model.parameters(), *model.buffers())
+            if id(t) not in binary_ids and t.is_floating_point()]
+    deployed = (n_binary + 7) // 8 + sum(4 * t.numel() for t in rest)
+    return train, deployed
+
+
+# ---------------------------------------------------------------------------------------------
+# The loop.
+
+
+def _rng_state(gen: torch.Generator) -> dict:
+    return {"torch": torch.get_rng_state(), "shuffle": gen.get_state()}
+
+
+def _save(path: str, model, optimizer, state: dict) -> None:
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(str(path) + ".tmp")
+    torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(), **state}, tmp)
+    tmp.replace(path)  # atomic: a crash mid-save leaves the previous checkpoint
+
+
+def train(config: TrainConfig, data: Splits | None = None) -> TrainResult:
+    """Train `config.model` with `config.method` and evaluate it; see :class:`TrainConfig`."""
+    config.validate()
+    if data is None:
+        data = load_dataset(config.dataset, data_dir=config.data_dir, val_size=config.val_size,
+                            train_limit=config.train_limit)
+    torch.manual_seed(config.seed)
+    options = {}
+    if config.method == "bayesbinn":
+        options["lam_init"] = config.bayesbinn_lam_init
+    model = build_model(config.model, config.method, data.input_shape, data.num_classes,
+                        activations=config.activations, rank=config.rank, **options)
+    n = len(data.y_train)
+    optimizer = make_optimizer(model, config, n)
+    gen = torch.Generator().manual_seed(config.seed)
+    steps_per_epoch = math.ceil(n / config.batch_size)
+    total = steps_per_epoch * config.epochs
+    history: list[dict] = []
+    best = {"val": -1.0, "epoch": 0, "state": None}
+    start = 0
+    if config.resume:
+        ck = torch.load(config.resume, weights_only=False)
+        model.load_state_dict(ck["model"])
+        optimizer.load_state_dict(ck["optimizer"])
+        torch.set_rng_state(ck["rng"]["torch"])
+        gen.set_state(ck["rng"]["shuffle"])
+        history, best, start = ck["history"], ck["best"], ck["epoch"]
+    progress = sys.stderr.isatty() if config.progress is None else config.progress
+    say = print if config.verbose else (lambda *a, **k: None)
+    for epoch in range(start + 1, config.epochs + 1):
+        model.train()
+        perm = torch.randperm(n, generator=gen)
+        batches = range(steps_per_epoch)
+        if progress:
+            from tqdm import tqdm
+
+            batches = tqdm(batches, desc=f"epoch {epoch}/{config.epochs}", leave=False,
+                           file=sys.stderr)
+        loss_sum, correct = 0.0, 0
+        t0 = time.perf_counter()
+        for b in batches:
+            idx = perm[b * config.batch_size:(b + 1) * config.batch_size]
+            x, y = data.x_train[idx], data.y_train[idx]
+            _set_lr(optimizer, (epoch - 1) * steps_per_epoch + b, total)
+            optimizer.zero_grad()
+            logits = model(x)
+            loss = F.cross_entropy(logits, y)
+            loss.backward()
+            optimizer.step()
+            loss_sum += float(loss.detach()) * len(y)
+            correct += int((logits.argmax(1) == y).sum())
+        seconds = time.perf_counter() - t0
+        val = evaluate(model, config.method, data.x_val, data.y_val, "mean")
+        history.append({"epoch": epoch, "loss": loss_sum / n, "train_accuracy": correct / n,
+                        "val_accuracy": val, "seconds": seconds})
+        if config.select == "last" or val > best["val"]:
+            best = {"val": val, "epoch": epoch, "state": copy.deepcopy(model.state_dict())}
+        say(f"epoch {epoch:3d}  loss {loss_sum / n:.4f}  train {correct / n:.4f}  "
+            f"val {val:.4f}  {seconds:.1f} s", flush=True)
+        if config.checkpoint:
+            _save(config.checkpoint, model, optimizer,
+                  {"epoch": epoch, "history": history, "best": best, "rng": _rng_state(gen),
+                   "config": asdict(config)})
+    model.load_state_dict(best["state"])
+    model.eval()
+    # The deployed network: BatchNorm recalibrated on a fixed slice of the training set.
+    deployed = deployed_network(model, config.method, data.x_train[:CALIBRATION_SIZE],
+                                (data.x_val, data.y_val))
+    modes = [config.eval_mode, *(m for m in config.extra_eval_modes if m != config.eval_mode)]
+    val_acc, test_acc = {}, {}
+    for mode in modes:
+        kw = {"samples": config.eval_samples, "deployed": deployed}
+        val_acc[mode] = evaluate(model, config.method, data.x_val, data.y_val, mode, **kw)
+        test_acc[mode] = evaluate(model, config.method, data.x_test, data.y_test, mode, **kw)
+    train_mem, deployed_mem = memory_bytes(model, optimizer)
+    return TrainResult(
+        config=config,
+        test_accuracy=test_acc[config.eval_mode],
+        val_accuracy=val_acc[config.eval_mode],
+        best_epoch=best["epoch"],
+        seconds_per_epoch=sum(h["seconds"] for h in history) / len(history),
+        history=history,
+        extra_test={m: test_acc[m] for m in modes[1:]},
+        extra_val={m: val_acc[m] for m in modes[1:]},
+        train_memory_bytes=train_mem,
+        deployed_memory_bytes=deployed_mem,
+        model=model,
+        deployed=deployed,
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# The command.
+
+
+def _parser() -> argparse.ArgumentParser:
+    d = TrainConfig()
+    p = argparse.ArgumentParser(prog="python -m bnn.train", description=__doc__.splitlines()[0])
+    p.add_argument("--dataset", default=d.dataset,
+                   help="digits (default, needs nothing) | fashion-mnist | a folder of IDX files")
+    p.add_argument("--data-dir", default=None,
+                   help="where to look for Fashion-MNIST first (then $BNN_DATA, then "
+                        "/usr/share/datasets/fashion-mnist)")
+    p.add_argument("--model", choices=ARCHITECTURES, default=d.model)
+    p.add_argument("--method", choices=METHODS, default=d.method)
+    p.add_argument("--rank", type=int, default=d.rank, help="VISPA's K (0: the diagonal case)")
+    p.add_argument("--epochs", type=int, default=d.epochs)
+    p.add_argument("--batch-size", type=int, default=d.batch_size)
+    p.add_argument("--lr", type=float, default=None,
+                   help="learning rate of the binary weights (default per method: "
+                        + ", ".join(f"{k} {v:g}" for k, v in DEFAULT_LR.items()) + ")")
+    p.add_argument("--lr-fp", type=float, default=d.lr_fp,
+                   help="Adam's learning rate for the full-precision (BatchNorm) parameters")
+    p.add_argument("--seed", type=int, default=d.seed)
+    p.add_argument("--activations", choices=ACTIVATIONS, default=d.activations,
+                   help="binary: W1A1; real: W1A32 (ReLU)")
+    p.add_argument("--eval-mode", choices=EVAL_MODES, default=d.eval_mode,
+                   help="harden: the deployed ±1 network (default); ensemble: a Monte Carlo "
+                        "average of sampled networks; mean; sample")
+    p.add_argument("--eval-samples", type=int, default=d.eval_samples,
+                   help="networks in an ensemble")
+    p.add_argument("--extra-eval-modes", nargs="*", choices=EVAL_MODES, default=[],
+                   help="also report these eval modes (test_accuracy_<mode> in the JSON)")
+    p.add_argument("--select", choices=("best", "last"), default=d.select,
+                   help="report the epoch of best validation accuracy, or the last")
+    p.add_argument("--train-limit", type=int, default=None,
+                   help="train on a fixed subset of this many images")
+    p.add_argument("--val-size", type=int, default=None)
+    p.add_argument("--bayesbinn-temperature", type=float, default=d.bayesbinn_temperature)
+    p.add_argument("--bayesbinn-numerics", choices=("stable", "reference"),
+                   default=d.bayesbinn_numerics)
+    p.add_argument("--bayesbinn-lam-init", type=float, default=d.bayesbinn_lam_init)
+    p.add_argument("--checkpoint", metavar="PATH", default=None,
+                   help="save the run's state here after every epoch")
+    p.add_argument("--resume", metavar="PATH", default=None,
+                   help="continue the run saved at PATH (up to --epochs)")
+    p.add_argument("--threads", type=int, default=None, help="torch.set_num_threads")
+    bar = p.add_mutually_exclusive_group()
+    bar.add_argument("--progress", dest="progress", action="store_true", default=None)
+    bar.add_argument("--no-progress", dest="progress", action="store_false")
+    p.add_argument("--json", action="store_true",
+                   help="print one JSON object as the last line of output")
+    p.add_argument("--quiet", action="store_true", help="no line per epoch")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    kw = vars(args).copy()
+    as_json, quiet = kw.pop("json"), kw.pop("quiet")
+    kw.pop("threads")
+    kw["extra_eval_modes"] = tuple(kw["extra_eval_modes"])
+    config = TrainConfig(**kw, verbose=not quiet)
+    try:
+        result = train(config)
+    except (FileNotFoundError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    summary = result.summary()
+    if as_json:
+        print(json.dumps(summary), flush=True)
+    elif not quiet:
+        print(f"test accuracy ({config.eval_mode}) {result.test_accuracy:.4f} at epoch "
+              f"{result.best_epoch}; {result.seconds_per_epoch:.2f} s/epoch")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,174 @@
+"""Shared machinery of the text readers: loading, tokens, error messages, the fast numeric path.
+
+Every reader has two paths over the same grammar. The fast path hands the numeric body of a file
+to `np.loadtxt` (C speed) and checks the result with vectorised tests; it never raises: when
+anything looks off it gives up and the slow path re-reads the file line by line, in Python,
+raising a ValueError that names the file and the 1-based line of the first problem. So the slow
+path is the reference, and the fast path only has to be right when it succeeds.
+"""
+
+from __future__ import annotations
+
+import gzip
+import io
+import os
+import re
+import sys
+import warnings
+import zlib
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+
+MAX_VERTICES = 100_000_000
+"""Largest number of vertices (or SDP dimension) a file may declare: an adjacency matrix needs
+O(n) memory even without edges, so a header like `10**12 0` is refused rather than allocated."""
+
+# Numbers as written by every tool we know; Python's float() alone would also accept "nan",
+# "inf", "1_000" and non-ASCII digits, which we refuse.
+_NUMBER = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?", re.ASCII)
+_INTEGER = re.compile(r"[+-]?\d+", re.ASCII)
+# Bytes that may appear in a body the fast path accepts (comments and anything exotic go slow).
+_FAST_BYTES = b"0123456789+-.eE \t\n"
+_MAX_DIGITS = 30
+
+
+class TextFile:
+    """The decoded text of one file, with the name used in error messages."""
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.path = Path(path)
+        self.name = str(path)
+        raw = self.path.read_bytes()
+        if raw[:2] == b"\x1f\x8b":  # gzip magic, whatever the extension says
+            try:
+                raw = gzip.decompress(raw)
+            except (OSError, EOFError, zlib.error) as exc:
+                raise ValueError(f"{self.name}: not a valid gzip file ({exc})") from None
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            line = raw.count(b"\n", 0, exc.start) + 1
+            raise self.error(line, f"not UTF-8 text (byte 0x{raw[exc.start]:02x})") from None
+        self.text = text.removeprefix("\ufeff")
+
+    @property
+    def stem(self) -> str:
+        """File name without `.gz` and without its last suffix: G1.txt.gz -> G1."""
+        name = self.path.name.removesuffix(".gz")
+        return Path(name).stem
+
+    @property
+    def eof_line(self) -> int:
+        """The line number where more input was expected: one past the last line."""
+        count = self.text.count("\n")
+        return count + 1 if self.text.endswith("\n") or not self.text else count + 2
+
+    def error(self, line: int, message: str) -> ValueError:
+        return ValueError(f"{self.name} line {line}: {message}")
+
+    def show(self, line: int) -> str:
+        """The text of a line, trimmed, for an error message."""
+        text = self.text.split("\n", line)[line - 1].strip()
+        return repr(text if len(text) <= 60 else text[:57] + "...")
+
+    def scan(
+        self, comment: str, line: int = 1, offset: int = 0
+    ) -> Iterator[tuple[int, list[str], int]]:
+        """(1-based line number, tokens, offset just past the line) for each line that has tokens
+        once comments are cut, starting at `line`, which begins at character `offset`.
+
+        A comment runs from any character of `comment` to the end of its line; for SDPA
+        (`comment="sdpa"`) a comment is a whole line that begins with `"` or `*`.
+        """
+        text = self.text
+        while offset < len(text):
+            end = text.find("\n", offset)
+            end = len(text) if end < 0 else end
+            piece = text[offset:end]
+            if comment == "sdpa":
+                if piece.lstrip()[:1] in ('"', "*"):
+                    piece = ""
+            else:
+                cut = min((k for k in map(piece.find, comment) if k >= 0), default=-1)
+                if cut >= 0:
+                    piece = piece[:cut]
+            tokens = piece.split()
+            if tokens:
+                yield line, tokens, end + 1
+            line += 1
+            offset = end + 1
+
+
+def parse_int(src: TextFile, line: int, token: str, what: str) -> int:
+    """An integer token (written `12`, or integral like `12.0`/`1.2e1`), else the line's error."""
+    if _INTEGER.fullmatch(token):
+        if len(token) > _MAX_DIGITS:
+            raise src.error(line, f"{what} {token[:20]}... is too large")
+        return int(token)
+    if _NUMBER.fullmatch(token):
+        value = float(token)
+        if value.is_integer():
+            if abs(value) > 1e30:
+                raise src.error(line, f"{what} {token!r} is too large")
+            return int(value)
+        raise src.error(line, f"{what} {token!r} is not an integer")
+    raise src.error(line, f"{what} {_short(token)} is not a number")
+
+
+def parse_float(src: TextFile, line: int, token: str, what: str) -> float:
+    """A finite real number token, else the line's error."""
+    if not _NUMBER.fullmatch(token):
+        raise src.error(line, f"{what} {_short(token)} is not a number")
+    value = float(token)
+    if not np.isfinite(value):
+        raise src.error(line, f"{what} {token!r} is not finite")
+    return value
+
+
+def _short(token: str) -> str:
+    return repr(token if len(token) <= 30 else token[:27] + "...")
+
+
+def fast_rows(body: str, dtype: np.dtype) -> np.ndarray | None:
+    """The rows of a purely numeric body as a structured array, or None to take the slow path.
+
+    Integer fields accept only integer literals and float fields only finite-or-not decimals
+    (callers check finiteness and ranges); blank lines are skipped, any other line must have
+    exactly one token per field.
+    """
+    if not body.isascii():
+        return None
+    data = body.encode("ascii")
+    if b"\r" in data:
+        data = data.replace(b"\r\n", b"\n")
+    if data.translate(None, _FAST_BYTES):  # a comment, a letter, a stray \r ...
+        return None
+    if not data.strip():
+        return np.empty(0, dtype=dtype)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            rows = np.loadtxt(io.BytesIO(data), dtype=dtype, comments=None, ndmin=1)
+    except (ValueError, OverflowError, TypeError):
+        return None
+    return rows
+
+
+def edge_dtype(n_index: int, weighted: bool) -> np.dtype:
+    """Structured dtype for rows of `n_index` integer columns and an optional float column."""
+    fields = [(f"i{k}", np.int64) for k in range(n_index)]
+    if weighted:
+        fields.append(("w", np.float64))
+    return np.dtype(fields)
+
+
+def warn(message: str) -> None:
+    """warnings.warn pointing at the first caller outside lowrank_sdp.io."""
+    frame = sys._getframe(1)
+    level = 2
+    while frame is not None and frame.f_globals.get("__name__", "").startswith("lowrank_sdp.io"):
+        frame = frame.f_back
+        level += 1
+    warnings.warn(message, UserWarning, stacklevel=level)

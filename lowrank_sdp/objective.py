@@ -1,0 +1,147 @@
+"""Objectives f(X), evaluated through the factor Y (X = Y Y^T).
+
+Everything the solvers and the certificate need is f and the X-space gradient G = grad f(X):
+the Y-space gradient is 2 G Y, the multipliers are lambda_i = <(G Y)_i, Y_i>, and the dual slack is
+S = G - Diag(lambda).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import scipy.sparse as sp
+from scipy.sparse.linalg import LinearOperator, aslinearoperator
+
+from lowrank_sdp._validation import invalid
+from lowrank_sdp.kernels import linalg
+
+SYMMETRY_RTOL = 1e-10
+"""C is accepted as symmetric when max|C - C^T| <= SYMMETRY_RTOL * max(1, max|C|)."""
+
+Matrix = np.ndarray | sp.spmatrix | sp.sparray | LinearOperator
+
+
+class Objective:
+    """A smooth objective given by ``fun(Y) -> (f, G)`` with G = grad f(X) at X = Y Y^T.
+
+    G may be a dense array, a scipy.sparse matrix or a symmetric LinearOperator. The dual bound is
+    valid only for convex f when minimising (concave f when maximising): pass ``convex=True`` or
+    ``concave=True`` when that holds (the bound is then f(X) + n * min(lambda_min(S), 0));
+    otherwise results carry an infinite bound (nothing is claimed).
+    """
+
+    linear = False
+
+    def __init__(
+        self,
+        fun: Callable[[np.ndarray], tuple[float, Any]],
+        *,
+        n: int | None = None,
+        convex: bool = False,
+        concave: bool = False,
+    ):
+        if not callable(fun):
+            raise invalid("fun", "Objective", "a callable fun(Y) -> (f, G)", fun)
+        if n is not None and (isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1):
+            raise invalid("n", "Objective", "a positive int or None", n)
+        self.fun = fun
+        self.n = None if n is None else int(n)
+        self.convex = bool(convex)
+        self.concave = bool(concave)
+
+    def evaluate(self, Y: np.ndarray) -> tuple[float, np.ndarray]:
+        """(f, G Y) at Y."""
+        f, G = self._call(Y)
+        return f, _apply(G, Y)
+
+    def gradient_operator(self, Y: np.ndarray) -> Matrix:
+        """The X-space gradient G at Y (for the certificate)."""
+        return self._call(Y)[1]
+
+    def _call(self, Y: np.ndarray) -> tuple[float, Matrix]:
+        out = self.fun(Y)
+        if not (isinstance(out, tuple) and len(out) == 2):
+            raise TypeError("Objective fun(Y) must return a tuple (f, G)")
+        f, G = out
+        f = float(f)
+        n = Y.shape[0]
+        if getattr(G, "shape", None) != (n, n):
+            raise ValueError(
+                f"Objective fun(Y) returned G of shape {getattr(G, 'shape', None)}; "
+                f"expected ({n}, {n})"
+            )
+        return f, G
+
+
+class LinearObjective(Objective):
+    """f(X) = <C, X>; G = C everywhere. Sparse C is held in CSR with its diagonal split off."""
+
+    linear = True
+
+    def __init__(self, C: Matrix):
+        self.convex = True
+        self.C = C
+        self.n = C.shape[0]
+        self.csr: sp.csr_matrix | None = None
+        self.dense: np.ndarray | None = None
+        self.operator: LinearOperator | None = None
+        if sp.issparse(C):
+            self.csr = sp.csr_matrix(C, dtype=np.float64)
+            self.csr.sum_duplicates()
+            self.csr.sort_indices()
+            self.diagonal = self.csr.diagonal()
+            off = self.csr - sp.diags(self.diagonal)
+            off = sp.csr_matrix(off)
+            off.eliminate_zeros()
+            off.sort_indices()
+            self.offdiag = off
+        elif isinstance(C, np.ndarray):
+            self.dense = np.ascontiguousarray(C, dtype=np.float64)
+            self.diagonal = np.diag(self.dense).copy()
+            self.offdiag = None
+        else:
+            self.operator = C
+            self.diagonal = None
+            self.offdiag = None
+
+    def matmat(self, Y: np.ndarray) -> np.ndarray:
+        """C @ Y."""
+        if self.csr is not None:
+            c = self.csr
+            return linalg.csr_matmat(c.indptr, c.indices, c.data, Y, np.empty_like(Y))
+        if self.dense is not None:
+            return self.dense @ Y
+        return np.asarray(self.operator.matmat(Y), dtype=np.float64).reshape(Y.shape)
+
+    def evaluate(self, Y: np.ndarray) -> tuple[float, np.ndarray]:
+        CY = self.matmat(Y)
+        return float(np.vdot(CY, Y)), CY
+
+    def gradient_operator(self, Y: np.ndarray) -> Matrix:
+        if self.csr is not None:
+            return self.csr
+        if self.dense is not None:
+            return self.dense
+        return self.operator
+
+    def mixing_csr(self) -> sp.csr_matrix:
+        """Off-diagonal part of C in CSR form, as the mixing sweep wants it."""
+        if self.offdiag is None:
+            if self.dense is None:
+                raise ValueError("the mixing method needs C as an array or sparse matrix")
+            off = sp.csr_matrix(self.dense - np.diag(self.diagonal))
+            off.eliminate_zeros()
+            self.offdiag = off
+        return self.offdiag
+
+
+def _apply(G: Matrix, Y: np.ndarray) -> np.ndarray:
+    if isinstance(G, LinearOperator):
+        return np.asarray(G.matmat(Y), dtype=np.float64).reshape(Y.shape)
+    return np.asarray(G @ Y, dtype=np.float64)
+
+
+def as_operator(G: Matrix) -> LinearOperator:
+    return G if isinstance(G, LinearOperator) else aslinearoperator(G)

@@ -1,0 +1,127 @@
+"""What to solve, validated: an objective over X = Y Y^T with diag(X) = 1, and a sense.
+
+Internally every problem is a minimisation; ``sign`` maps back (user value = sign * internal value).
+Nothing is silently symmetrised or cleaned: bad input is refused with a ValueError.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.sparse as sp
+from scipy.sparse.linalg import LinearOperator
+
+from lowrank_sdp._validation import check_choice, invalid
+from lowrank_sdp.objective import SYMMETRY_RTOL, LinearObjective, Objective
+
+SENSES = ("min", "max")
+
+
+@dataclass(frozen=True)
+class Problem:
+    objective: Objective
+    """The objective to *minimise* (negated when the user maximises)."""
+    n: int
+    sense: str
+    sign: float
+
+
+def _check_symmetric(asym: float, scale: float, func: str) -> None:
+    tol = SYMMETRY_RTOL * max(1.0, scale)
+    if not asym <= tol:
+        raise invalid(
+            "C", func,
+            f"symmetric (max |C - C^T| <= {SYMMETRY_RTOL:g} * max(1, max|C|) = {tol:.3g}; "
+            "nothing is symmetrised for you)",
+            f"<a matrix with max |C - C^T| = {asym:.3g}>",
+        )
+
+
+def validate_matrix(C, func: str = "solve") -> np.ndarray | sp.csr_matrix | LinearOperator:
+    """Check that C is a finite, square, symmetric, non-empty matrix or operator."""
+    if isinstance(C, LinearOperator):
+        n = _check_shape(C.shape, func)
+        rng = np.random.default_rng(12345)
+        u, v = rng.standard_normal(n), rng.standard_normal(n)
+        Cu, Cv = C.matvec(u), C.matvec(v)
+        if not (np.all(np.isfinite(Cu)) and np.all(np.isfinite(Cv))):
+            raise invalid("C", func, "an operator with finite values", "<an operator giving NaN/inf>")
+        a, b = float(v @ Cu), float(u @ Cv)
+        scale = max(np.linalg.norm(Cu) * np.linalg.norm(v), np.linalg.norm(Cv) * np.linalg.norm(u))
+        if abs(a - b) > 1e-8 * max(1.0, scale):
+            raise invalid(
+                "C", func, "a symmetric operator (probe: |v^T C u - u^T C v| <= 1e-8 * scale)",
+                f"<an operator with |v^T C u - u^T C v| = {abs(a - b):.3g}>",
+            )
+        return C
+    if sp.issparse(C):
+        _check_shape(C.shape, func)
+        C = sp.csr_matrix(C, dtype=np.float64)
+        if not np.all(np.isfinite(C.data)):
+            raise invalid("C", func, "finite (no NaN or inf entries)", "<a matrix with NaN or inf>")
+        scale = float(abs(C).max()) if C.nnz else 0.0
+        diff = C - C.T
+        asym = float(abs(diff).max()) if diff.nnz else 0.0
+        _check_symmetric(asym, scale, func)
+        return C
+    if isinstance(C, np.ndarray) or isinstance(C, (list, tuple)):
+        try:
+            C = np.asarray(C, dtype=np.float64)
+        except (TypeError, ValueError):
+            raise invalid("C", func, "a numeric matrix", f"<array of dtype {np.asarray(C).dtype}>")
+        if C.ndim != 2:
+            raise invalid("C", func, "a 2-D square matrix", f"<array of shape {C.shape}>")
+        _check_shape(C.shape, func)
+        if not np.all(np.isfinite(C)):
+            raise invalid("C", func, "finite (no NaN or inf entries)", "<a matrix with NaN or inf>")
+        _check_symmetric(float(np.max(np.abs(C - C.T))), float(np.max(np.abs(C))), func)
+        return C
+    raise invalid(
+        "C", func,
+        "an ndarray, a scipy.sparse matrix, a symmetric LinearOperator or an Objective",
+        f"<{type(C).__name__}>",
+    )
+
+
+def _check_shape(shape, func: str) -> int:
+    if len(shape) != 2 or shape[0] != shape[1]:
+        raise invalid("C", func, "a square matrix", f"<shape {tuple(shape)}>")
+    if shape[0] == 0:
+        raise invalid("C", func, "at least 1 x 1 (n >= 1)", f"<shape {tuple(shape)}>")
+    return int(shape[0])
+
+
+class _Negated(Objective):
+    """-f for a user objective f (maximisation becomes minimisation)."""
+
+    def __init__(self, inner: Objective):
+        self.inner = inner
+        self.convex = getattr(inner, "concave", False)
+        self.n = inner.n
+
+    def evaluate(self, Y):
+        f, GY = self.inner.evaluate(Y)
+        return -f, -GY
+
+    def gradient_operator(self, Y):
+        return -self.inner.gradient_operator(Y)
+
+
+def make_problem(C, sense: str = "min", func: str = "solve", n: int | None = None) -> Problem:
+    """Validate (C, sense) and build the internal minimisation problem."""
+    check_choice(sense, SENSES, "sense", func)
+    sign = 1.0 if sense == "min" else -1.0
+    if isinstance(C, Objective) and not C.linear:
+        size = C.n if C.n is not None else n
+        if size is None:
+            raise invalid(
+                "C", func, "an Objective with a known size (Objective(fun, n=...)) or a Y0",
+                "<an Objective without n>",
+            )
+        objective = C if sign > 0 else _Negated(C)
+        return Problem(objective, int(size), sense, sign)
+    if isinstance(C, LinearObjective):
+        C = C.C
+    M = validate_matrix(C, func)
+    return Problem(LinearObjective(M if sign > 0 else -M), M.shape[0], sense, sign)

@@ -1,0 +1,264 @@
+"""The front door: ``solve`` = a local method + the certificate + the Riemannian staircase."""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+
+import numpy as np
+from threadpoolctl import threadpool_limits
+
+from lowrank_sdp import manifold
+from lowrank_sdp._validation import check_nonnegative, check_positive_int, invalid
+from lowrank_sdp.certificate import certify_problem
+from lowrank_sdp.problem import Problem, make_problem
+from lowrank_sdp.result import Certificate, Result, Status
+from lowrank_sdp.solvers import METHODS, InnerOptions, Monitor, choose_method
+
+GRAD_TOL_FLOOR = 1e-15
+INITIAL_GRAD_FACTOR = 10.0
+"""First gradient tolerance: INITIAL_GRAD_FACTOR * tol / sqrt(n r), relative to 1 + |f|."""
+
+
+def barvinok_pataki_rank(n: int) -> int:
+    """ceil(sqrt(2n)): some optimal X has rank r with r(r+1)/2 <= n, so this rank always suffices."""
+    return min(n, math.ceil(math.sqrt(2 * n)))
+
+
+def solve(
+    C,
+    *,
+    sense: str = "min",
+    rank: int | str = "auto",
+    method: str = "auto",
+    tol: float = 1e-6,
+    time_limit: float | None = None,
+    seed: int = 0,
+    callback: Callable | None = None,
+    Y0: np.ndarray | None = None,
+    max_iterations: int | None = None,
+    max_rank: int | None = None,
+    rigorous: bool = False,
+    verbose: bool = False,
+) -> Result:
+    """Solve  min (or max) f(X)  s.t.  diag(X) = 1, X PSD  with X = Y Y^T, Y with unit rows.
+
+    Parameters
+    ----------
+    C : ndarray, scipy.sparse matrix, symmetric LinearOperator, or Objective
+        The cost matrix of f(X) = <C, X>, or an `Objective` giving f and its X-space gradient.
+    sense : "min" or "max"
+    rank : positive int or "auto"
+        "auto" starts at ceil(sqrt(2n)) / 2 (at least 2) and climbs the Riemannian staircase when the
+        certificate finds a negative eigenvalue; an int fixes the rank.
+    method : "auto", "mixing", "rgd" or "lbfgs"
+        "auto" takes the method measured fastest for this kind of problem (benchmarks/methods.py).
+    tol : relative gap to certify: stop when gap <= tol * (1 + |objective|).
+    time_limit : seconds, or None. The final certificate is computed after the limit.
+    seed : seeds the random start and the eigensolver: the same seed gives the same answer.
+    callback : called after every iteration with a state (iteration, objective, grad_norm, rank,
+        seconds, Y read-only); raising StopIteration stops the solve with status CALLBACK.
+    Y0 : warm start (n x r); rows are normalised (a zero row is an error).
+    max_iterations : total iterations over all ranks, or None.
+    max_rank : cap of the staircase (default n).
+    rigorous : prove lambda_min by a dense Cholesky factorisation (n <= 6000).
+    verbose : print one line per staircase step.
+
+    Returns
+    -------
+    Result
+        Every return (early stops too) carries a certified bound computed at the returned point.
+    """
+    # The hot loops are serial kernels and vector-sized BLAS calls: a multi-threaded BLAS only adds
+    # synchronisation (measured 25x slower on a loaded 2-core machine), so BLAS runs on one thread.
+    with threadpool_limits(limits=1, user_api="blas"):
+        return _solve(C, sense=sense, rank=rank, method=method, tol=tol, time_limit=time_limit,
+                      seed=seed, callback=callback, Y0=Y0, max_iterations=max_iterations,
+                      max_rank=max_rank, rigorous=rigorous, verbose=verbose)
+
+
+def _solve(C, *, sense, rank, method, tol, time_limit, seed, callback, Y0, max_iterations,
+           max_rank, rigorous, verbose) -> Result:
+    start = time.perf_counter()
+    func = "solve"
+    tol = check_nonnegative(tol, "tol", func)
+    time_limit = check_nonnegative(time_limit, "time_limit", func, allow_none=True)
+    if max_iterations is not None:
+        max_iterations = check_positive_int(max_iterations, "max_iterations", func, " or None")
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise invalid("seed", func, "a non-negative int", seed)
+    if callback is not None and not callable(callback):
+        raise invalid("callback", func, "a callable or None", callback)
+    if not isinstance(method, str) or (method != "auto" and method not in METHODS):
+        names = ", ".join(f'"{m}"' for m in ("auto", *METHODS))
+        raise invalid("method", func, f"one of {names}", method)
+    if not (rank == "auto" or (isinstance(rank, (int, np.integer)) and not isinstance(rank, bool)
+                               and rank >= 1)):
+        raise invalid("rank", func, 'a positive int or "auto"', rank)
+    Y0_array = _check_Y0(Y0, func)
+    problem = make_problem(C, sense, func, n=None if Y0_array is None else Y0_array.shape[0])
+    n = problem.n
+    if max_rank is not None:
+        max_rank = min(check_positive_int(max_rank, "max_rank", func, " or None"), n)
+    name = choose_method(problem) if method == "auto" else method
+    if METHODS[name].linear_only and not problem.objective.linear:
+        raise invalid("method", func, "a method for nonlinear objectives (rgd, lbfgs)", name)
+
+    rng = np.random.default_rng(seed)
+    Y = _initial_point(problem, rank, max_rank, Y0_array, rng, func)
+    r_max = Y.shape[1] if rank != "auto" else (max_rank or n)
+    staircase = rank == "auto"
+
+    monitor = Monitor(problem.sign, callback, time_limit, max_iterations, start)
+    run = METHODS[name].run
+    grad_tol = INITIAL_GRAD_FACTOR * tol / math.sqrt(n * Y.shape[1])
+    rank_history = [Y.shape[1]]
+    cert: Certificate | None = None
+    status: Status | None = None
+    grad_norm = float("nan")
+    try:
+        while True:
+            inner = run(problem, Y, InnerOptions(grad_tol=grad_tol), monitor)
+            Y, grad_norm = inner.Y, inner.grad_norm
+            if inner.stop is not None:
+                status = inner.stop
+                break
+            cert = certify_problem(problem, Y, seed=seed, rigorous=rigorous)
+            if verbose:
+                print(
+                    f"[lowrank_sdp] rank {Y.shape[1]:4d}  it {monitor.iterations:6d}  "
+                    f"f {cert.objective:.12g}  gap {cert.relative_gap():.2e}  "
+                    f"lambda_min {cert.lambda_min:.2e}  |grad| {grad_norm:.2e}  "
+                    f"{monitor.elapsed():.2f}s"
+                )
+            if cert.relative_gap() <= tol:
+                status = Status.CERTIFIED
+                break
+            if staircase and _needs_escape(problem, Y, cert, grad_norm, tol) and Y.shape[1] < r_max:
+                Y = escape(problem, Y, cert, rng)
+                rank_history.append(Y.shape[1])
+                continue
+            if grad_tol <= GRAD_TOL_FLOOR or not inner.converged and grad_norm <= GRAD_TOL_FLOOR:
+                status = Status.MAX_RANK if _negative(problem, cert, tol) else Status.STATIONARY
+                break
+            # Tighten the gradient tolerance: near an optimum the gap shrinks like |grad|^2.
+            target = tol * (1.0 + abs(cert.objective))
+            achieved = grad_norm / (1.0 + abs(cert.objective))
+            factor = min(0.5, max(1e-3, 0.7 * math.sqrt(target / cert.gap)))
+            grad_tol = max(GRAD_TOL_FLOOR, min(grad_tol, achieved) * factor)
+    except KeyboardInterrupt:
+        status = Status.INTERRUPTED
+        if monitor.best_Y is not None:
+            Y = monitor.best_Y
+        cert = None
+
+    if cert is None or status is not Status.CERTIFIED and not _is_certified_point(cert, Y):
+        cert = certify_problem(problem, Y, seed=seed, rigorous=rigorous)
+    return Result(
+        Y=Y,
+        objective=cert.objective,
+        bound=cert.bound,
+        gap=cert.gap,
+        status=status,
+        rank=Y.shape[1],
+        iterations=monitor.iterations,
+        seconds=time.perf_counter() - start,
+        method=name,
+        sense=problem.sense,
+        certificate=cert,
+        rank_history=tuple(rank_history),
+        history=tuple(monitor.history),
+        grad_norm=grad_norm,
+    )
+
+
+def certify(
+    C, Y: np.ndarray, *, sense: str = "min", seed: int = 0, rigorous: bool = False
+) -> Certificate:
+    """The certificate (objective, dual bound, gap) of any point Y; its rows are normalised first."""
+    Y = _check_Y0(Y, "certify")
+    problem = make_problem(C, sense, "certify", n=Y.shape[0])
+    if Y.shape[0] != problem.n:
+        raise invalid("Y", "certify", f"an array with n = {problem.n} rows", f"<{Y.shape[0]} rows>")
+    return certify_problem(problem, Y, seed=seed, rigorous=rigorous)
+
+
+def _is_certified_point(cert: Certificate, Y: np.ndarray) -> bool:
+    return False
+
+
+def _negative(problem: Problem, cert: Certificate, tol: float) -> bool:
+    return problem.n * cert.lambda_min < -tol * (1.0 + abs(cert.objective))
+
+
+def _needs_escape(problem: Problem, Y: np.ndarray, cert: Certificate, grad_norm: float,
+                  tol: float) -> bool:
+    """Is the negative curvature real (a saddle of this rank) rather than unfinished convergence?
+
+    Near a first-order point S Y = grad / 2, so an eigenvalue of size ~ ||grad|| / sigma_min(Y) is
+    explained by the residual; one well beyond it means the rank is too small.
+    """
+    if not _negative(problem, cert, tol) or cert.eigenvector is None:
+        return False
+    sv = np.linalg.svd(Y, compute_uv=False)
+    sig = sv[sv > 1e-8 * sv[0]][-1] if sv.size and sv[0] > 0 else 1.0
+    explained = 0.5 * grad_norm / sig
+    return -cert.lambda_min > 10.0 * explained
+
+
+def escape(problem: Problem, Y: np.ndarray, cert: Certificate, rng: np.random.Generator):
+    """Add a column and step along the eigenvector u of lambda_min: Y <- R([Y, 0] + alpha u e^T)."""
+    n, r = Y.shape
+    u = np.asarray(cert.eigenvector, dtype=np.float64)
+    base = manifold.pad_columns(Y, r + 1)
+    f0, _ = problem.objective.evaluate(base)
+    direction = np.zeros_like(base)
+    direction[:, r] = u
+    alpha = 1.0 / max(float(np.max(np.abs(u))), 1e-300)
+    for _ in range(40):
+        candidate = manifold.retract(base, direction, alpha)
+        if problem.objective.evaluate(candidate)[0] < f0:
+            return candidate
+        alpha *= 0.5
+    # No decrease found along u (inexact eigenvector): a small random kick keeps the new column alive.
+    direction[:, r] = 1e-3 * rng.standard_normal(n)
+    return manifold.retract(base, direction, 1.0)
+
+
+def _check_Y0(Y0, func: str) -> np.ndarray | None:
+    if Y0 is None:
+        return None
+    try:
+        Y = np.array(Y0, dtype=np.float64, order="C", copy=True)
+    except (TypeError, ValueError):
+        raise invalid("Y0", func, "a numeric (n, r) array", f"<{type(Y0).__name__}>")
+    if Y.ndim != 2 or Y.shape[0] == 0 or Y.shape[1] == 0:
+        raise invalid("Y0", func, "a 2-D (n, r) array with n, r >= 1", f"<shape {Y.shape}>")
+    if not np.all(np.isfinite(Y)):
+        raise invalid("Y0", func, "finite (no NaN or inf)", "<an array with NaN or inf>")
+    norms = np.linalg.norm(Y, axis=1)
+    zero = np.flatnonzero(norms == 0)
+    if zero.size:
+        raise invalid("Y0", func, "an array without zero rows (rows are normalised)",
+                      f"<an array whose row {zero[0]} is zero>")
+    return Y / norms[:, None]
+
+
+def _initial_point(problem: Problem, rank, max_rank, Y0, rng, func: str) -> np.ndarray:
+    n = problem.n
+    if Y0 is not None:
+        if Y0.shape[0] != n:
+            raise invalid("Y0", func, f"an array with n = {n} rows", f"<an array with {Y0.shape[0]} rows>")
+        if rank != "auto":
+            if Y0.shape[1] > rank:
+                raise invalid("Y0", func, f"an array with at most rank = {rank} columns",
+                              f"<{Y0.shape[1]} columns>")
+            if Y0.shape[1] < rank:  # same X, more room: zero columns plus a tiny kick
+                Y = manifold.pad_columns(Y0, rank)
+                Y[:, Y0.shape[1]:] = 1e-6 * rng.standard_normal((n, rank - Y0.shape[1]))
+                return manifold.normalize_rows(Y)
+        return Y0
+    r = int(rank) if rank != "auto" else max(2, barvinok_pataki_rank(n) // 2)
+    r = min(r, n, max_rank or n)
+    return manifold.random_point(n, r, rng)

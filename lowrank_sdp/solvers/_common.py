@@ -1,0 +1,104 @@
+"""What every method shares: options, the inner result, and the monitor that enforces the stops."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from lowrank_sdp.result import IterationRecord, Status
+
+
+@dataclass(frozen=True)
+class InnerOptions:
+    grad_tol: float
+    """Stop when ||grad||_F <= grad_tol * (1 + |f|)."""
+
+
+@dataclass(frozen=True)
+class InnerResult:
+    Y: np.ndarray
+    objective: float
+    """Internal (minimised) objective at Y."""
+    grad_norm: float
+    converged: bool
+    """True when the gradient tolerance was met (False: stalled, or a stop fired)."""
+    stop: Status | None = None
+
+
+class Monitor:
+    """Counts iterations across the whole solve, records history, runs the callback, enforces limits.
+
+    Methods call ``monitor.step(...)`` once per iteration with the current point and stop when it
+    returns True. The monitor keeps a reference to the best point seen (lowest internal objective):
+    methods that update Y in place must therefore be monotone.
+    """
+
+    def __init__(
+        self,
+        sign: float,
+        callback: Callable | None,
+        time_limit: float | None,
+        max_iterations: int | None,
+        start: float,
+        progress: Callable[[IterationRecord], None] | None = None,
+    ):
+        self.sign = sign
+        self.callback = callback
+        self.time_limit = time_limit
+        self.max_iterations = max_iterations
+        self.start = start
+        self.progress = progress
+        self.iterations = 0
+        self.history: list[IterationRecord] = []
+        self.best_Y: np.ndarray | None = None
+        self.best_f = np.inf
+        self.stop: Status | None = None
+
+    def elapsed(self) -> float:
+        return time.perf_counter() - self.start
+
+    def step(self, Y: np.ndarray, f: float, grad_norm: float) -> bool:
+        self.iterations += 1
+        t = self.elapsed()
+        record = IterationRecord(self.iterations, self.sign * f, grad_norm, Y.shape[1], t)
+        self.history.append(record)
+        if f <= self.best_f:
+            self.best_f, self.best_Y = f, Y
+        if self.progress is not None:
+            self.progress(record)
+        if self.callback is not None:
+            try:
+                self.callback(_State(record, Y))
+            except StopIteration:
+                self.stop = Status.CALLBACK
+        if self.stop is None and self.time_limit is not None and t >= self.time_limit:
+            self.stop = Status.TIME_LIMIT
+        if self.stop is None and self.max_iterations is not None:
+            if self.iterations >= self.max_iterations:
+                self.stop = Status.MAX_ITERATIONS
+        return self.stop is not None
+
+
+class _State:
+    """What the callback sees: the iteration record's fields plus a read-only view of Y."""
+
+    __slots__ = ("grad_norm", "iteration", "objective", "rank", "seconds", "Y")
+
+    def __init__(self, record: IterationRecord, Y: np.ndarray):
+        self.iteration = record.iteration
+        self.objective = record.objective
+        self.grad_norm = record.grad_norm
+        self.rank = record.rank
+        self.seconds = record.seconds
+        view = Y.view()
+        view.flags.writeable = False
+        self.Y = view
+
+    def __repr__(self) -> str:
+        return (
+            f"IterationState(iteration={self.iteration}, objective={self.objective:.10g}, "
+            f"grad_norm={self.grad_norm:.3g}, rank={self.rank}, seconds={self.seconds:.3g})"
+        )

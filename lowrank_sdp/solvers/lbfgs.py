@@ -1,0 +1,71 @@
+"""Riemannian L-BFGS: two-loop recursion on tangent vectors, transport by projection, Armijo."""
+
+from __future__ import annotations
+
+from collections import deque
+
+import numpy as np
+
+from lowrank_sdp.kernels import linalg
+from lowrank_sdp.problem import Problem
+from lowrank_sdp.solvers._common import InnerOptions, InnerResult, Monitor
+from lowrank_sdp.solvers.rgd import ARMIJO, MIN_STEP, _gradient
+
+MEMORY = 8
+
+
+def lbfgs(problem: Problem, Y: np.ndarray, options: InnerOptions, monitor: Monitor) -> InnerResult:
+    objective = problem.objective
+    f, GY = objective.evaluate(Y)
+    grad, g2 = _gradient(GY, Y)
+    pairs: deque[tuple[np.ndarray, np.ndarray, float]] = deque(maxlen=MEMORY)
+    row = float(np.sqrt(np.max(np.einsum("ij,ij->i", grad, grad)))) if Y.size else 0.0
+    first_step = 1.0 / row if row > 0 else 1.0
+    while True:
+        gnorm = float(np.sqrt(g2))
+        if gnorm <= options.grad_tol * (1.0 + abs(f)):
+            return InnerResult(Y, f, gnorm, True)
+        d = _two_loop(grad, pairs)
+        linalg.project_tangent(Y, d, d)
+        slope = float(np.vdot(grad, d))
+        if not slope < 0:
+            pairs.clear()
+            d, slope = -grad, -g2
+        t = 1.0 if pairs else first_step
+        while True:
+            Y_new = linalg.retract(Y, d, t, np.empty_like(Y))
+            f_new, GY_new = objective.evaluate(Y_new)
+            if f_new <= f + ARMIJO * t * slope:
+                break
+            t *= 0.5
+            if t < MIN_STEP:
+                if pairs:  # a bad quasi-Newton model: forget it and retry along -grad
+                    pairs.clear()
+                    d, slope, t = -grad, -g2, first_step
+                    continue
+                return InnerResult(Y, f, gnorm, False)
+        grad_new, g2_new = _gradient(GY_new, Y_new)
+        s = linalg.project_tangent(Y_new, t * d, np.empty_like(Y))
+        y = grad_new - linalg.project_tangent(Y_new, grad, np.empty_like(Y))
+        sy = float(np.vdot(s, y))
+        if sy > 1e-12 * float(np.linalg.norm(s) * np.linalg.norm(y)):
+            pairs.append((s, y, 1.0 / sy))
+        Y, f, grad, g2 = Y_new, f_new, grad_new, g2_new
+        if monitor.step(Y, f, float(np.sqrt(g2))):
+            return InnerResult(Y, f, float(np.sqrt(g2)), False, monitor.stop)
+
+
+def _two_loop(grad: np.ndarray, pairs) -> np.ndarray:
+    q = -grad.copy()
+    alphas = []
+    for s, y, rho in reversed(pairs):
+        a = rho * float(np.vdot(s, q))
+        q -= a * y
+        alphas.append(a)
+    if pairs:
+        s, y, _ = pairs[-1]
+        q *= float(np.vdot(s, y)) / float(np.vdot(y, y))
+    for (s, y, rho), a in zip(pairs, reversed(alphas)):
+        b = rho * float(np.vdot(y, q))
+        q += (a - b) * s
+    return q

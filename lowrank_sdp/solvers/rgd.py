@@ -1,0 +1,61 @@
+"""Riemannian gradient descent with Barzilai-Borwein steps and nonmonotone Armijo backtracking."""
+
+from __future__ import annotations
+
+from collections import deque
+
+import numpy as np
+
+from lowrank_sdp.kernels import linalg
+from lowrank_sdp.problem import Problem
+from lowrank_sdp.solvers._common import InnerOptions, InnerResult, Monitor
+
+ARMIJO = 1e-4
+MEMORY = 10  # nonmonotone window (Grippo-Lampariello-Lucidi: compare with the max of the last M)
+MIN_STEP = 1e-20
+
+
+def _gradient(GY: np.ndarray, Y: np.ndarray) -> tuple[np.ndarray, float]:
+    grad = np.empty_like(Y)
+    _, norm2 = linalg.riemannian_gradient(GY, Y, grad, np.empty(Y.shape[0]))
+    return grad, norm2
+
+
+def rgd(problem: Problem, Y: np.ndarray, options: InnerOptions, monitor: Monitor) -> InnerResult:
+    objective = problem.objective
+    f, GY = objective.evaluate(Y)
+    grad, g2 = _gradient(GY, Y)
+    # First step: a unit move of the largest row, then BB takes over.
+    row = float(np.sqrt(np.max(np.einsum("ij,ij->i", grad, grad)))) if Y.size else 0.0
+    step = 1.0 / row if row > 0 else 1.0
+    recent = deque([f], maxlen=MEMORY)
+    k = 0
+    while True:
+        gnorm = float(np.sqrt(g2))
+        if gnorm <= options.grad_tol * (1.0 + abs(f)):
+            return InnerResult(Y, f, gnorm, True)
+        reference = max(recent)
+        t = step
+        while True:
+            Y_new = linalg.retract(Y, grad, -t, np.empty_like(Y))
+            f_new, GY_new = objective.evaluate(Y_new)
+            if f_new <= reference - ARMIJO * t * g2:
+                break
+            t *= 0.5
+            if t < MIN_STEP:
+                return InnerResult(Y, f, gnorm, False)
+        grad_new, g2_new = _gradient(GY_new, Y_new)
+        # BB step from s = -t grad and y = grad_new - transport(grad) (transport by projection).
+        s = -t * grad
+        y = grad_new - linalg.project_tangent(Y_new, grad, np.empty_like(Y))
+        sy = float(np.vdot(s, y))
+        if sy > 0:
+            step = float(np.vdot(s, s)) / sy if k % 2 == 0 else sy / float(np.vdot(y, y))
+        else:
+            step = 2.0 * t
+        step = min(max(step, 1e-12), 1e12)
+        Y, f, GY, grad, g2 = Y_new, f_new, GY_new, grad_new, g2_new
+        recent.append(f)
+        k += 1
+        if monitor.step(Y, f, float(np.sqrt(g2))):
+            return InnerResult(Y, f, float(np.sqrt(g2)), False, monitor.stop)
