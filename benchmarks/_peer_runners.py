@@ -127,7 +127,7 @@ def write_sdpa_maxcut(path: Path, n: int, C: sp.csr_matrix) -> None:
         fh.write(" ".join(["1.0"] * n) + "\n")
         for a, b, v in zip(U.row + 1, U.col + 1, U.data):
             if v != 0.0:
-                fh.write(f"0 1 {a} {b} {v!r}\n")
+                fh.write(f"0 1 {a} {b} {float(v)!r}\n")
         for k in range(1, n + 1):
             fh.write(f"{k} 1 {k} {k} 1.0\n")
 
@@ -220,12 +220,13 @@ def run_lowrank(spec: dict, n: int, C: sp.csr_matrix) -> dict:
     import lowrank_sdp as ls
 
     tol = float(spec["tol"])
+    extra = {"max_rank": int(spec["max_rank"])} if spec.get("max_rank") else {}
     warm = quarter_laplacian(*random_graph("er", 40, 1))
     ls.solve(warm, sense="max", tol=tol)  # JIT warm-up, not counted
 
     def run(left: float) -> dict:
         t0 = time.perf_counter()
-        res = ls.solve(C, sense="max", tol=tol, time_limit=left, seed=0)
+        res = ls.solve(C, sense="max", tol=tol, time_limit=left, seed=0, **extra)
         return {"seconds": time.perf_counter() - t0, "res": res}  # wall around the call
 
     out = timed_repeats(run, spec)
@@ -234,7 +235,8 @@ def run_lowrank(spec: dict, n: int, C: sp.csr_matrix) -> dict:
             "objective": float(res.objective), "bound": float(res.bound), "gap": float(res.gap),
             "relative_gap": float(res.relative_gap), "gap_kind": "certified",
             "rank": int(res.rank), "iterations": int(res.iterations), "method": str(res.method),
-            "solver_seconds": float(res.seconds)}
+            "solver_seconds": float(res.seconds), "max_rank": extra.get("max_rank"),
+            "timed_out": res.status.name == "TIME_LIMIT"}
 
 
 def run_pymanopt(spec: dict, n: int, C: sp.csr_matrix) -> dict:
@@ -339,16 +341,9 @@ def run_cvxpy(spec: dict, n: int, C: sp.csr_matrix) -> dict:
     left = float(spec["time_limit"])
     stats = prob.solver_stats
     obj = float(prob.value) if prob.value is not None else float("nan")
-    bound = float("nan")
-    extra = stats.extra_stats
-    try:  # each solver's own dual objective, to report its duality gap
-        if name == "SCS":
-            # cvxpy hands SCS the negated (minimisation) problem: its dobj is -(our bound).
-            bound = -float(extra["info"]["dobj"])
-        else:
-            bound = -float(extra.obj_val_dual)
-    except (KeyError, TypeError, AttributeError):
-        pass
+    # The solver's own dual objective: sum(y) for the multipliers y of diag(X) = 1.
+    y = prob.constraints[0].dual_value
+    bound = float(np.sum(y)) if y is not None else float("nan")
     gap = abs(bound - obj)
     return {**out, "solver_status": str(prob.status), "ok": prob.status == "optimal",
             "timed_out": prob.status != "optimal" and out["all_seconds"][-1] >= 0.95 * left,

@@ -159,6 +159,13 @@ STAGES = {
                  Config("naive: init_z=0.01", init_z=0.01)],
     "init": [Config(f"init_z={z}", init_z=z) for z in (0.3, 0.7, 0.95)]
     + [Config(f"init_mu={a}", init_mu=a) for a in (1.0, 0.5, 0.1)],
+    "noise": [Config(f"init_mu=0.1, s={s}", init_mu=0.1, noise=s) for s in (0.1, 0.3, 0.03)],
+    "knobs": [Config("K=0 (BinaryConnect)", rank=0, init_mu=0.1),
+              Config("s=0.1, lr=3e-2", init_mu=0.1, noise=0.1, lr=3e-2),
+              Config("s=0.1, lr=3e-3", init_mu=0.1, noise=0.1, lr=3e-3),
+              Config("s=0.1, S=4", init_mu=0.1, noise=0.1, samples=4),
+              Config("s=0.1, K=16", init_mu=0.1, noise=0.1, rank=16),
+              Config("s=0.1, K=1", init_mu=0.1, noise=0.1, rank=1)],
 }
 
 

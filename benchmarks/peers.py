@@ -56,6 +56,11 @@ SDPLIB = ("mcp100", "mcp124-1", "mcp124-2", "mcp124-3", "mcp124-4", "mcp250-1", 
           "mcp250-3", "mcp250-4", "mcp500-1", "mcp500-2", "mcp500-3", "mcp500-4", "maxG11")
 GSET = ("G1", "G11", "G14", "G22", "G43", "G55")
 FAMILIES = ("er", "torus")
+QUICK_N = 50  # Clarabel's interior point needs ~1.4 GB and a minute already at n = 100
+# cvxpy's interior-point and splitting solvers take minutes already at n = 124-250 (and Clarabel
+# gigabytes), so among the named instances they get only these; the random series go as far as
+# their time limit lets them.
+CVXPY_INSTANCES = ("mcp100", "mcp124-1", "mcp250-1")
 AGREE_RTOL = 1e-4  # objectives of solvers that claim success must lie this close to the optimum
 
 
@@ -67,7 +72,7 @@ class RunStatus(enum.Enum):
     TIMEOUT = "hit the wall time limit"
     MEMORY = "killed at the memory limit"
     FAILED = "crashed or produced no result"
-    SKIPPED = "not run: the same solver timed out or ran out of memory on a smaller instance"
+    SKIPPED = "not run: above the solver's size cap, or it failed on a smaller instance"
 
 
 STOPS_SERIES = (RunStatus.TIMEOUT, RunStatus.MEMORY, RunStatus.FAILED)
@@ -279,10 +284,12 @@ class Config:
     tol: float = 1e-6  # our solver's tolerance and pymanopt's certified-gap target
     series_tol: float = 1e-4
     cvxpy_eps: float = 1e-6
-    limits: Limits = field(default_factory=lambda: Limits(120.0, 8192.0))
+    limits: Limits = field(default_factory=lambda: Limits(180.0, 8192.0))
+    series_limits: Limits = field(default_factory=lambda: Limits(60.0, 8192.0))
     ours_limits: Limits = field(default_factory=lambda: Limits(600.0, 8192.0))
     repeats: int = 3
     threads: int | None = None
+    max_n: dict[str, int] = field(default_factory=dict)  # per-solver size caps
 
 
 def _env(threads: int | None) -> dict[str, str]:
@@ -298,11 +305,13 @@ def _env(threads: int | None) -> dict[str, str]:
 def run_one(cfg: Config, solver: str, inst: Instance, tol: float, rank: int | None) -> dict:
     spec = {"solver": solver, "instance": inst.spec(), "tol": tol, "repeats": cfg.repeats,
             "cvxpy_eps": tol if inst.kind == "random" else cfg.cvxpy_eps, "rank": rank}
-    limits = cfg.ours_limits if solver == "lowrank" else cfg.limits
+    limits = (cfg.ours_limits if solver == "lowrank"
+              else cfg.series_limits if inst.kind == "random" else cfg.limits)
     spec["time_limit"] = limits.seconds
     rec = run_child(spec, limits, _env(cfg.threads))
     rec.update(solver=solver, instance=inst.name, kind=inst.kind, family=inst.family,
-               tol=tol, time_limit=limits.seconds)
+               tol=tol, time_limit=limits.seconds,
+               date=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
     rec.setdefault("n", inst.n)
     rec.setdefault("edges", inst.edges)
     if inst.reference is not None:
@@ -333,9 +342,15 @@ def run_all(cfg: Config) -> list[dict]:
     for group in [sorted(cfg.instances, key=lambda i: (i.n, i.edges)), *cfg.series]:
         stopped: dict[str, str] = {}
         for inst in group:
+            for solver, cap in cfg.max_n.items():
+                if inst.n > cap and solver not in stopped:
+                    stopped[solver] = f"n > {cap}, the cap for this run"
             tol = cfg.series_tol if inst.kind == "random" else cfg.tol
             rank = None
             for solver in cfg.solvers:
+                if solver.startswith("cvxpy") and inst.kind != "random" and (
+                        inst.name not in CVXPY_INSTANCES):
+                    continue
                 if solver in stopped:
                     records.append({"solver": solver, "instance": inst.name, "kind": inst.kind,
                                     "family": inst.family, "n": inst.n, "edges": inst.edges,
@@ -606,7 +621,8 @@ def write_docs(data: dict) -> None:
         f"Solvers found: {have}. Not found (skipped): {missing}.",
         "",
         f"Every solver runs in its own process, killed after its time limit "
-        f"({st['time_limit']:g} s, {st['ours_time_limit']:g} s for lowrank_sdp, plus "
+        f"({st['time_limit']:g} s, {st['series_time_limit']:g} s in the random series, "
+        f"{st['ours_time_limit']:g} s for lowrank_sdp, plus "
         f"{st['grace']:g} s for start-up) or at {st['memory_mb']:g} MiB resident. Seconds are "
         "wall time around the solve call only (after a warm-up solve on a tiny graph in the same "
         f"process for the in-process solvers), the median of up to {st['repeats']} repeats when "
@@ -619,7 +635,8 @@ def write_docs(data: dict) -> None:
         f"relative gap ({st['tol']:g}); cvxpy uses eps {st['cvxpy_eps']:g}; CSDP and SDPA run "
         "with their default parameters on the SDPA file. `rel. error` is the distance of the "
         "objective to the reference optimum (data/sdplib/README.md, data/gset/README.md); the "
-        "gap is certified (lowrank_sdp, pymanopt) or the solver's own reported one.",
+        "gap is certified (lowrank_sdp, pymanopt) or the solver's own reported one. cvxpy runs "
+        f"only on {', '.join(CVXPY_INSTANCES)} among these (minutes and gigabytes beyond).",
         "",
         "### Targets (ratios of times measured in this run)",
         "",
@@ -667,7 +684,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                    help="small instances only (seconds); checks that objectives agree")
     p.add_argument("--only", help="comma-separated instance names (mcp250-1,G1,er,torus,...)")
     p.add_argument("--solvers", help=f"comma-separated subset of {','.join(SOLVERS)}")
-    p.add_argument("--time-limit", type=float, default=120.0, help="seconds per peer run")
+    p.add_argument("--time-limit", type=float, default=180.0,
+                   help="seconds per peer run on the named instances")
+    p.add_argument("--series-time-limit", type=float, default=60.0,
+                   help="seconds per peer run in the random series")
     p.add_argument("--ours-time-limit", type=float, default=600.0,
                    help="seconds per lowrank_sdp run")
     p.add_argument("--memory-limit", type=float, default=8192.0, help="MiB per run")
@@ -686,10 +706,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def build_config(args: argparse.Namespace, found: dict[str, str | None]) -> Config:
     named = {**sdplib_instances(), **gset_instances()}
-    if args.quick:
-        names, families, max_n = ["mcp100", "mcp124-1"], ["er"], min(args.max_n, 100)
+    if args.quick:  # an SDPLIB file with a published optimum and a tiny random graph
+        names, families, sizes = ["mcp100"], ["er"], [QUICK_N]
     else:
-        names, families, max_n = [*SDPLIB, *GSET], list(FAMILIES), args.max_n
+        names, families, sizes = [*SDPLIB, *GSET], list(FAMILIES), series_sizes(args.max_n)
     if args.only:
         wanted = [w.strip() for w in args.only.split(",") if w.strip()]
         unknown = [w for w in wanted if w not in named and w not in FAMILIES]
@@ -704,13 +724,16 @@ def build_config(args: argparse.Namespace, found: dict[str, str | None]) -> Conf
         if unknown:
             raise SystemExit(f"unknown solver(s): {', '.join(unknown)}")
     solvers = [s for s in SOLVERS if s in solvers and found.get(s)]
-    series = [[random_instance(f, n) for n in series_sizes(max_n)] for f in families]
+    series = [[random_instance(f, n) for n in sizes] for f in families]
     limit = min(args.time_limit, 60.0) if args.quick else args.time_limit
     return Config(solvers=solvers, instances=[named[n] for n in names], series=series,
                   limits=Limits(limit, args.memory_limit),
+                  series_limits=Limits(min(args.series_time_limit, limit),
+                                       args.memory_limit),
                   ours_limits=Limits(min(args.ours_time_limit, limit) if args.quick
                                      else args.ours_time_limit, args.memory_limit),
-                  repeats=1 if args.quick else args.repeats, threads=args.threads)
+                  repeats=1 if args.quick else args.repeats, threads=args.threads,
+                  max_n={"cvxpy-clarabel": QUICK_N} if args.quick else {})
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -734,6 +757,7 @@ def main(argv: list[str] | None = None) -> int:
         "found": found,
         "settings": {"tol": cfg.tol, "series_tol": cfg.series_tol, "cvxpy_eps": cfg.cvxpy_eps,
                      "time_limit": cfg.limits.seconds, "ours_time_limit": cfg.ours_limits.seconds,
+                     "series_time_limit": cfg.series_limits.seconds,
                      "grace": cfg.limits.grace, "memory_mb": cfg.limits.memory_mb,
                      "repeats": cfg.repeats, "threads": cfg.threads, "quick": args.quick,
                      "memory_measure": "ru_maxrss of the child from os.wait4 (KiB / 1024); "

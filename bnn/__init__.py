@@ -51,3 +51,9 @@ from bnn.deploy import (  # noqa: E402
 )
 
 __all__ += ["Candidate", "Evaluation", "Hardened", "evaluate", "harden", "recalibrate_bn"]
+from bnn.checkpoint import Checkpoint, load_checkpoint, save_checkpoint  # noqa: E402
+
+__all__ += ["Checkpoint", "load_checkpoint", "save_checkpoint"]
+from bnn.deploy import Exported, export, load_export, reference_forward  # noqa: E402
+
+__all__ += ["Exported", "export", "load_export", "reference_forward"]

@@ -218,3 +218,230 @@ def harden(
         if best_key is None or key > best_key:
             best, best_key, chosen = net, key, cand
     return Hardened(best, chosen, tuple(candidates))
+
+
+# ---------------------------------------------------------------------------------------------
+# Export: packed 1-bit weights plus float parts, and a NumPy reference forward pass.
+
+
+@dataclass(frozen=True)
+class Op:
+    """One step of an exported network: its kind, arrays and settings."""
+
+    kind: str
+    arrays: dict[str, np.ndarray]
+    attrs: dict[str, object]
+
+
+@dataclass(frozen=True)
+class Exported:
+    """A deployable network: binary weights packed 8 to a byte (``np.packbits`` of w >= 0, in
+    row-major order of the weight shape) and the float parts (float32 unless the model is
+    float64)."""
+
+    ops: tuple[Op, ...]
+    dtype: str
+
+    @property
+    def binary_weights(self) -> int:
+        return sum(int(np.prod(op.attrs["shape"])) for op in self.ops if "bits" in op.arrays)
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes of all arrays (packed bits + float parts)."""
+        return sum(a.nbytes for op in self.ops for a in op.arrays.values())
+
+    def save(self, path: str | Path) -> Path:
+        """Write an ``.npz`` (arrays) with a JSON header (kinds and settings)."""
+        import json
+
+        arrays = {f"{i}/{k}": v for i, op in enumerate(self.ops) for k, v in op.arrays.items()}
+        header = json.dumps({"dtype": self.dtype, "ops": [
+            {"kind": op.kind, "arrays": sorted(op.arrays), "attrs": op.attrs} for op in self.ops]})
+        path = Path(path)
+        with open(path, "wb") as f:
+            np.savez_compressed(f, __header__=np.frombuffer(header.encode(), np.uint8), **arrays)
+        return path
+
+
+def load_export(path: str | Path) -> Exported:
+    """Read what :meth:`Exported.save` wrote."""
+    import json
+
+    with np.load(path, allow_pickle=False) as z:
+        header = json.loads(bytes(z["__header__"]).decode())
+        ops = tuple(
+            Op(o["kind"], {k: z[f"{i}/{k}"] for k in o["arrays"]},
+               {k: tuple(v) if isinstance(v, list) else v for k, v in o["attrs"].items()})
+            for i, o in enumerate(header["ops"]))
+    return Exported(ops, header["dtype"])
+
+
+def _leaves(module: nn.Module) -> list[nn.Module]:
+    if isinstance(module, nn.Sequential):
+        return [leaf for child in module for leaf in _leaves(child)]
+    return [module]
+
+
+def _np(t: torch.Tensor | None, dtype: np.dtype) -> np.ndarray | None:
+    return None if t is None else t.detach().cpu().numpy().astype(dtype)
+
+
+def _pack(w: torch.Tensor) -> np.ndarray:
+    return np.packbits((w.detach().cpu().numpy() >= 0).reshape(-1))
+
+
+def export(model: nn.Module) -> Exported:
+    """Export an ``nn.Sequential`` (nested allowed) of binary layers, ``nn.Linear``,
+    ``nn.Conv2d``, BatchNorm1d/2d, :class:`SignActivation`, ReLU, Hardtanh, MaxPool2d, Flatten,
+    Dropout and Identity. Binary layers export the weights of their current eval mode (a model
+    from :func:`harden` exports its fixed weights); the model should be in eval mode's state
+    (running BatchNorm statistics are used)."""
+    dtype = np.float64 if _dtype(model) == torch.float64 else np.float32
+    ops = []
+    for m in _leaves(model):
+        if isinstance(m, BinaryLayer):
+            w = m.binary_weight()
+            arrays = {"bits": _pack(w)}
+            if m.bias is not None:
+                arrays["bias"] = _np(m.bias, dtype)
+            attrs = {"shape": tuple(w.shape), "binary_input": m.binary_input}
+            if isinstance(m, nn.Module) and hasattr(m, "stride"):
+                attrs.update(stride=m.stride, padding=m.padding, dilation=m.dilation)
+                ops.append(Op("binary_conv2d", arrays, attrs))
+            else:
+                ops.append(Op("binary_linear", arrays, attrs))
+        elif isinstance(m, (nn.Linear, nn.Conv2d)):
+            arrays = {"weight": _np(m.weight, dtype)}
+            if m.bias is not None:
+                arrays["bias"] = _np(m.bias, dtype)
+            if isinstance(m, nn.Linear):
+                ops.append(Op("linear", arrays, {}))
+            else:
+                if m.groups != 1 or m.padding_mode != "zeros" or isinstance(m.padding, str):
+                    raise invalid("model", "export", "Conv2d layers with groups=1 and numeric "
+                                  "zero padding", f"<{m}>")
+                ops.append(Op("conv2d", arrays, {"stride": m.stride, "padding": m.padding,
+                                                 "dilation": m.dilation}))
+        elif isinstance(m, _BN):
+            if not m.track_running_stats:
+                raise invalid("model", "export", "BatchNorm with running statistics", f"<{m}>")
+            ones = torch.ones_like(m.running_mean)
+            arrays = {"mean": _np(m.running_mean, dtype), "var": _np(m.running_var, dtype),
+                      "weight": _np(m.weight if m.affine else ones, dtype),
+                      "bias": _np(m.bias if m.affine else 0 * ones, dtype)}
+            ops.append(Op("batchnorm", arrays, {"eps": float(m.eps)}))
+        elif isinstance(m, SignActivation):
+            ops.append(Op("sign", {}, {}))
+        elif isinstance(m, nn.ReLU):
+            ops.append(Op("relu", {}, {}))
+        elif isinstance(m, nn.Hardtanh):
+            ops.append(Op("hardtanh", {}, {"min": float(m.min_val), "max": float(m.max_val)}))
+        elif isinstance(m, nn.MaxPool2d):
+            if m.dilation not in (1, (1, 1)) or m.ceil_mode:
+                raise invalid("model", "export", "MaxPool2d without dilation or ceil_mode",
+                              f"<{m}>")
+            ops.append(Op("maxpool2d", {}, {"kernel": _two(m.kernel_size),
+                                            "stride": _two(m.stride or m.kernel_size),
+                                            "padding": _two(m.padding)}))
+        elif isinstance(m, nn.Flatten):
+            if m.end_dim != -1:
+                raise invalid("model", "export", "Flatten with end_dim=-1", f"<{m}>")
+            ops.append(Op("flatten", {}, {"start_dim": int(m.start_dim)}))
+        elif isinstance(m, (nn.Dropout, nn.Identity)):
+            continue
+        else:
+            raise invalid("model", "export", "an nn.Sequential of supported layers (see "
+                          "bnn.export)", f"<{type(m).__name__}>")
+    return Exported(tuple(ops), np.dtype(dtype).name)
+
+
+def _two(v) -> tuple[int, int]:
+    return (int(v), int(v)) if isinstance(v, int) else (int(v[0]), int(v[1]))
+
+
+def _unpack(op: Op, dtype) -> np.ndarray:
+    shape = op.attrs["shape"]
+    bits = np.unpackbits(op.arrays["bits"], count=int(np.prod(shape))).reshape(shape)
+    return bits.astype(dtype) * 2 - 1
+
+
+def _fma(a: np.ndarray, b: np.ndarray, c: np.ndarray, dtype) -> np.ndarray:
+    """a·b + c rounded once to `dtype` (float32: the product of two float32 is exact in float64,
+    so only the final rounding remains, as in a fused multiply-add)."""
+    if np.dtype(dtype) == np.float64:
+        return a * b + c  # no exact emulation needed in this path: float64 models
+    wide = a.astype(np.float64) * b.astype(np.float64) + c.astype(np.float64)
+    return wide.astype(np.float32)
+
+
+def _is_integral(x: np.ndarray, fan_in: int) -> bool:
+    # Sums of integers below 2**24 are exact in float32 whatever the order: the binary path.
+    return bool(np.all(x == np.round(x)) and np.abs(x).max(initial=0) * fan_in < 2**24)
+
+
+def _windows(x: np.ndarray, kh: int, kw: int, stride, padding, dilation) -> np.ndarray:
+    """(N, C, H, W) -> (N, Ho, Wo, C, kh, kw) patches with zero padding."""
+    x = np.pad(x, ((0, 0), (0, 0), (padding[0],) * 2, (padding[1],) * 2))
+    ekh, ekw = dilation[0] * (kh - 1) + 1, dilation[1] * (kw - 1) + 1
+    win = np.lib.stride_tricks.sliding_window_view(x, (ekh, ekw), axis=(2, 3))
+    win = win[:, :, ::stride[0], ::stride[1], ::dilation[0], ::dilation[1]]
+    return win.transpose(0, 2, 3, 1, 4, 5)
+
+
+def _matmul(x: np.ndarray, w: np.ndarray, dtype) -> np.ndarray:
+    """x @ w.T over the last axis; exact integer arithmetic when the inputs allow it."""
+    if _is_integral(x, w.shape[1]):
+        return (x.astype(np.int64) @ w.astype(np.int64).T).astype(dtype)
+    return (x.astype(dtype) @ w.astype(dtype).T).astype(dtype)
+
+
+def reference_forward(exported: Exported, x: np.ndarray) -> np.ndarray:
+    """Run `exported` on `x` with NumPy only; returns the logits.
+
+    Binary layers compute with exact integer arithmetic whenever their input is integral (±1
+    activations, zero padding), so on the ±1 path the result equals PyTorch's bit for bit;
+    BatchNorm follows PyTorch's CPU kernel (α = γ/√(σ² + ε), β = b − μα, y = xα + β with fused
+    multiply-adds). Full-precision layers on real inputs agree with PyTorch to rounding only.
+    """
+    dtype = np.dtype(exported.dtype)
+    x = np.asarray(x, dtype=dtype)
+    for op in exported.ops:
+        a, kind = op.arrays, op.kind
+        if kind in ("binary_linear", "linear", "binary_conv2d", "conv2d"):
+            w = _unpack(op, dtype) if "bits" in a else a["weight"]
+            if op.attrs.get("binary_input"):
+                x = np.where(x >= 0, 1, -1).astype(dtype)
+            if kind.endswith("linear"):
+                x = _matmul(x, w, dtype)
+            else:
+                o, _, kh, kw = w.shape
+                win = _windows(x, kh, kw, op.attrs["stride"], op.attrs["padding"],
+                               op.attrs["dilation"])
+                n, ho, wo = win.shape[:3]
+                x = _matmul(win.reshape(n * ho * wo, -1), w.reshape(o, -1), dtype)
+                x = x.reshape(n, ho, wo, o).transpose(0, 3, 1, 2)
+            if "bias" in a:
+                shape = (1, -1) + (1,) * (x.ndim - 2)
+                x = (x + a["bias"].reshape(shape)).astype(dtype)
+        elif kind == "batchnorm":
+            shape = (1, -1) + (1,) * (x.ndim - 2)
+            invstd = (dtype.type(1) / np.sqrt(a["var"] + dtype.type(op.attrs["eps"])))
+            alpha = (a["weight"] * invstd).astype(dtype)
+            beta = _fma(-a["mean"], alpha, a["bias"], dtype)
+            x = _fma(x, alpha.reshape(shape), beta.reshape(shape), dtype)
+        elif kind == "sign":
+            x = np.where(x >= 0, 1, -1).astype(dtype)
+        elif kind == "relu":
+            x = np.maximum(x, 0).astype(dtype)
+        elif kind == "hardtanh":
+            x = np.clip(x, op.attrs["min"], op.attrs["max"]).astype(dtype)
+        elif kind == "maxpool2d":
+            (kh, kw), stride, pad = op.attrs["kernel"], op.attrs["stride"], op.attrs["padding"]
+            xp = np.pad(x, ((0, 0), (0, 0), (pad[0],) * 2, (pad[1],) * 2),
+                        constant_values=-np.inf)
+            win = np.lib.stride_tricks.sliding_window_view(xp, (kh, kw), axis=(2, 3))
+            x = win[:, :, ::stride[0], ::stride[1]].max(axis=(-2, -1)).astype(dtype)
+        elif kind == "flatten":
+            x = x.reshape(*x.shape[:op.attrs["start_dim"]], -1)
+    return x

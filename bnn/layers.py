@@ -266,6 +266,19 @@ class BinaryLayer(nn.Module):
         chunks = torch.tensor_split(x, w.shape[0], dim=0)
         return torch.cat([fn(c, w[s]) for s, c in enumerate(chunks) if c.shape[0] > 0], dim=0)
 
+    # The mode is part of the state (a hardened model reloads as hardened).
+    def get_extra_state(self) -> dict:
+        return {"mode": self.mode}
+
+    def set_extra_state(self, state: dict) -> None:
+        self.mode = check_choice(state["mode"], MODES, "mode", type(self).__name__)
+
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
+        fixed = state_dict.get(prefix + "fixed_weight")
+        if fixed is not None and self.fixed_weight is None:
+            self.fixed_weight = torch.empty_like(fixed, device=self.factor.device)
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
+
     def extra_repr(self) -> str:
         return (f"rank={self.rank}, samples={self.samples}, noise={self.noise}, "
                 f"binary_input={self.binary_input}, bias={self.bias is not None}, "

@@ -7,7 +7,7 @@ after the last layer scales the logits) and the network's input (standardised pi
 (hardtanh) surrogate gradient; with ``"real"`` (W1A32) it is ReLU.
 
 - ``mlp``: input → 512 → 512 → classes (784-512-512-10 on 28x28 images).
-- ``cnn``: conv3x3(32) → maxpool2 → conv3x3(64) → maxpool2 → 256 → classes, each binary layer
+- ``cnn``: conv3x3(16) → maxpool2 → conv3x3(32) → maxpool2 → 256 → classes, each binary layer
   followed by BatchNorm and the activation (pooling before BatchNorm, as usual for BNNs).
 """
 
@@ -76,10 +76,10 @@ def build_model(
             linear(512, 512), nn.BatchNorm1d(512), act(),
             linear(512, num_classes), nn.BatchNorm1d(num_classes),
         )
-    flat = 64 * (h // 4) * (w // 4)
+    flat = 32 * (h // 4) * (w // 4)
     return nn.Sequential(
-        conv(c, 32, 3, 1), nn.MaxPool2d(2), nn.BatchNorm2d(32), act(),
-        conv(32, 64, 3, 1), nn.MaxPool2d(2), nn.BatchNorm2d(64), act(),
+        conv(c, 16, 3, 1), nn.MaxPool2d(2), nn.BatchNorm2d(16), act(),
+        conv(16, 32, 3, 1), nn.MaxPool2d(2), nn.BatchNorm2d(32), act(),
         nn.Flatten(),
         linear(flat, 256), nn.BatchNorm1d(256), act(),
         linear(256, num_classes), nn.BatchNorm1d(num_classes),

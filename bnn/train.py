@@ -16,14 +16,15 @@ import json
 import math
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 
 import torch
 from torch import nn
 from torch.nn import functional as F
 
 from bnn._checks import check_choice, check_int, invalid
+from bnn.checkpoint import load_checkpoint, save_checkpoint
 from bnn.data import Splits, load_dataset
 from bnn.models import (
     ACTIVATIONS,
@@ -37,7 +38,7 @@ from bnn.models import (
 EVAL_MODES = ("harden", "ensemble", "mean", "sample")
 
 #: Each method's default learning rate for its binary weights (chosen on the validation split).
-DEFAULT_LR = {"ste": 1e-2, "bayesbinn": 3e-4, "vispa": 1e-2}
+DEFAULT_LR = {"ste": 1e-2, "bayesbinn": 3e-2, "vispa": 1e-2}
 
 
 @dataclass
@@ -56,7 +57,7 @@ class TrainConfig:
     seed: int = 0
     activations: str = "real"
     eval_mode: str = "harden"
-    eval_samples: int = 10
+    eval_samples: int = 8
     extra_eval_modes: tuple[str, ...] = ()  # also evaluate these (test set: once each)
     select: str = "best"  # "best": the epoch of best validation accuracy; "last": the last epoch
     train_limit: int | None = None
@@ -64,6 +65,10 @@ class TrainConfig:
     bayesbinn_temperature: float = 1.0
     bayesbinn_numerics: str = "stable"
     bayesbinn_lam_init: float = 10.0
+    vispa_noise: float = 1.0  # bnn.BinaryLinear's `noise`, `init_mu`, `init_z`, `samples`
+    vispa_init_mu: float = 0.5
+    vispa_init_z: float | None = None
+    vispa_samples: int = 1
     checkpoint: str | None = None
     resume: str | None = None
     progress: bool | None = None  # None: a progress bar when stderr is a terminal
@@ -97,7 +102,6 @@ class TrainResult:
     seconds_per_epoch: float  # training passes only (no evaluation), averaged over epochs run
     history: list[dict] = field(default_factory=list)
     extra_test: dict[str, float] = field(default_factory=dict)  # other eval modes, if asked
-    extra_val: dict[str, float] = field(default_factory=dict)
     train_memory_bytes: int = 0  # parameters + buffers + optimizer state while training
     deployed_memory_bytes: int = 0  # 1 bit per binary weight + the float32 BatchNorm state
     model: nn.Module | None = None  # the trained model at the selected epoch
@@ -218,7 +222,7 @@ def deployed_network(model: nn.Module, method: str, calibration: torch.Tensor | 
             raise invalid("calibration", "deployed_network",
                           "inputs (and validation data) for VISPA's harden", calibration)
         val = list(zip(validation[0].split(_EVAL_BATCH), validation[1].split(_EVAL_BATCH)))
-        return harden(model, calib, val).model.eval()
+        return harden(model, calib, val, k=HARDEN_K).model.eval()
     layers = []
     for m in model:
         if is_binary(m):
@@ -239,8 +243,10 @@ def deployed_network(model: nn.Module, method: str, calibration: torch.Tensor | 
 
 
 _EVAL_BATCH = 1000
+#: Sampled networks that VISPA's harden weighs (with sign(mu)); bnn.deploy.harden's default.
+HARDEN_K = 8
 #: Training images (a fixed slice) that recalibrate BatchNorm for the deployed ±1 network.
-CALIBRATION_SIZE = 5000
+CALIBRATION_SIZE = 2000
 
 
 @torch.no_grad()
@@ -317,19 +323,15 @@ def memory_bytes(model: nn.Module, optimizer: _Joint | None = None) -> tuple[int
 # The loop.
 
 
-def _rng_state(gen: torch.Generator) -> dict:
-    return {"torch": torch.get_rng_state(), "shuffle": gen.get_state()}
+def train(config: TrainConfig, data: Splits | None = None,
+          callback: Callable[[dict], bool | None] | None = None) -> TrainResult:
+    """Train `config.model` with `config.method` and evaluate it; see :class:`TrainConfig`.
 
-
-def _save(path: str, model, optimizer, state: dict) -> None:
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(str(path) + ".tmp")
-    torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(), **state}, tmp)
-    tmp.replace(path)  # atomic: a crash mid-save leaves the previous checkpoint
-
-
-def train(config: TrainConfig, data: Splits | None = None) -> TrainResult:
-    """Train `config.model` with `config.method` and evaluate it; see :class:`TrainConfig`."""
+    `data` replaces the dataset the config names (the benchmark loads it once). `callback` sees
+    each epoch's record (epoch, loss, train and validation accuracy, seconds) after the
+    checkpoint is written; returning True stops training there, as an interruption would
+    (the selected epoch is then evaluated as usual).
+    """
     config.validate()
     if data is None:
         data = load_dataset(config.dataset, data_dir=config.data_dir, val_size=config.val_size,
@@ -338,6 +340,9 @@ def train(config: TrainConfig, data: Splits | None = None) -> TrainResult:
     options = {}
     if config.method == "bayesbinn":
         options["lam_init"] = config.bayesbinn_lam_init
+    elif config.method == "vispa":
+        options.update(noise=config.vispa_noise, init_mu=config.vispa_init_mu,
+                       init_z=config.vispa_init_z, samples=config.vispa_samples)
     model = build_model(config.model, config.method, data.input_shape, data.num_classes,
                         activations=config.activations, rank=config.rank, **options)
     n = len(data.y_train)
@@ -349,12 +354,9 @@ def train(config: TrainConfig, data: Splits | None = None) -> TrainResult:
     best = {"val": -1.0, "epoch": 0, "state": None}
     start = 0
     if config.resume:
-        ck = torch.load(config.resume, weights_only=False)
-        model.load_state_dict(ck["model"])
-        optimizer.load_state_dict(ck["optimizer"])
-        torch.set_rng_state(ck["rng"]["torch"])
-        gen.set_state(ck["rng"]["shuffle"])
-        history, best, start = ck["history"], ck["best"], ck["epoch"]
+        ck = load_checkpoint(config.resume, model, optimizer)  # also the global random states
+        gen.set_state(ck.extra["shuffle"])
+        history, best, start = ck.extra["history"], ck.extra["best"], ck.epoch
     progress = sys.stderr.isatty() if config.progress is None else config.progress
     say = print if config.verbose else (lambda *a, **k: None)
     for epoch in range(start + 1, config.epochs + 1):
@@ -388,30 +390,32 @@ def train(config: TrainConfig, data: Splits | None = None) -> TrainResult:
         say(f"epoch {epoch:3d}  loss {loss_sum / n:.4f}  train {correct / n:.4f}  "
             f"val {val:.4f}  {seconds:.1f} s", flush=True)
         if config.checkpoint:
-            _save(config.checkpoint, model, optimizer,
-                  {"epoch": epoch, "history": history, "best": best, "rng": _rng_state(gen),
-                   "config": asdict(config)})
+            save_checkpoint(config.checkpoint, model, optimizer, step=epoch * steps_per_epoch,
+                            epoch=epoch, extra={"history": history, "best": best,
+                                                "shuffle": gen.get_state(),
+                                                "config": asdict(config)})
+        if callback is not None and callback(history[-1]):
+            break
     model.load_state_dict(best["state"])
     model.eval()
     # The deployed network: BatchNorm recalibrated on a fixed slice of the training set.
     deployed = deployed_network(model, config.method, data.x_train[:CALIBRATION_SIZE],
                                 (data.x_val, data.y_val))
-    modes = [config.eval_mode, *(m for m in config.extra_eval_modes if m != config.eval_mode)]
-    val_acc, test_acc = {}, {}
-    for mode in modes:
-        kw = {"samples": config.eval_samples, "deployed": deployed}
-        val_acc[mode] = evaluate(model, config.method, data.x_val, data.y_val, mode, **kw)
-        test_acc[mode] = evaluate(model, config.method, data.x_test, data.y_test, mode, **kw)
+    kw = {"samples": config.eval_samples, "deployed": deployed}
+    val_acc = evaluate(model, config.method, data.x_val, data.y_val, config.eval_mode, **kw)
+    test_acc = {}
+    for mode in (config.eval_mode, *config.extra_eval_modes):  # the test set: once per number
+        if mode not in test_acc:
+            test_acc[mode] = evaluate(model, config.method, data.x_test, data.y_test, mode, **kw)
     train_mem, deployed_mem = memory_bytes(model, optimizer)
     return TrainResult(
         config=config,
         test_accuracy=test_acc[config.eval_mode],
-        val_accuracy=val_acc[config.eval_mode],
+        val_accuracy=val_acc,
         best_epoch=best["epoch"],
         seconds_per_epoch=sum(h["seconds"] for h in history) / len(history),
         history=history,
-        extra_test={m: test_acc[m] for m in modes[1:]},
-        extra_val={m: val_acc[m] for m in modes[1:]},
+        extra_test={m: a for m, a in test_acc.items() if m != config.eval_mode},
         train_memory_bytes=train_mem,
         deployed_memory_bytes=deployed_mem,
         model=model,
@@ -460,6 +464,11 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--bayesbinn-numerics", choices=("stable", "reference"),
                    default=d.bayesbinn_numerics)
     p.add_argument("--bayesbinn-lam-init", type=float, default=d.bayesbinn_lam_init)
+    p.add_argument("--vispa-noise", type=float, default=d.vispa_noise,
+                   help="VISPA: training weights sign(mu + s Z g) with this s in [0, 1]")
+    p.add_argument("--vispa-init-mu", type=float, default=d.vispa_init_mu)
+    p.add_argument("--vispa-init-z", type=float, default=None)
+    p.add_argument("--vispa-samples", type=int, default=d.vispa_samples)
     p.add_argument("--checkpoint", metavar="PATH", default=None,
                    help="save the run's state here after every epoch")
     p.add_argument("--resume", metavar="PATH", default=None,

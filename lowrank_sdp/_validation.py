@@ -22,7 +22,7 @@ def check_nonnegative(value: Any, param: str, func: str, allow_none: bool = Fals
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise invalid(param, func, expected, value)
     value = float(value)
-    if not value >= 0.0 or value == float("inf") and param != "time_limit":
+    if not value >= 0.0 or (value == float("inf") and param != "time_limit"):
         raise invalid(param, func, expected, value)
     return value
 

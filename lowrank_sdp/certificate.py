@@ -20,20 +20,25 @@ from __future__ import annotations
 import numpy as np
 import scipy.linalg
 import scipy.sparse as sp
-from scipy.sparse.linalg import ArpackError, ArpackNoConvergence, LinearOperator, eigsh
+from scipy.sparse.linalg import LinearOperator
 
 from lowrank_sdp.problem import Problem
 from lowrank_sdp.result import Certificate
 
-DENSE_EIGEN_LIMIT = 1000
+DENSE_EIGEN_LIMIT = 500
 RIGOROUS_LIMIT = 6000
 EPS = np.finfo(np.float64).eps
 
 
 def certify_problem(
-    problem: Problem, Y: np.ndarray, *, seed: int = 0, rigorous: bool = False
+    problem: Problem, Y: np.ndarray, *, seed: int = 0, rigorous: bool = False,
+    tol: float = 1e-9,
 ) -> Certificate:
-    """Certificate of the point Y for `problem`, reported in the user's sense."""
+    """Certificate of the point Y for `problem`, reported in the user's sense.
+
+    `tol` is the relative gap the caller hopes to certify; the eigenvalue estimate is made
+    accurate enough for it (a smaller one costs more Lanczos steps, never validity).
+    """
     objective = problem.objective
     n = problem.n
     f, GY = objective.evaluate(Y)
@@ -46,7 +51,8 @@ def certify_problem(
         vec = None
         proven = False
     else:
-        lam_hat, lower, residual, vec = smallest_eigenvalue(G, lam, Y, seed=seed)
+        target = 0.1 * tol * (1.0 + abs(f)) / n
+        lam_hat, lower, residual, vec = smallest_eigenvalue(G, lam, Y, seed=seed, target=target)
         proven = False
         if rigorous:
             lower, proven = _cholesky_proof(G, lam, lam_hat, residual)
@@ -109,9 +115,12 @@ def dense_slack(G, lam: np.ndarray) -> np.ndarray:
 
 
 def smallest_eigenvalue(
-    G, lam: np.ndarray, Y: np.ndarray, *, seed: int = 0
+    G, lam: np.ndarray, Y: np.ndarray, *, seed: int = 0, target: float = 1e-10
 ) -> tuple[float, float, float, np.ndarray | None]:
-    """(lambda_hat, lower, residual, vector) for S = G - Diag(lam): lower <= lambda_min(S)."""
+    """(lambda_hat, lower, residual, vector) for S = G - Diag(lam): lower <= lambda_min(S).
+
+    `target` is the accuracy wanted of `lower` (the iterative path stops once it is reached).
+    """
     n = lam.shape[0]
     if n <= DENSE_EIGEN_LIMIT and not isinstance(G, LinearOperator):
         S = dense_slack(G, lam)
@@ -119,49 +128,101 @@ def smallest_eigenvalue(
         # Backward-stable eigensolver: |w - lambda| <= c n eps ||S||_2 <= c n eps ||S||_F.
         err = 4.0 * n * EPS * float(np.linalg.norm(S))
         return float(w[0]), float(w[0]) - err, err, V[:, 0]
-    return _deflated_lanczos(G, lam, Y, seed=seed)
+    return _deflated_lanczos(G, lam, Y, seed=seed, target=target)
 
 
-def _deflated_lanczos(G, lam, Y, *, seed: int):
+def _deflated_lanczos(G, lam, Y, *, seed: int, target: float):
     n = lam.shape[0]
     S = _slack_operator(G, lam)
-    # Q: orthonormal basis of the significant column space of Y.
+    # Deflate the directions of range(Y) that S (nearly) annihilates; they form the zero cluster
+    # at the bottom of the spectrum that would stall Lanczos. Any orthonormal Q keeps the bound
+    # valid; only e = ||S Q|| enters it, so keep the singular directions with a small ||S u_k||.
     U, sv, _ = np.linalg.svd(Y, full_matrices=False)
-    Q = np.ascontiguousarray(U[:, sv > 1e-8 * sv[0]]) if sv.size and sv[0] > 0 else U[:, :0]
-    E = S.matmat(Q) if Q.shape[1] else np.zeros((n, 0))
-    e = float(np.linalg.norm(E, 2)) if Q.shape[1] else 0.0
+    U = U[:, sv > 1e-10 * sv[0]] if sv.size and sv[0] > 0 else U[:, :0]
+    if U.shape[1]:
+        SU = S.matmat(U)
+        keep = np.linalg.norm(SU, axis=0) <= max(0.1 * target, 1e-14)
+        Q, SQ = np.ascontiguousarray(U[:, keep]), SU[:, keep]
+    else:
+        Q, SQ = U, np.zeros((n, 0))
+    e = float(np.linalg.norm(SQ, 2)) if Q.shape[1] else 0.0
     # Shift for the deflated directions: above the spectrum, so they never look smallest.
     alpha = _upper_spectrum_estimate(G, lam) + 1.0
 
-    def mv(x):
-        X = x.reshape(n, -1)
-        if Q.shape[1]:
-            QtX = Q.T @ X
-            Px = X - Q @ QtX
-            SPx = S.matmat(Px)
-            out = SPx - Q @ (Q.T @ SPx) + alpha * (Q @ QtX)
-        else:
-            out = S.matmat(X)
-        return out.reshape(x.shape)
+    def matvec(x):
+        if not Q.shape[1]:
+            return S.matvec(x)
+        qx = Q.T @ x
+        px = x - Q @ qx
+        spx = S.matvec(px)
+        return spx - Q @ (Q.T @ spx) + alpha * (Q @ qx)
 
-    T = LinearOperator((n, n), matvec=mv, matmat=mv, dtype=np.float64)
     rng = np.random.default_rng(seed)
-    v0 = rng.standard_normal(n)
-    ncv = min(n, 40)
-    try:
-        w, V = eigsh(T, k=1, which="SA", v0=v0, ncv=ncv, tol=1e-10, maxiter=max(300, n // 10))
-        mu, v = float(w[0]), V[:, 0]
-    except ArpackNoConvergence as exc:
-        if exc.eigenvalues.size == 0:
-            return np.nan, -np.inf, np.inf, None
-        mu, v = float(exc.eigenvalues[0]), exc.eigenvectors[:, 0]
-    except ArpackError:
-        return np.nan, -np.inf, np.inf, None
-    v = v / np.linalg.norm(v)
-    residual = float(np.linalg.norm(T.matvec(v) - mu * v))
+    mu, residual, v = lanczos_smallest(matvec, rng.standard_normal(n), target=target)
     mu_lower = min(mu - residual, alpha)
-    lower = _deflated_lower_bound(mu_lower, e)
-    return mu, lower, residual, v
+    return mu, _deflated_lower_bound(mu_lower, e), residual, v
+
+
+LANCZOS_MEMORY_BYTES = 256 * 2**20
+
+
+def lanczos_smallest(matvec, v0: np.ndarray, *, target: float, max_matvecs: int = 3000):
+    """Smallest Ritz pair of a symmetric operator by restarted Lanczos with full reorthogonalisation.
+
+    Stops when the residual ||A v - theta v|| <= target, when theta - residual is clearly negative
+    (enough for the staircase), or after `max_matvecs`. Returns (theta, residual, v).
+    """
+    n = v0.shape[0]
+    steps = int(max(10, min(200, n, LANCZOS_MEMORY_BYTES // (8 * n))))
+    v = v0 / np.linalg.norm(v0)
+    used = 0
+    theta, residual = np.inf, np.inf
+    while True:
+        V = np.empty((steps, n))
+        alpha = np.empty(steps)
+        beta = np.empty(steps)
+        V[0] = v
+        k = 0
+        for j in range(steps):
+            w = matvec(V[j])
+            used += 1
+            alpha[j] = float(w @ V[j])
+            # Full reorthogonalisation (twice is enough): keeps the Ritz values honest.
+            for _ in range(2):
+                w -= V[: j + 1].T @ (V[: j + 1] @ w)
+            beta[j] = float(np.linalg.norm(w))
+            k = j + 1
+            check = beta[j] <= 1e-14 * max(1.0, abs(alpha[j])) or j + 1 == steps or j % 8 == 7
+            if check:
+                t, s = _tridiagonal_smallest(alpha[:k], beta[: k - 1])
+                res = abs(beta[j] * s[-1])
+                if res < residual or k == steps:
+                    theta, residual = t, res
+                if res <= target or t - res < -max(10 * res, 10 * target):
+                    theta, residual = t, res
+                    break
+                if beta[j] <= 1e-14 * max(1.0, abs(alpha[j])):
+                    break
+            if j + 1 < steps:
+                V[j + 1] = w / beta[j]
+        t, s = _tridiagonal_smallest(alpha[:k], beta[: k - 1])
+        v = V[:k].T @ s
+        v /= np.linalg.norm(v)
+        # The true residual of the returned vector (not the Lanczos recurrence's estimate).
+        theta = float(v @ matvec(v))
+        residual = float(np.linalg.norm(matvec(v) - theta * v))
+        used += 2
+        if residual <= target or theta - residual < -10 * max(residual, target) or used >= max_matvecs:
+            return theta, residual, v
+        if k < steps:  # invariant subspace found: nothing more to learn from this start
+            return theta, residual, v
+
+
+def _tridiagonal_smallest(alpha: np.ndarray, beta: np.ndarray) -> tuple[float, np.ndarray]:
+    if alpha.shape[0] == 1:
+        return float(alpha[0]), np.ones(1)
+    w, s = scipy.linalg.eigh_tridiagonal(alpha, beta, select="i", select_range=(0, 0))
+    return float(w[0]), s[:, 0]
 
 
 def _deflated_lower_bound(mu: float, e: float) -> float:
@@ -190,7 +251,10 @@ def _upper_spectrum_estimate(G, lam) -> float:
     x = np.random.default_rng(0).standard_normal(lam.shape[0])
     for _ in range(30):
         x = S.matvec(x)
-        x /= np.linalg.norm(x)
+        norm = np.linalg.norm(x)
+        if norm == 0.0:  # S x = 0 (e.g. S = 0): any shift above 0 will do
+            return 1.0
+        x /= norm
     return 2.0 * float(np.linalg.norm(S.matvec(x))) + 1.0
 
 

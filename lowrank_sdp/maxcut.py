@@ -49,7 +49,8 @@ class MaxCutResult:
     x: np.ndarray = field(repr=False)
     """int8 labels in {-1, +1}; the two sides of the cut."""
     ratio: float
-    """cut_value / upper_bound: a proven lower bound on cut_value / max cut (for upper_bound > 0)."""
+    """cut_value / upper_bound: a proven lower bound on cut_value / max cut (NaN if the bound
+    is not positive)."""
     rank: int
     status: Status
     """Status of the SDP solve (INTERRUPTED also when Ctrl-C came during rounding)."""
@@ -84,7 +85,9 @@ class MaxCutResult:
 def laplacian_quarter(W: sp.csr_array) -> sp.csr_array:
     """L/4 = (Diag(W 1) - W) / 4 for a symmetric adjacency without diagonal."""
     degrees = np.asarray(W.sum(axis=1)).ravel()
-    return sp.csr_array((sp.diags_array(degrees) - W) / 4.0)
+    L = sp.csr_array((sp.diags_array(degrees) - W) / 4.0)
+    L.eliminate_zeros()  # isolated vertices
+    return L
 
 
 def _graph_input(graph) -> tuple[sp.csr_array, str]:
@@ -117,7 +120,7 @@ def maxcut(
     rank: int | str = "auto",
     method: str = "auto",
     tol: float = 1e-6,
-    seed: int | None = 0,
+    seed: int = 0,
     time_limit: float | None = None,
     callback=None,
     trials: int = 1000,

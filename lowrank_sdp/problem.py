@@ -55,6 +55,9 @@ def validate_matrix(C, func: str = "solve") -> np.ndarray | sp.csr_matrix | Line
                 f"<an operator with |v^T C u - u^T C v| = {abs(a - b):.3g}>",
             )
         return C
+    dtype = C.dtype if sp.issparse(C) else np.asarray(C).dtype
+    if np.issubdtype(dtype, np.complexfloating):  # casting to float would drop the imaginary part
+        raise invalid("C", func, "a real matrix", f"<a matrix of dtype {dtype}>")
     if sp.issparse(C):
         _check_shape(C.shape, func)
         C = sp.csr_matrix(C, dtype=np.float64)

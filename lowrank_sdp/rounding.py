@@ -37,12 +37,16 @@ def as_adjacency(W, param: str = "adjacency", func: str = "round_cut") -> sp.csr
             raise invalid(param, func, "a square 2-D array or sparse matrix", f"<{A.ndim}-D array>")
         A = sp.csr_array(A)
     else:
-        raise invalid(param, func, "a square scipy.sparse matrix or 2-D array", f"<{type(W).__name__}>")
+        expected = "a square scipy.sparse matrix or 2-D array"
+        raise invalid(param, func, expected, f"<{type(W).__name__}>")
     if A.shape[0] != A.shape[1]:
         raise invalid(param, func, "square", f"<shape {A.shape}>")
     if A.nnz and not np.all(np.isfinite(A.data)):
         raise invalid(param, func, "finite", "<non-finite entries>")
-    A.setdiag(0.0)
+    diagonal = A.diagonal()
+    if np.any(diagonal):
+        A = sp.csr_array(A - sp.diags_array(diagonal))
+    A.sum_duplicates()
     A.eliminate_zeros()
     asym = abs(A - A.T)
     if asym.nnz and asym.max() > 1e-12 * max(1.0, abs(A).max()):

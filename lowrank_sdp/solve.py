@@ -26,6 +26,17 @@ def barvinok_pataki_rank(n: int) -> int:
     return min(n, math.ceil(math.sqrt(2 * n)))
 
 
+AUTO_START_RANK_CAP = 32
+
+
+def auto_start_rank(n: int) -> int:
+    """Where rank="auto" starts: half the Barvinok-Pataki rank, at most 32 (the staircase climbs).
+
+    Cost per iteration grows linearly in r, and the Max-Cut optima measured here have low rank.
+    """
+    return min(n, max(2, -(-barvinok_pataki_rank(n) // 2)), AUTO_START_RANK_CAP)
+
+
 def solve(
     C,
     *,
@@ -102,8 +113,10 @@ def _solve(C, *, sense, rank, method, tol, time_limit, seed, callback, Y0, max_i
     if max_rank is not None:
         max_rank = min(check_positive_int(max_rank, "max_rank", func, " or None"), n)
     name = choose_method(problem) if method == "auto" else method
-    if METHODS[name].linear_only and not problem.objective.linear:
-        raise invalid("method", func, "a method for nonlinear objectives (rgd, lbfgs)", name)
+    if METHODS[name].linear_only and (not problem.objective.linear
+                                      or problem.objective.operator is not None):
+        raise invalid("method", func, '"rgd" or "lbfgs" (mixing needs C as an array or sparse '
+                      "matrix)", name)
 
     rng = np.random.default_rng(seed)
     Y = _initial_point(problem, rank, max_rank, Y0_array, rng, func)
@@ -124,7 +137,7 @@ def _solve(C, *, sense, rank, method, tol, time_limit, seed, callback, Y0, max_i
             if inner.stop is not None:
                 status = inner.stop
                 break
-            cert = certify_problem(problem, Y, seed=seed, rigorous=rigorous)
+            cert = certify_problem(problem, Y, seed=seed, rigorous=rigorous, tol=tol)
             if verbose:
                 print(
                     f"[lowrank_sdp] rank {Y.shape[1]:4d}  it {monitor.iterations:6d}  "
@@ -139,7 +152,7 @@ def _solve(C, *, sense, rank, method, tol, time_limit, seed, callback, Y0, max_i
                 Y = escape(problem, Y, cert, rng)
                 rank_history.append(Y.shape[1])
                 continue
-            if grad_tol <= GRAD_TOL_FLOOR or not inner.converged and grad_norm <= GRAD_TOL_FLOOR:
+            if grad_tol <= GRAD_TOL_FLOOR or (not inner.converged and grad_norm <= GRAD_TOL_FLOOR):
                 status = Status.MAX_RANK if _negative(problem, cert, tol) else Status.STATIONARY
                 break
             # Tighten the gradient tolerance: near an optimum the gap shrinks like |grad|^2.
@@ -153,8 +166,8 @@ def _solve(C, *, sense, rank, method, tol, time_limit, seed, callback, Y0, max_i
             Y = monitor.best_Y
         cert = None
 
-    if cert is None or status is not Status.CERTIFIED and not _is_certified_point(cert, Y):
-        cert = certify_problem(problem, Y, seed=seed, rigorous=rigorous)
+    if cert is None or status is not Status.CERTIFIED:
+        cert = certify_problem(problem, Y, seed=seed, rigorous=rigorous, tol=tol)
     return Result(
         Y=Y,
         objective=cert.objective,
@@ -177,15 +190,11 @@ def certify(
     C, Y: np.ndarray, *, sense: str = "min", seed: int = 0, rigorous: bool = False
 ) -> Certificate:
     """The certificate (objective, dual bound, gap) of any point Y; its rows are normalised first."""
-    Y = _check_Y0(Y, "certify")
+    Y = _check_Y0(Y, "certify", param="Y")
     problem = make_problem(C, sense, "certify", n=Y.shape[0])
     if Y.shape[0] != problem.n:
         raise invalid("Y", "certify", f"an array with n = {problem.n} rows", f"<{Y.shape[0]} rows>")
     return certify_problem(problem, Y, seed=seed, rigorous=rigorous)
-
-
-def _is_certified_point(cert: Certificate, Y: np.ndarray) -> bool:
-    return False
 
 
 def _negative(problem: Problem, cert: Certificate, tol: float) -> bool:
@@ -226,21 +235,21 @@ def escape(problem: Problem, Y: np.ndarray, cert: Certificate, rng: np.random.Ge
     return manifold.retract(base, direction, 1.0)
 
 
-def _check_Y0(Y0, func: str) -> np.ndarray | None:
+def _check_Y0(Y0, func: str, param: str = "Y0") -> np.ndarray | None:
     if Y0 is None:
         return None
     try:
         Y = np.array(Y0, dtype=np.float64, order="C", copy=True)
     except (TypeError, ValueError):
-        raise invalid("Y0", func, "a numeric (n, r) array", f"<{type(Y0).__name__}>")
+        raise invalid(param, func, "a numeric (n, r) array", f"<{type(Y0).__name__}>")
     if Y.ndim != 2 or Y.shape[0] == 0 or Y.shape[1] == 0:
-        raise invalid("Y0", func, "a 2-D (n, r) array with n, r >= 1", f"<shape {Y.shape}>")
+        raise invalid(param, func, "a 2-D (n, r) array with n, r >= 1", f"<shape {Y.shape}>")
     if not np.all(np.isfinite(Y)):
-        raise invalid("Y0", func, "finite (no NaN or inf)", "<an array with NaN or inf>")
+        raise invalid(param, func, "finite (no NaN or inf)", "<an array with NaN or inf>")
     norms = np.linalg.norm(Y, axis=1)
     zero = np.flatnonzero(norms == 0)
     if zero.size:
-        raise invalid("Y0", func, "an array without zero rows (rows are normalised)",
+        raise invalid(param, func, "an array without zero rows (rows are normalised)",
                       f"<an array whose row {zero[0]} is zero>")
     return Y / norms[:, None]
 
@@ -259,6 +268,6 @@ def _initial_point(problem: Problem, rank, max_rank, Y0, rng, func: str) -> np.n
                 Y[:, Y0.shape[1]:] = 1e-6 * rng.standard_normal((n, rank - Y0.shape[1]))
                 return manifold.normalize_rows(Y)
         return Y0
-    r = int(rank) if rank != "auto" else max(2, barvinok_pataki_rank(n) // 2)
+    r = int(rank) if rank != "auto" else auto_start_rank(n)
     r = min(r, n, max_rank or n)
     return manifold.random_point(n, r, rng)

@@ -75,8 +75,9 @@ class TextFile:
 
     def scan(
         self, comment: str, line: int = 1, offset: int = 0
-    ) -> Iterator[tuple[int, list[str], int]]:
-        """(1-based line number, tokens, offset just past the line) for each line that has tokens
+    ) -> Iterator[tuple[int, list[str], int, int]]:
+        """(1-based line number, tokens, start offset, offset just past the line) for each line
+        that has tokens
         once comments are cut, starting at `line`, which begins at character `offset`.
 
         A comment runs from any character of `comment` to the end of its line; for SDPA
@@ -96,7 +97,7 @@ class TextFile:
                     piece = piece[:cut]
             tokens = piece.split()
             if tokens:
-                yield line, tokens, end + 1
+                yield line, tokens, offset, end + 1
             line += 1
             offset = end + 1
 
@@ -120,7 +121,7 @@ def parse_int(src: TextFile, line: int, token: str, what: str) -> int:
 def parse_float(src: TextFile, line: int, token: str, what: str) -> float:
     """A finite real number token, else the line's error."""
     if not _NUMBER.fullmatch(token):
-        raise src.error(line, f"{what} {_short(token)} is not a number")
+        raise src.error(line, f"{what} {_short(token)} is not a finite decimal number")
     value = float(token)
     if not np.isfinite(value):
         raise src.error(line, f"{what} {token!r} is not finite")
@@ -172,3 +173,22 @@ def warn(message: str) -> None:
         frame = frame.f_back
         level += 1
     warnings.warn(message, UserWarning, stacklevel=level)
+
+
+def format_numbers(values: np.ndarray) -> list[str]:
+    """Shortest round-trip text of each value; integral values as integers (`1`, not `1.0`)."""
+    values = np.asarray(values, dtype=np.float64)
+    if values.size and np.all(np.abs(values) < 2.0**53) and np.all(values == np.round(values)):
+        return [str(v) for v in values.astype(np.int64).tolist()]
+    return [repr(v) for v in values.tolist()]
+
+
+def write_text(path: str | os.PathLike[str], text: str) -> None:
+    """Write `text` to `path`, gzipped (reproducibly, mtime 0) when the name ends in .gz."""
+    data = text.encode("utf-8")
+    if str(path).endswith(".gz"):
+        buffer = io.BytesIO()
+        with gzip.GzipFile(filename="", mode="wb", fileobj=buffer, mtime=0) as gz:
+            gz.write(data)
+        data = buffer.getvalue()
+    Path(path).write_bytes(data)

@@ -119,26 +119,23 @@ def graph_from_edges(
         warn(f"{where}: ignored {count} self-loop{'s' * (count != 1)} (i == j)")
         keep = ~loops
         i, j, w = i[keep], j[keep], w[keep]
-    lo, hi = np.minimum(i, j), np.maximum(i, j)
-    upper = sp.csr_matrix((w, (lo, hi)), shape=(n, n))  # keeps duplicates until summed
-    before = upper.nnz
-    upper.sum_duplicates()
-    if upper.nnz < before:
-        count = before - upper.nnz
-        warn(f"{where}: summed the weights of {count} duplicate edge{'s' * (count != 1)} "
-             "(a vertex pair listed more than once, in either order)")
-    return Graph._trusted(_symmetric_from_upper(upper), name)
-
-
-def _symmetric_from_upper(upper: sp.csr_matrix) -> sp.csr_matrix:
-    W = sp.csr_matrix(upper + upper.T, dtype=np.float64)
+    # Both triangles at once; the coo -> csr conversion sums duplicates in linear time.
+    W = sp.csr_matrix((np.concatenate([w, w]), (np.concatenate([i, j]), np.concatenate([j, i]))),
+                      shape=(n, n), dtype=np.float64)
+    duplicates = (2 * len(w) - W.nnz) // 2
+    if duplicates:
+        warn(f"{where}: summed the weights of {duplicates} duplicate "
+             f"edge{'s' * (duplicates != 1)} (a vertex pair listed more than once, in either "
+             "order)")
     W.sum_duplicates()
     W.eliminate_zeros()
     W.sort_indices()
-    return W
+    return Graph._trusted(W, name)
 
 
-def graph_from_matrix(A: Any, func: str = "read_graph", name: str = "") -> Graph:
+def graph_from_matrix(
+    A: Any, func: str = "read_graph", name: str = "", where: str | None = None
+) -> Graph:
     """The graph whose adjacency is the square symmetric real matrix A (dense or scipy sparse);
     a nonzero diagonal is dropped with a warning."""
     what = "a square symmetric real matrix (the adjacency)"
@@ -166,12 +163,14 @@ def graph_from_matrix(A: Any, func: str = "read_graph", name: str = "") -> Graph
     asym.eliminate_zeros()
     if asym.nnz:
         r, c = int(asym.tocoo().row[0]), int(asym.tocoo().col[0])
-        raise invalid("source", func, what + "; symmetrize it, e.g. (W + W.T) / 2",
-                      f"<a matrix with W[{r}, {c}] = {W[r, c]!r} but W[{c}, {r}] = {W[c, r]!r}>")
+        got = (f"<a matrix with W[{r}, {c}] = {float(W[r, c])!r} but "
+               f"W[{c}, {r}] = {float(W[c, r])!r}>")
+        raise invalid("source", func, what + "; symmetrize it, e.g. (W + W.T) / 2", got)
     diagonal = W.diagonal()
     loops = int(np.count_nonzero(diagonal))
     if loops:
-        warn(f"{func}: ignored {loops} self-loop{'s' * (loops != 1)} (nonzero diagonal entries)")
+        warn(f"{where or func}: ignored {loops} self-loop{'s' * (loops != 1)} "
+             "(nonzero diagonal entries)")
         W = sp.csr_matrix(W - sp.diags(diagonal, format="csr"))
     W.eliminate_zeros()
     W.sort_indices()

@@ -101,8 +101,8 @@ def tabu_search(indptr, indices, data, x, iterations, tenures, tol, target):
     tabu vertex may still move when that gives a new best cut (aspiration).
 
     Stops early once the gain reaches `target` (pass the distance to an upper bound on the
-    cut, or inf). Returns (best labels seen, their gain over x); `x` is not modified. A 1-flip search
-    should run first: tabu search is for escaping its local optima.
+    cut, or inf). Returns (best labels seen, their gain over x); `x` is not modified.
+    A 1-flip search should run first: tabu search is for escaping its local optima.
     """
     n = x.shape[0]
     cur = x.copy()

@@ -85,7 +85,7 @@ class Monitor:
 class _State:
     """What the callback sees: the iteration record's fields plus a read-only view of Y."""
 
-    __slots__ = ("grad_norm", "iteration", "objective", "rank", "seconds", "Y")
+    __slots__ = ("Y", "grad_norm", "iteration", "objective", "rank", "seconds")
 
     def __init__(self, record: IterationRecord, Y: np.ndarray):
         self.iteration = record.iteration

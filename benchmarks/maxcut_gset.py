@@ -1,0 +1,304 @@
+"""Max-Cut on G-set and SDPLIB's max-cut family: SDP value, certified gap, cut vs best known.
+
+    .venv/bin/python benchmarks/maxcut_gset.py                  # everything (a long run: use nice)
+    .venv/bin/python benchmarks/maxcut_gset.py --only G1,G14    # a subset, merged into the results
+    .venv/bin/python benchmarks/maxcut_gset.py --time-limit 300 # cap each SDP solve
+
+Writes benchmarks/results/maxcut_gset.json, the `gset-table` section of docs/maxcut.md and
+docs/img/maxcut_time_vs_edges.png. Each instance runs in a fresh worker process (this script
+with --worker), which warms up the kernels, then reads and solves the instance; its memory is
+the peak resident set size of that process (getrusage ru_maxrss: exact, Numba and BLAS
+included), reported both in total and above the RSS the warmed-up process held before the instance.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import psutil
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from benchmarks._report import machine_info, machine_line, write_section  # noqa: E402
+from lowrank_sdp.io import read_graph, read_sdpa  # noqa: E402
+from lowrank_sdp.maxcut import maxcut  # noqa: E402
+from lowrank_sdp.rounding import round_cut  # noqa: E402
+
+GSET = REPO / "data" / "gset"
+SDPLIB = REPO / "data" / "sdplib"
+RESULTS = REPO / "benchmarks" / "results" / "maxcut_gset.json"
+PLOT = REPO / "docs" / "img" / "maxcut_time_vs_edges.png"
+VARIANTS = {
+    "hyperplanes": ("1000 hyperplanes, no local search", {"local_search": False}),
+    "one_flip": ("1000 hyperplanes, 1-flip search on the best 8", {"tabu_moves": 0}),
+    "one_flip_more": ("10000 hyperplanes, 1-flip search on the best 64",
+                      {"trials": 10000, "candidates": 64, "tabu_moves": 0}),
+    "default": ("1000 hyperplanes, 1-flip + tabu search on the best 8 (the default)", {}),
+    "tabu_x4": ("as the default, with 4x the tabu moves", {"tabu_moves": "x4"}),
+}
+"""Rounding settings compared on the same SDP factor (the ablation table)."""
+SAME_GRAPH = {"maxG11": "G11", "maxG32": "G32", "maxG51": "G51", "maxG60": "G60"}
+"""SDPLIB files that are G-set graphs edge for edge (data/sdplib/README.md); maxG55 is not G55."""
+
+
+def read_table(path: Path, first_column: str) -> dict[str, list[str]]:
+    """Rows of the markdown table whose header starts with `first_column`, keyed by that column."""
+    rows: dict[str, list[str]] = {}
+    header = None
+    for line in path.read_text().splitlines():
+        if not line.startswith("|"):
+            header = None
+            continue
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if cells[0] == first_column:
+            header = cells
+        elif header is not None and not set(cells[0]) <= set("-: "):
+            rows.setdefault(cells[0], cells)  # the first table with this header wins
+    return rows
+
+
+def references() -> dict[str, dict]:
+    """Best known cut and reference SDP value per instance, from the two data READMEs."""
+    refs: dict[str, dict] = {}
+    for name, row in read_table(GSET / "README.md", "name").items():
+        lo, hi = map(float, re.findall(r"[0-9.]+", row[8]))
+        best = float(row[6] or row[5])
+        refs[name] = {"best_cut": best, "best_cut_source": "later" if row[6] else "BLS",
+                      "sdp_reference": lo, "sdp_interval": [lo, hi]}
+    for name, row in read_table(SDPLIB / "README.md", "file").items():
+        if not re.fullmatch(r"mcp[\d-]+|maxG\d+", name):
+            continue  # the theta and timing tables share the header
+        lo, hi = map(float, re.findall(r"[0-9.]+", row[6]))
+        gmp = row[5]
+        ref = float(gmp) if re.fullmatch(r"[0-9.]+", gmp) else lo
+        same = SAME_GRAPH.get(name)
+        refs[name] = {"best_cut": refs[same]["best_cut"] if same else None,
+                      "best_cut_source": f"{same} (same graph)" if same else None,
+                      "sdp_reference": ref, "sdp_interval": [lo, hi]}
+    return refs
+
+
+def instances() -> list[tuple[str, Path]]:
+    gset = sorted(GSET.glob("G*.txt.gz"), key=lambda p: int(re.findall(r"\d+", p.name)[0]))
+    sdplib = sorted(p for p in SDPLIB.glob("*.dat-s") if p.name.startswith(("mcp", "maxG")))
+    return [(p.name.split(".")[0], p) for p in gset] + [(p.name[:-6], p) for p in sdplib]
+
+
+def rss_mib() -> float:
+    return psutil.Process().memory_info().rss / 2**20
+
+
+def run_one(name: str, path: Path, ref: dict, time_limit: float | None) -> dict:
+    """Solve and round one instance in this process (the worker's job)."""
+    maxcut(read_graph(GSET / "G14.txt.gz"))  # compile/load the kernels outside the timings
+    before = rss_mib()
+    # SDPLIB max-cut files: F0 = L/4 of a graph, which the SDPA reader recovers.
+    graph = read_sdpa(path).maxcut_graph() if path.name.endswith(".dat-s") else read_graph(path)
+    res = maxcut(graph, time_limit=time_limit)
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+    out = res.to_dict()
+    out["name"] = name
+    out["file"] = str(path.relative_to(REPO))
+    out["sdp_reference"] = ref["sdp_reference"]
+    out["sdp_relative_error"] = abs(res.sdp_value - ref["sdp_reference"]) / ref["sdp_reference"]
+    out["best_cut"] = ref["best_cut"]
+    out["best_cut_source"] = ref["best_cut_source"]
+    out["cut_deficit_percent"] = (
+        100.0 * (ref["best_cut"] - res.cut_value) / ref["best_cut"] if ref["best_cut"] else None
+    )
+    out["peak_rss_mib"] = peak
+    out["rss_above_warm_mib"] = max(0.0, peak - before)
+    out["rounding_variants"] = rounding_variants(res.sdp.Y, graph, res.n)
+    out["date"] = machine_info(())["date"]
+    return out
+
+
+def rounding_variants(Y: np.ndarray, graph, n: int) -> dict:
+    """Cut value and seconds of each rounding setting in VARIANTS on the same factor Y."""
+    W = graph.adjacency
+    out = {}
+    for key, (_, options) in VARIANTS.items():
+        options = dict(options)
+        if options.get("tabu_moves") == "x4":
+            options["tabu_moves"] = 4 * int(min(20000, 3e7 // n))  # 4x round_cut's "auto"
+        start = time.perf_counter()
+        _, value = round_cut(Y, W, seed=0, **options)
+        out[key] = {"cut_value": value, "seconds": time.perf_counter() - start}
+    return out
+
+
+def gset_number(name: str) -> int | None:
+    m = re.fullmatch(r"G(\d+)", name)
+    return int(m.group(1)) if m else None
+
+
+def summary(rows: list[dict]) -> dict:
+    core = [r for r in rows if (gset_number(r["name"]) or 99) <= 54]
+    small = [r for r in rows if r["n"] <= 3000]
+    out = {"instances": len(rows),
+           "certified": sum(r["status"] == "CERTIFIED" for r in rows),
+           "total_seconds": sum(r["seconds"] for r in rows)}
+    if core:
+        deficits = [r["cut_deficit_percent"] for r in core]
+        out["G1_G54_count"] = len(core)
+        out["G1_G54_mean_cut_deficit_percent"] = float(np.mean(deficits))
+        out["G1_G54_max_cut_deficit_percent"] = float(np.max(deficits))
+    if small:
+        rounding = [r["rounding_seconds"] for r in small]
+        out["rounding_seconds_n_le_3000_mean"] = float(np.mean(rounding))
+        out["rounding_seconds_n_le_3000_max"] = float(np.max(rounding))
+    return out
+
+
+def markdown(data: dict) -> str:
+    s = data["summary"]
+    lines = [machine_line(data["machine"]), ""]
+    settings = data["settings"]
+    lines.append(
+        f"`maxcut(graph, tol={settings['tol']}, trials={settings['trials']}, seed=0, "
+        f"time_limit={settings['time_limit']})`; {s['instances']} instances, "
+        f"{s['certified']} certified, {s['total_seconds']:.0f} s in all."
+    )
+    if "G1_G54_mean_cut_deficit_percent" in s:
+        lines.append(
+            f"On G1-G54 ({s['G1_G54_count']} graphs) the cut is on average "
+            f"{s['G1_G54_mean_cut_deficit_percent']:.2f}% below the best known cut "
+            f"(worst {s['G1_G54_max_cut_deficit_percent']:.2f}%)."
+        )
+    if "rounding_seconds_n_le_3000_mean" in s:
+        lines.append(
+            f"Rounding (hyperplanes + local search) for n <= 3000: mean "
+            f"{s['rounding_seconds_n_le_3000_mean']:.2f} s, max "
+            f"{s['rounding_seconds_n_le_3000_max']:.2f} s."
+        )
+    lines += [
+        "",
+        "| name | n | m | SDP value | upper bound | rel. gap | status | vs README SDP | cut | "
+        "best known | deficit | solve s | rounding s | peak RSS MiB (+ above warm) |",
+        "|---|---:|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for r in data["instances"]:
+        best = f"{r['best_cut']:.0f}" if r["best_cut"] else "-"
+        deficit = (f"{r['cut_deficit_percent']:.2f}%" if r["cut_deficit_percent"] is not None
+                   else "-")
+        lines.append(
+            f"| {r['name']} | {r['n']} | {r['m']} | {r['sdp_value']:.4f} | "
+            f"{r['upper_bound']:.4f} | {r['relative_gap']:.1e} | {r['status']} | "
+            f"{r['sdp_relative_error']:.1e} | {r['cut_value']:.0f} | {best} | {deficit} | "
+            f"{r['solve_seconds']:.2f} | {r['rounding_seconds']:.2f} | {r['peak_rss_mib']:.0f} "
+            f"(+{r['rss_above_warm_mib']:.0f}) |"
+        )
+    lines += ["", "![time against edges](img/maxcut_time_vs_edges.png)"]
+    return "\n".join(lines)
+
+
+def ablation_markdown(rows: list[dict]) -> str:
+    core = [r for r in rows if (gset_number(r["name"]) or 99) <= 54 and "rounding_variants" in r]
+    small = [r for r in core if r["n"] <= 3000]
+    lines = [
+        f"Rounding settings on the same SDP factors, G1-G54 ({len(core)} graphs): mean cut "
+        "deficit against the best known cut, and seconds per graph (mean and max).",
+        "",
+        "| rounding | mean deficit | worst deficit | mean s | max s |",
+        "|---|---:|---:|---:|---:|",
+    ]
+    for key, (label, _) in VARIANTS.items():
+        deficits = [100 * (r["best_cut"] - r["rounding_variants"][key]["cut_value"])
+                    / r["best_cut"] for r in core]
+        secs = [r["rounding_variants"][key]["seconds"] for r in small]
+        lines.append(f"| {label} | {np.mean(deficits):.2f}% | {np.max(deficits):.2f}% | "
+                     f"{np.mean(secs):.2f} | {np.max(secs):.2f} |")
+    return "\n".join(lines)
+
+
+def plot(rows: list[dict]) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6.4, 4.4))
+    m = np.array([max(r["m"], 1) for r in rows], dtype=float)
+    for key, label, marker in [("solve_seconds", "SDP solve + certificate", "o"),
+                               ("rounding_seconds", "rounding + local search", "s")]:
+        ax.loglog(m, [max(r[key], 1e-3) for r in rows], marker, label=label, alpha=0.75)
+    ax.set_xlabel("edges m")
+    ax.set_ylabel("seconds")
+    ax.set_title("lowrank_sdp.maxcut on G-set and SDPLIB max-cut")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    PLOT.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(PLOT, dpi=120)
+    plt.close(fig)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--only", help="comma-separated names, e.g. G1,G14,mcp100")
+    parser.add_argument("--time-limit", type=float, default=None, help="seconds per SDP solve")
+    parser.add_argument("--worker", help=argparse.SUPPRESS)  # internal: run one instance
+    args = parser.parse_args(argv)
+
+    refs = references()
+    if args.worker:
+        path = dict(instances())[args.worker]
+        print(json.dumps(run_one(args.worker, path, refs[args.worker], args.time_limit)))
+        return
+    todo = instances()
+    if args.only:
+        wanted = args.only.split(",")
+        unknown = set(wanted) - {name for name, _ in todo}
+        if unknown:
+            parser.error(f"unknown instances: {', '.join(sorted(unknown))}")
+        todo = [(name, path) for name, path in todo if name in wanted]
+
+    # Merge into earlier results so that --only refreshes a few rows without losing the rest.
+    old = json.loads(RESULTS.read_text()) if RESULTS.exists() else {"instances": []}
+    rows = {r["name"]: r for r in old["instances"]}
+    order = [name for name, _ in instances()]
+    for name, _ in todo:
+        command = [sys.executable, __file__, "--worker", name]
+        if args.time_limit is not None:
+            command += ["--time-limit", str(args.time_limit)]
+        done = subprocess.run(command, capture_output=True, text=True, check=False)
+        if done.returncode != 0:
+            print(f"{name}: worker failed\n{done.stderr}", file=sys.stderr, flush=True)
+            continue
+        row = json.loads(done.stdout.strip().splitlines()[-1])
+        rows[name] = row
+        deficit = row["cut_deficit_percent"]
+        print(f"{name:9s} n={row['n']:6d} m={row['m']:6d} sdp={row['sdp_value']:.6f} "
+              f"gap={row['relative_gap']:.1e} {row['status']:10s} cut={row['cut_value']:.0f} "
+              f"deficit={'-' if deficit is None else f'{deficit:.2f}%'} "
+              f"solve={row['solve_seconds']:.2f}s round={row['rounding_seconds']:.2f}s "
+              f"rss={row['peak_rss_mib']:.0f}MiB (+{row['rss_above_warm_mib']:.0f})", flush=True)
+
+    ordered = [rows[name] for name in order if name in rows]
+    data = {
+        "machine": machine_info(),
+        "settings": {"tol": 1e-6, "trials": 1000, "seed": 0, "time_limit": args.time_limit,
+                     "memory": "peak RSS of a fresh worker process per instance (ru_maxrss); "
+                               "also the part above the warmed-up RSS before the instance"},
+        "summary": summary(ordered),
+        "instances": ordered,
+    }
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(json.dumps(data, indent=1) + "\n")
+    write_section("maxcut.md", "gset-table", markdown(data), title="Max-Cut")
+    write_section("maxcut.md", "rounding-ablation", ablation_markdown(ordered), title="Max-Cut")
+    plot(ordered)
+    print(json.dumps(data["summary"], indent=1))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,220 @@
+"""The `lowrank-sdp` command line.
+
+    lowrank-sdp maxcut data/gset/G1.txt.gz            # SDP bound + rounded cut, readable summary
+    lowrank-sdp maxcut G14.txt.gz --json              # one JSON object as the last line
+    lowrank-sdp solve data/sdplib/mcp100.dat-s        # an SDPA file with unit-diagonal constraints
+
+Exit codes: 0 success (whatever the solver status), 2 bad input, 130 Ctrl-C before any result.
+A Ctrl-C during the solve stops it; the best point so far is still rounded and printed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+import time
+from pathlib import Path
+from typing import Any, TextIO
+
+EXIT_OK, EXIT_BAD_INPUT, EXIT_INTERRUPTED = 0, 2, 130
+
+
+class Progress:
+    """Solver callback that shows iteration, objective, gap (when the solver's state has one),
+    gradient norm and rank on stderr.
+
+    Silent for the first `delay` seconds so quick runs print nothing; on a terminal one line is
+    redrawn in place (at most 10 times a second), otherwise a line is written every 5 s.
+    """
+
+    def __init__(self, stream: TextIO | None = None, delay: float = 1.0):
+        self.stream = stream if stream is not None else sys.stderr
+        self.delay = delay
+        self.tty = bool(getattr(self.stream, "isatty", lambda: False)())
+        self.every = 0.1 if self.tty else 5.0
+        self.start = time.perf_counter()
+        self.last = -math.inf
+        self.width = 0
+
+    def __call__(self, state: Any) -> None:
+        now = time.perf_counter() - self.start
+        if now < self.delay or now - self.last < self.every:
+            return
+        self.last = now
+        gap = getattr(state, "gap", None)  # the last certificate's gap, where the solver gives it
+        line = (
+            f"  iteration {state.iteration:7d}  objective {state.objective:.10g}  "
+            + (f"gap {gap:.2e}  " if gap is not None else "")
+            + f"|grad| {state.grad_norm:.2e}  rank {state.rank}  {now:6.1f} s"
+        )
+        if self.tty:
+            self.stream.write("\r" + line.ljust(self.width))
+            self.width = len(line)
+        else:
+            self.stream.write(line + "\n")
+        self.stream.flush()
+
+    def close(self) -> None:
+        """Erase the in-place line so the summary starts on a clean line."""
+        if self.tty and self.width:
+            self.stream.write("\r" + " " * self.width + "\r")
+            self.stream.flush()
+            self.width = 0
+
+
+def _rank(text: str) -> int | str:
+    if text == "auto":
+        return text
+    message = f'must be a positive int or "auto"; got {text!r}'
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(message) from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(message)
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="lowrank-sdp",
+        description="Certified low-rank SDP solver for unit-diagonal SDPs (Max-Cut and relatives).",
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def common(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--rank", type=_rank, default="auto", help='factor rank or "auto" (default)')
+        p.add_argument("--method", default="auto", help="auto, mixing, rgd, lbfgs (default auto)")
+        p.add_argument("--tol", type=float, default=1e-6, help="relative gap to certify (1e-6)")
+        p.add_argument("--time-limit", type=float, default=None, metavar="SECONDS")
+        p.add_argument("--seed", type=int, default=0)
+        p.add_argument("--json", action="store_true", help="print one JSON object instead")
+        p.add_argument("--quiet", action="store_true", help="no progress display on stderr")
+        p.add_argument("--verbose", action="store_true", help="solver log, one line per rank step")
+
+    p = sub.add_parser("maxcut", help="Max-Cut: SDP upper bound and a rounded cut of a graph",
+                       description="Solve the Max-Cut SDP of a graph file (G-set/rudy, Matrix "
+                       "Market, edge list; .gz allowed) and round it to a cut.")
+    p.add_argument("path", help="graph file")
+    common(p)
+    p.add_argument("--trials", type=int, default=1000, help="random hyperplanes (1000)")
+
+    p = sub.add_parser("solve", help="solve an SDPA file whose constraints are diag(X) = 1",
+                       description="Solve an SDPA sparse file (.dat-s) whose constraints are "
+                       "exactly diag(X) = 1, such as SDPLIB mcp* and maxG*.")
+    p.add_argument("path", help="SDPA sparse file (.dat-s)")
+    common(p)
+    return parser
+
+
+def _finite(value: Any) -> Any:
+    """JSON has no NaN or inf: write them as null."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+def _number(value: float) -> str:
+    return str(int(value)) if float(value).is_integer() else f"{value:.10g}"
+
+
+def _summary(rows: list[tuple[str, str]]) -> str:
+    width = max(len(k) for k, _ in rows)
+    return "\n".join(f"  {k.ljust(width)}  {v}" for k, v in rows)
+
+
+def _run_maxcut(args: argparse.Namespace, progress: Progress | None) -> int:
+    from lowrank_sdp.maxcut import maxcut
+
+    res = maxcut(args.path, rank=args.rank, method=args.method, tol=args.tol, seed=args.seed,
+                 time_limit=args.time_limit, callback=progress, trials=args.trials,
+                 verbose=args.verbose)
+    if progress is not None:
+        progress.close()
+    if args.json:
+        print(json.dumps({k: _finite(v) for k, v in res.to_dict().items()}))
+        return EXIT_OK
+    sdp = res.sdp
+    print(f"{res.name}: Max-Cut, n = {res.n} vertices, m = {res.m} edges")
+    print(_summary([
+        ("SDP value", f"{res.sdp_value:.10g}   (rank {res.rank}, {sdp.method}, "
+                      f"{sdp.iterations} iterations)"),
+        ("upper bound", f"{res.upper_bound:.10g}   (certified: no cut is larger)"),
+        ("gap", f"{res.gap:.3g}   (relative {res.relative_gap:.2g})"),
+        ("cut", f"{_number(res.cut_value)}   (best of {args.trials} random hyperplanes, "
+                "then local search)"),
+        ("ratio", f"{res.ratio:.4f}   (cut / upper bound, a lower bound on cut / max cut)"),
+        ("status", res.status.name),
+        ("seconds", f"{res.seconds:.2f}   (solve {res.solve_seconds:.2f}, "
+                    f"rounding {res.rounding_seconds:.2f})"),
+    ]))
+    return EXIT_OK
+
+
+def _run_solve(args: argparse.Namespace, progress: Progress | None) -> int:
+    import lowrank_sdp
+    from lowrank_sdp.io import read_sdpa
+
+    start = time.perf_counter()
+    problem = read_sdpa(args.path)
+    C, offset, sense = problem.unit_diagonal_cost()
+    res = lowrank_sdp.solve(C, sense=sense, rank=args.rank, method=args.method, tol=args.tol,
+                            time_limit=args.time_limit, seed=args.seed, callback=progress,
+                            verbose=args.verbose)
+    if progress is not None:
+        progress.close()
+    seconds = time.perf_counter() - start
+    name = Path(args.path).name.removesuffix(".gz").removesuffix(".dat-s")
+    out = {
+        "name": name,
+        "n": int(C.shape[0]),
+        "sense": sense,
+        "value": float(res.objective) + offset,
+        "bound": float(res.bound) + offset,
+        "gap": float(res.gap),
+        "relative_gap": float(res.relative_gap),
+        "status": res.status.name,
+        "rank": int(res.rank),
+        "method": res.method,
+        "iterations": int(res.iterations),
+        "seconds": seconds,
+    }
+    if args.json:
+        print(json.dumps({k: _finite(v) for k, v in out.items()}))
+        return EXIT_OK
+    side = "upper" if sense == "max" else "lower"
+    print(f"{name}: SDPA, n = {out['n']}, constraints diag(X) = 1, {sense}imize")
+    print(_summary([
+        ("optimal value", f"{out['value']:.10g}   (rank {res.rank}, {res.method}, "
+                          f"{res.iterations} iterations)"),
+        ("bound", f"{out['bound']:.10g}   (certified {side} bound on the optimum)"),
+        ("gap", f"{out['gap']:.3g}   (relative {out['relative_gap']:.2g})"),
+        ("status", out["status"]),
+        ("seconds", f"{seconds:.2f}"),
+    ]))
+    return EXIT_OK
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of `lowrank-sdp`; returns the exit code."""
+    args = build_parser().parse_args(argv)
+    progress = None if args.quiet or args.verbose else Progress()
+    run = _run_maxcut if args.command == "maxcut" else _run_solve
+    try:
+        return run(args, progress)
+    except (ValueError, OSError) as err:
+        if progress is not None:
+            progress.close()
+        print(f"lowrank-sdp {args.command}: error: {err}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except KeyboardInterrupt:
+        if progress is not None:
+            progress.close()
+        print(f"lowrank-sdp {args.command}: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+
+
+if __name__ == "__main__":
+    sys.exit(main())

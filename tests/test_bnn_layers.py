@@ -1,0 +1,203 @@
+"""bnn layers: the factor, sampling, straight-through gradients, modes, bad input."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+import bnn
+
+DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
+
+
+def pm1(x: torch.Tensor) -> torch.Tensor:
+    return torch.where(x >= 0, 1.0, -1.0).to(x.dtype)
+
+
+@pytest.mark.parametrize("rank", [0, 1, 5])
+def test_factor_shape_and_constraint(rank):
+    torch.manual_seed(0)
+    layer = bnn.BinaryLinear(7, 3, rank=rank)
+    assert layer.factor.shape == (3, 7, rank + 1)
+    assert layer.mu.shape == (3, 7) and layer.z.shape == (3, 7, rank)
+    if rank:
+        assert torch.allclose(layer.factor.norm(dim=-1), torch.ones(3, 7))
+    else:
+        assert layer.factor.abs().max() <= 1
+    conv = bnn.BinaryConv2d(2, 4, 3, rank=rank)
+    assert conv.factor.shape == (4, 2, 3, 3, rank + 1)
+
+
+def test_initialisations():
+    torch.manual_seed(0)
+    layer = bnn.BinaryLinear(50, 40, rank=3, init_mu=0.2)
+    assert layer.mu.abs().max() <= 0.2 and layer.mu.abs().max() > 0.15
+    naive = bnn.BinaryLinear(50, 40, rank=3, init_z=0.01)
+    assert torch.allclose(naive.z.norm(dim=-1), torch.full((40, 50), 0.01))
+    assert torch.allclose(naive.mu.abs(), torch.full((40, 50), (1 - 1e-4) ** 0.5))
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: bnn.BinaryLinear(3, 2, rank=-1),
+        lambda: bnn.BinaryLinear(3, 2, rank=1.5),
+        lambda: bnn.BinaryLinear(3, 2, rank=True),
+        lambda: bnn.BinaryLinear(0, 2),
+        lambda: bnn.BinaryLinear(3, 0),
+        lambda: bnn.BinaryConv2d(0, 2, 3),
+        lambda: bnn.BinaryConv2d(1, 2, 0),
+        lambda: bnn.BinaryConv2d(1, 2, (3, 0)),
+        lambda: bnn.BinaryLinear(3, 2, samples=0),
+        lambda: bnn.BinaryLinear(3, 2, noise=1.5),
+        lambda: bnn.BinaryLinear(3, 2, init_mu=-0.1),
+        lambda: bnn.SignActivation("tanh"),
+    ],
+)
+def test_bad_input_is_a_clear_value_error(make):
+    with pytest.raises(ValueError, match=r"^The '\w+' parameter of \w+ must be .*; got .*\.$"):
+        make()
+
+
+def test_bad_mode_is_a_value_error():
+    model = nn.Sequential(bnn.BinaryLinear(3, 2))
+    with pytest.raises(ValueError, match="'mode' parameter of set_mode"):
+        bnn.set_mode(model, "average")
+
+
+def test_forward_uses_sign_of_y_xi_and_gradient_is_g_xi_transposed():
+    torch.manual_seed(0)
+    layer = bnn.BinaryLinear(6, 4, rank=3, bias=True)
+    x = torch.randn(5, 6)
+    c = torch.randn(5, 4)
+    out = layer(x)
+    xi = layer.last_xi[0]
+    w = pm1(torch.einsum("oik,k->oi", layer.factor.detach(), xi))
+    assert torch.equal(out, F.linear(x, w, layer.bias))
+    (out * c).sum().backward()
+    G = c.T @ x  # dL/dW of the linear map
+    assert torch.allclose(layer.factor.grad, G[..., None] * xi, atol=1e-6)
+    assert torch.allclose(layer.bias.grad, c.sum(0))
+
+
+def test_samples_split_the_batch():
+    torch.manual_seed(0)
+    layer = bnn.BinaryLinear(6, 4, rank=3, samples=3)
+    x = torch.randn(7, 6)
+    out = layer(x)
+    xis = layer.last_xi
+    assert xis.shape == (3, 4) and torch.all(xis[:, 0] == 1)
+    chunks = torch.tensor_split(x, 3)
+    for s, chunk in enumerate(chunks):
+        w = pm1(torch.einsum("oik,k->oi", layer.factor.detach(), xis[s]))
+        assert torch.equal(out[sum(len(c) for c in chunks[:s]):][: len(chunk)], chunk @ w.T)
+
+
+def test_samples_depend_on_seed_and_draws_only():
+    a = bnn.BinaryLinear(6, 4, rank=3, seed=11)
+    b = bnn.BinaryLinear(6, 4, rank=3, seed=11)
+    c = bnn.BinaryLinear(6, 4, rank=3, seed=12)
+    x = torch.randn(2, 6)
+    torch.manual_seed(1)
+    a(x)
+    torch.manual_seed(2)  # the global generator plays no part
+    b(x)
+    c(x)
+    assert torch.equal(a.last_xi, b.last_xi) and not torch.equal(a.last_xi, c.last_xi)
+    first = a.last_xi
+    a(x)
+    assert int(a.draws) == 2 and not torch.equal(a.last_xi, first)
+    g = torch.stack([a.draw_xi(1, s)[0, 1:] for s in range(2000)])
+    assert abs(float(g.mean())) < 0.1 and abs(float(g.std()) - 1) < 0.1
+
+
+def test_modes():
+    torch.manual_seed(0)
+    layer = bnn.BinaryLinear(6, 4, rank=2)
+    x = torch.randn(3, 6)
+    mean_w = pm1(layer.mu.detach())
+    layer.eval()  # mode "train" in eval(): the mean network, no draw
+    assert torch.equal(layer(x), x @ mean_w.T) and int(layer.draws) == 0
+    layer.train()
+    layer.mode = "mean"
+    assert torch.equal(layer(x), x @ mean_w.T)
+    layer.mode = "relaxed"
+    out = layer(x)
+    w = torch.einsum("oik,k->oi", layer.factor.detach(), layer.last_xi[0])
+    assert torch.allclose(out, x @ w.T, atol=1e-6)
+    bnn.resample(layer, 3)
+    assert layer.mode == "sample"
+    first = layer(x)
+    assert torch.equal(first, layer(x))  # frozen: one sampled network
+    w = pm1(torch.einsum("oik,k->oi", layer.factor.detach(), layer.eval_xi))
+    assert torch.equal(first, x @ w.T)
+    layer.fix()
+    assert layer.mode == "fixed" and torch.equal(layer.fixed_weight, w)
+    assert torch.equal(layer(x), first)
+
+
+def test_rank_zero_is_binaryconnect():
+    torch.manual_seed(0)
+    layer = bnn.BinaryLinear(6, 4, rank=0)
+    x = torch.randn(3, 6)
+    out = layer(x)
+    assert torch.equal(out, x @ pm1(layer.mu.detach()).T)
+    out.sum().backward()
+    assert torch.allclose(layer.factor.grad[..., 0], torch.ones(4, 3) @ x)
+
+
+def test_conv_matches_functional_conv():
+    torch.manual_seed(0)
+    conv = bnn.BinaryConv2d(3, 5, 3, stride=2, padding=1, rank=2, bias=True)
+    x = torch.randn(2, 3, 9, 9)
+    conv.mode = "mean"
+    ref = F.conv2d(x, pm1(conv.mu.detach()), conv.bias, stride=2, padding=1)
+    assert torch.allclose(conv(x), ref, atol=1e-5)
+
+
+@pytest.mark.parametrize("surrogate", ["hardtanh", "approxsign", "identity"])
+def test_sign_activation_surrogates(surrogate):
+    x = torch.linspace(-2, 2, 41, requires_grad=True)
+    y = bnn.SignActivation(surrogate)(x)
+    assert torch.equal(y.detach(), pm1(x.detach()))
+    y.backward(torch.ones_like(y))
+    ax = x.detach().abs()
+    expected = {"hardtanh": (ax <= 1).float(), "identity": torch.ones_like(ax),
+                "approxsign": (2 - 2 * ax).clamp_min(0)}[surrogate]
+    assert torch.equal(x.grad, expected)
+
+
+def test_binary_input_binarizes_before_the_product():
+    torch.manual_seed(0)
+    layer = bnn.BinaryLinear(6, 4, rank=2, binary_input=True)
+    layer.mode = "mean"
+    x = torch.randn(3, 6)
+    assert torch.equal(layer(x), pm1(x) @ pm1(layer.mu.detach()).T)
+
+
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_devices_and_dtypes(device, dtype):
+    torch.manual_seed(0)
+    model = nn.Sequential(
+        bnn.BinaryConv2d(1, 4, 3, padding=1, rank=2, device=device, dtype=dtype),
+        nn.BatchNorm2d(4, device=device, dtype=dtype), bnn.SignActivation(), nn.Flatten(),
+        bnn.BinaryLinear(64, 3, rank=2, device=device, dtype=dtype))
+    x = torch.randn(4, 1, 4, 4, device=device, dtype=dtype)
+    out = model(x)
+    assert out.dtype == dtype and out.device.type == device
+    out.sum().backward()
+    assert model[0].factor.grad.dtype == dtype
+    xi = model[0].last_xi
+    assert xi.dtype == dtype and xi.device.type == device
+
+
+def test_state_dict_keeps_mode_and_fixed_weights():
+    torch.manual_seed(0)
+    a = bnn.BinaryLinear(6, 4, rank=2)
+    a.fix()
+    b = bnn.BinaryLinear(6, 4, rank=2)
+    b.load_state_dict(a.state_dict())
+    assert b.mode == "fixed" and torch.equal(b.fixed_weight, a.fixed_weight)

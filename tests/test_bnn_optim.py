@@ -1,0 +1,230 @@
+"""bnn optimizers (torch.optim conventions, Riemannian step) and checkpoint/resume."""
+
+from __future__ import annotations
+
+import copy
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+import bnn
+
+
+def small_model(rank: int = 3) -> nn.Sequential:
+    return nn.Sequential(bnn.BinaryLinear(12, 16, rank=rank), nn.BatchNorm1d(16),
+                         bnn.SignActivation(), bnn.BinaryLinear(16, 4, rank=rank, bias=True))
+
+
+def data(seed: int = 5):
+    g = torch.Generator().manual_seed(seed)
+    return torch.randn(64, 12, generator=g), torch.randint(0, 4, (64,), generator=g)
+
+
+def test_param_groups_split_factors_from_the_rest():
+    model = small_model()
+    groups = bnn.param_groups(model, lr=1e-3, factor_lr=1e-2, weight_decay=1e-4, momentum=0.5)
+    factors, rest = groups
+    assert factors["riemannian"] and factors["lr"] == 1e-2 and factors["momentum"] == 0.5
+    assert [id(p) for p in factors["params"]] == [id(model[0].factor), id(model[3].factor)]
+    assert not rest["riemannian"] and rest["weight_decay"] == 1e-4
+    assert len(rest["params"]) == 3  # BatchNorm weight, bias, the last layer's bias
+    assert len(bnn.param_groups(nn.Linear(2, 2), lr=1.0)) == 1
+
+
+@pytest.mark.parametrize("opt_cls", [bnn.RiemannianSGD, bnn.RiemannianAdam])
+def test_a_riemannian_group_of_non_factors_is_a_value_error(opt_cls):
+    with pytest.raises(ValueError, match="'params' parameter of .* must be factors"):
+        opt_cls([{"params": [nn.Linear(3, 4).weight], "riemannian": True}])
+    with pytest.raises(ValueError, match="must be factors"):
+        opt_cls([{"params": [nn.BatchNorm1d(3).weight], "riemannian": True}])
+    layer = bnn.BinaryLinear(3, 4, rank=2)
+    with pytest.raises(ValueError, match="'weight_decay' parameter"):
+        opt_cls([{"params": [layer.factor], "riemannian": True, "weight_decay": 0.1}])
+    opt_cls([{"params": [layer.factor], "riemannian": True}])  # fine
+
+
+def np_project(Y, V):
+    return V - np.sum(V * Y, axis=-1, keepdims=True) * Y
+
+
+def np_retract(Y):
+    return Y / np.linalg.norm(Y, axis=-1, keepdims=True)
+
+
+def test_riemannian_sgd_with_momentum_matches_a_numpy_reference():
+    torch.manual_seed(0)
+    layer = bnn.BinaryLinear(5, 3, rank=2, dtype=torch.float64)
+    opt = bnn.RiemannianSGD(bnn.param_groups(layer, lr=0.1), momentum=0.9)
+    Y = layer.factor.detach().numpy().copy()
+    buf = None
+    rng = np.random.default_rng(0)
+    for _ in range(4):
+        G = rng.standard_normal(Y.shape)
+        layer.factor.grad = torch.from_numpy(G.copy())
+        opt.step()
+        r = np_project(Y, G)
+        buf = r if buf is None else 0.9 * np_project(Y, buf) + r
+        Y = np_retract(Y - 0.1 * buf)
+        assert np.allclose(layer.factor.detach().numpy(), Y, atol=1e-12)
+    assert np.allclose(np.linalg.norm(Y, axis=-1), 1)
+
+
+def test_riemannian_adam_matches_a_numpy_reference():
+    torch.manual_seed(0)
+    layer = bnn.BinaryLinear(5, 3, rank=2, dtype=torch.float64)
+    opt = bnn.RiemannianAdam(bnn.param_groups(layer, lr=0.05))
+    Y = layer.factor.detach().numpy().copy()
+    m = v = np.zeros_like(Y)
+    rng = np.random.default_rng(1)
+    for t in range(1, 5):
+        G = rng.standard_normal(Y.shape)
+        layer.factor.grad = torch.from_numpy(G.copy())
+        opt.step()
+        r = np_project(Y, G)
+        m = 0.9 * np_project(Y, m) + 0.1 * r
+        v = 0.999 * v + 0.001 * r * r
+        d = np_project(Y, (m / (1 - 0.9**t)) / (np.sqrt(v / (1 - 0.999**t)) + 1e-8))
+        Y = np_retract(Y - 0.05 * d)
+        assert np.allclose(layer.factor.detach().numpy(), Y, atol=1e-12)
+
+
+def test_rank_zero_step_is_clipped_sgd():
+    layer = bnn.BinaryLinear(4, 2, rank=0, dtype=torch.float64)
+    opt = bnn.RiemannianSGD(bnn.param_groups(layer, lr=1.0))
+    before = layer.factor.detach().clone()
+    g = torch.randn_like(before)
+    layer.factor.grad = g
+    opt.step()
+    assert torch.equal(layer.factor.detach(), (before - g).clamp(-1, 1))
+
+
+@pytest.mark.parametrize("kwargs", [dict(momentum=0.9), dict(momentum=0.9, nesterov=True),
+                                    dict(weight_decay=0.1), dict()])
+def test_euclidean_groups_step_like_torch_sgd(kwargs):
+    torch.manual_seed(0)
+    a, b = nn.Linear(4, 3), nn.Linear(4, 3)
+    b.load_state_dict(a.state_dict())
+    oa = bnn.RiemannianSGD(a.parameters(), lr=0.1, **kwargs)
+    ob = torch.optim.SGD(b.parameters(), lr=0.1, **kwargs)
+    x = torch.randn(8, 4)
+    for _ in range(3):
+        for model, opt in ((a, oa), (b, ob)):
+            opt.zero_grad()
+            model(x).pow(2).sum().backward()
+            opt.step()
+    for p, q in zip(a.parameters(), b.parameters()):
+        assert torch.allclose(p, q, atol=1e-6)
+
+
+def test_euclidean_groups_step_like_torch_adam():
+    torch.manual_seed(0)
+    a, b = nn.Linear(4, 3), nn.Linear(4, 3)
+    b.load_state_dict(a.state_dict())
+    oa = bnn.RiemannianAdam(a.parameters(), lr=0.01, weight_decay=0.01)
+    ob = torch.optim.Adam(b.parameters(), lr=0.01, weight_decay=0.01)
+    x = torch.randn(8, 4)
+    for _ in range(5):
+        for model, opt in ((a, oa), (b, ob)):
+            opt.zero_grad()
+            model(x).pow(2).sum().backward()
+            opt.step()
+    for p, q in zip(a.parameters(), b.parameters()):
+        assert torch.allclose(p, q, atol=1e-6)
+
+
+def test_closure_scheduler_and_state_dict():
+    torch.manual_seed(0)
+    model = small_model()
+    x, y = data()
+    opt = bnn.RiemannianAdam(bnn.param_groups(model, lr=1e-3, factor_lr=1e-2))
+    sched = torch.optim.lr_scheduler.StepLR(opt, step_size=2, gamma=0.5)
+
+    def closure():
+        opt.zero_grad()
+        loss = nn.functional.cross_entropy(model(x), y)
+        loss.backward()
+        return loss
+
+    for _ in range(3):
+        loss = opt.step(closure)
+        assert isinstance(loss, torch.Tensor) and torch.isfinite(loss)
+        sched.step()
+    assert opt.param_groups[0]["lr"] == pytest.approx(5e-3)
+    state = opt.state[model[0].factor]
+    assert float(state["step"]) == 3 and state["exp_avg"].shape == model[0].factor.shape
+    clone = bnn.RiemannianAdam(bnn.param_groups(model, lr=1.0))
+    clone.load_state_dict(opt.state_dict())
+    assert torch.equal(clone.state[model[0].factor]["exp_avg"], state["exp_avg"])
+    assert clone.param_groups[0]["lr"] == opt.param_groups[0]["lr"]
+    for layer in bnn.binary_layers(model):
+        assert bnn.is_factor(layer.factor)
+
+
+@pytest.mark.parametrize("opt_cls", [bnn.RiemannianSGD, bnn.RiemannianAdam])
+@pytest.mark.parametrize("bad", [float("nan"), float("inf")])
+def test_non_finite_loss_is_refused_and_nothing_changes(opt_cls, bad):
+    torch.manual_seed(0)
+    model = small_model()
+    x, y = data()
+    opt = opt_cls(bnn.param_groups(model, lr=1e-2, momentum=0.9)
+                  if opt_cls is bnn.RiemannianSGD else bnn.param_groups(model, lr=1e-2))
+    opt.zero_grad()
+    nn.functional.cross_entropy(model(x), y).backward()
+    opt.step()
+    params = copy.deepcopy(list(model.parameters()))
+    state = copy.deepcopy(opt.state_dict())
+
+    def closure():
+        opt.zero_grad()
+        loss = nn.functional.cross_entropy(model(x), y) * bad
+        loss.backward()
+        return loss
+
+    with pytest.raises(FloatingPointError, match=f"loss is {bad}; step refused"):
+        opt.step(closure)
+    with pytest.raises(bnn.NonFiniteError, match="gradient is NaN or infinite"):
+        opt.step()  # the gradients left by the closure are not finite either
+    assert all(torch.equal(p, q) for p, q in zip(model.parameters(), params))
+    after = opt.state_dict()
+    for k, s in state["state"].items():
+        for name, value in s.items():
+            assert torch.equal(torch.as_tensor(after["state"][k][name]), torch.as_tensor(value))
+
+
+def train(model, opt, sched, x, y, start, stop):
+    for _ in range(start, stop):
+        idx = torch.randperm(len(y))[:16]  # the global generator: restored by the checkpoint
+        opt.zero_grad()
+        nn.functional.cross_entropy(model(x[idx]), y[idx]).backward()
+        opt.step()
+        sched.step()
+
+
+@pytest.mark.parametrize("opt_cls", [bnn.RiemannianSGD, bnn.RiemannianAdam])
+def test_resume_continues_exactly_like_an_unbroken_run(tmp_path, opt_cls):
+    x, y = data()
+
+    def fresh(seed):
+        torch.manual_seed(seed)
+        model = small_model()
+        kw = {"momentum": 0.9} if opt_cls is bnn.RiemannianSGD else {}
+        opt = opt_cls(bnn.param_groups(model, lr=1e-2), **kw)
+        return model, opt, torch.optim.lr_scheduler.StepLR(opt, step_size=3, gamma=0.5)
+
+    model, opt, sched = fresh(0)
+    train(model, opt, sched, x, y, 0, 10)
+    unbroken = copy.deepcopy(model.state_dict())
+
+    model, opt, sched = fresh(0)
+    train(model, opt, sched, x, y, 0, 4)
+    bnn.save_checkpoint(tmp_path / "ck.pt", model, opt, sched, step=4, extra={"note": "x"})
+    torch.manual_seed(99)  # the resumed process starts from another state altogether
+    model, opt, sched = fresh(1)
+    ck = bnn.load_checkpoint(tmp_path / "ck.pt", model, opt, sched)
+    assert ck.step == 4 and ck.extra == {"note": "x"}
+    train(model, opt, sched, x, y, ck.step, 10)
+    for k, v in unbroken.items():
+        if isinstance(v, torch.Tensor):
+            assert torch.equal(model.state_dict()[k], v), k

@@ -1,0 +1,167 @@
+"""Each Numba kernel agrees with its pure-Python original (`.py_func`) and with plain NumPy."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+from hypothesis import given
+from hypothesis import strategies as st
+
+from lowrank_sdp.kernels import linalg
+from lowrank_sdp.kernels.mixing import mixing_sweep
+
+sizes = st.integers(min_value=1, max_value=12)
+seeds = st.integers(min_value=0, max_value=2**32 - 1)
+
+
+def _matrix(rng: np.random.Generator, n: int, r: int, zero_rows: bool) -> np.ndarray:
+    Y = rng.standard_normal((n, r))
+    if zero_rows:
+        Y[rng.random(n) < 0.3] = 0.0
+    return Y
+
+
+def _unit(rng: np.random.Generator, n: int, r: int) -> np.ndarray:
+    Y = rng.standard_normal((n, r))
+    return Y / np.linalg.norm(Y, axis=1, keepdims=True)
+
+
+def _symmetric_csr(rng: np.random.Generator, n: int, density: float) -> sp.csr_matrix:
+    A = sp.random(n, n, density=density, random_state=rng, data_rvs=rng.standard_normal)
+    A = sp.csr_matrix(A + A.T)
+    A.sort_indices()
+    return A
+
+
+def _both(kernel, *args):
+    """(jitted result, py_func result) on independent copies of the array arguments."""
+    copy = [a.copy() if isinstance(a, np.ndarray) else a for a in args]
+    return kernel(*args), kernel.py_func(*copy), args, copy
+
+
+@given(n=sizes, r=sizes, seed=seeds, density=st.sampled_from([0.0, 0.2, 1.0]))
+def test_csr_matmat(n, r, seed, density):
+    rng = np.random.default_rng(seed)
+    A = _symmetric_csr(rng, n, density)
+    Y = _matrix(rng, n, r, zero_rows=True)
+    jit, py, _, _ = _both(linalg.csr_matmat, A.indptr, A.indices, A.data, Y, np.full((n, r), 7.0))
+    np.testing.assert_allclose(jit, py, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(jit, A @ Y, rtol=1e-12, atol=1e-12)
+
+
+@given(n=sizes, r=sizes, seed=seeds, zero_rows=st.booleans())
+def test_normalize_rows(n, r, seed, zero_rows):
+    Y = _matrix(np.random.default_rng(seed), n, r, zero_rows)
+    norms = np.linalg.norm(Y, axis=1)
+    jit, py, (Yj,), (Yp,) = _both(linalg.normalize_rows, Y.copy())
+    assert jit == py == int(np.sum(norms == 0))
+    np.testing.assert_allclose(Yj, Yp, rtol=1e-14, atol=0)
+    nonzero = norms > 0
+    np.testing.assert_allclose(Yj[nonzero], Y[nonzero] / norms[nonzero, None], rtol=1e-14)
+    assert np.all(Yj[~nonzero] == 0)
+
+
+@given(n=sizes, r=sizes, seed=seeds, t=st.floats(-10, 10))
+def test_retract(n, r, seed, t):
+    rng = np.random.default_rng(seed)
+    Y = _unit(rng, n, r)
+    V = _matrix(rng, n, r, zero_rows=True)
+    jit, py, _, _ = _both(linalg.retract, Y, V, t, np.empty((n, r)))
+    np.testing.assert_allclose(jit, py, rtol=1e-13, atol=1e-15)
+    moved = Y + t * V
+    norms = np.linalg.norm(moved, axis=1, keepdims=True)
+    np.testing.assert_allclose(jit, moved / norms, rtol=1e-12, atol=1e-14)
+
+
+def test_retract_keeps_a_row_that_would_vanish():
+    Y = np.array([[1.0, 0.0], [0.0, 1.0]])
+    V = np.array([[-1.0, 0.0], [1.0, 0.0]])  # row 0: Y_0 + 1 * V_0 = 0
+    for kernel in (linalg.retract, linalg.retract.py_func):
+        out = kernel(Y, V, 1.0, np.empty_like(Y))
+        np.testing.assert_array_equal(out[0], Y[0])
+        np.testing.assert_allclose(out[1], np.array([1.0, 1.0]) / np.sqrt(2.0))
+
+
+@given(n=sizes, r=sizes, seed=seeds, zero_rows=st.booleans())
+def test_riemannian_gradient(n, r, seed, zero_rows):
+    rng = np.random.default_rng(seed)
+    Y = _unit(rng, n, r)
+    if zero_rows:
+        Y[rng.random(n) < 0.3] = 0.0
+    GY = _matrix(rng, n, r, zero_rows=True)
+    jit, py, (_, _, gj, lj), (_, _, gp, lp) = _both(
+        linalg.riemannian_gradient, GY, Y, np.empty((n, r)), np.empty(n)
+    )
+    np.testing.assert_allclose(jit, py, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(gj, gp, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(lj, lp, rtol=1e-12, atol=1e-12)
+    lam = np.einsum("ij,ij->i", GY, Y)
+    grad = 2.0 * (GY - lam[:, None] * Y)
+    np.testing.assert_allclose(lj, lam, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(gj, grad, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(jit, (lam.sum(), np.sum(grad**2)), rtol=1e-12, atol=1e-12)
+
+
+@given(n=sizes, r=sizes, seed=seeds)
+def test_project_tangent(n, r, seed):
+    rng = np.random.default_rng(seed)
+    Y = _unit(rng, n, r)
+    Y[rng.random(n) < 0.2] = 0.0  # a zero row projects to V_i itself
+    V = _matrix(rng, n, r, zero_rows=True)
+    jit, py, _, _ = _both(linalg.project_tangent, Y, V, np.empty((n, r)))
+    np.testing.assert_allclose(jit, py, rtol=1e-12, atol=1e-13)
+    expected = V - np.einsum("ij,ij->i", V, Y)[:, None] * Y
+    np.testing.assert_allclose(jit, expected, rtol=1e-12, atol=1e-13)
+
+
+def test_project_tangent_in_place():
+    """The solvers call project_tangent(Y, d, d): aliasing input and output must be safe."""
+    rng = np.random.default_rng(0)
+    Y, V = _unit(rng, 6, 3), rng.standard_normal((6, 3))
+    expected = linalg.project_tangent(Y, V, np.empty_like(V))
+    np.testing.assert_allclose(linalg.project_tangent(Y, V, V), expected, rtol=1e-14)
+
+
+@given(n=sizes, r=sizes, seed=seeds, density=st.sampled_from([0.0, 0.3, 1.0]))
+def test_mixing_sweep(n, r, seed, density):
+    rng = np.random.default_rng(seed)
+    A = _symmetric_csr(rng, n, density)
+    A = sp.csr_matrix(A - sp.diags(A.diagonal()))  # the kernel takes C without its diagonal
+    A.eliminate_zeros()
+    A.sort_indices()
+    Y = _unit(rng, n, r)
+    jit, py, (*_, Yj, _), (*_, Yp, _) = _both(
+        mixing_sweep, A.indptr, A.indices, A.data, Y.copy(), np.empty(r)
+    )
+    np.testing.assert_allclose(jit, py, rtol=1e-10, atol=1e-10)
+    np.testing.assert_allclose(Yj, Yp, rtol=1e-10, atol=1e-12)
+    # Independent checks: unit rows, and the reported decrease is the true decrease of <C, Y Y^T>.
+    np.testing.assert_allclose(np.linalg.norm(Yj, axis=1), 1.0, rtol=1e-12)
+    before = float(np.vdot(A @ Y, Y))
+    after = float(np.vdot(A @ Yj, Yj))
+    assert jit[0] >= 0.0
+    assert jit[0] == pytest.approx(before - after, rel=1e-9, abs=1e-9)
+
+
+def test_mixing_sweep_row_update_is_the_exact_minimiser():
+    rng = np.random.default_rng(1)
+    n, r = 8, 3
+    A = _symmetric_csr(rng, n, 0.6)
+    A = sp.csr_matrix(A - sp.diags(A.diagonal()))
+    A.eliminate_zeros()
+    Y = _unit(rng, n, r)
+    Y0 = Y.copy()
+    mixing_sweep(A.indptr, A.indices, A.data, Y, np.empty(r))
+    # Row 0 is updated first, from the untouched rows of Y0.
+    g = A[[0]] @ Y0
+    np.testing.assert_allclose(Y[0], -g.ravel() / np.linalg.norm(g), rtol=1e-12)
+
+
+def test_mixing_sweep_leaves_isolated_rows():
+    Y = _unit(np.random.default_rng(2), 4, 2)
+    empty = sp.csr_matrix((4, 4))
+    out = Y.copy()
+    decrease, grad2 = mixing_sweep(empty.indptr, empty.indices, empty.data, out, np.empty(2))
+    assert decrease == 0.0 and grad2 == 0.0
+    np.testing.assert_array_equal(out, Y)

@@ -1,0 +1,267 @@
+"""The front door: statuses and stops, determinism, warm starts, every method, the staircase."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+from scipy.sparse.linalg import aslinearoperator
+
+import lowrank_sdp as ls
+from lowrank_sdp.result import IterationRecord
+
+
+def _instance(seed: int, n: int, sparse: bool = False):
+    rng = np.random.default_rng(seed)
+    A = rng.standard_normal((n, n))
+    if sparse:
+        A *= rng.random((n, n)) < 4.0 / n
+        return sp.csr_matrix(np.triu(A) + np.triu(A, 1).T)
+    return (A + A.T) / 2
+
+
+@pytest.fixture(scope="module")
+def reference():
+    """A cost matrix and its optimum, from a tightly certified solve (bound and objective agree)."""
+    C = _instance(0, 30)
+    res = ls.solve(C, tol=1e-10)
+    assert res.certified
+    return C, res
+
+
+def _assert_valid_bound(res: ls.Result, reference: ls.Result) -> None:
+    """res.bound <= optimum <= res.objective, with the optimum bracketed by a certified solve."""
+    slack = 1e-9 * (1.0 + abs(reference.objective))
+    assert np.isfinite(res.bound)
+    assert res.bound <= reference.objective + slack
+    assert res.objective >= reference.bound - slack
+    assert res.gap == pytest.approx(res.objective - res.bound, rel=1e-12, abs=1e-12)
+    assert res.relative_gap == pytest.approx(res.gap / (1.0 + abs(res.objective)))
+
+
+def _assert_feasible(res: ls.Result) -> None:
+    assert res.Y.dtype == np.float64 and res.Y.shape[1] == res.rank
+    np.testing.assert_allclose(np.linalg.norm(res.Y, axis=1), 1.0, rtol=1e-12)
+
+
+def test_certified_solve(reference):
+    C, res = reference
+    _assert_feasible(res)
+    assert res.status is ls.Status.CERTIFIED and res.status.certified
+    assert res.relative_gap <= 1e-10
+    assert res.objective == pytest.approx(float(np.vdot(C, res.X)), rel=1e-12)
+    assert res.rank_history[-1] == res.rank and res.sense == "min"
+    assert res.method in ls.METHODS and res.seconds > 0.0
+    assert res.certificate.bound == res.bound
+    assert "CERTIFIED" in repr(res)
+
+
+def test_max_iterations(reference):
+    C, ref = reference
+    res = ls.solve(C, max_iterations=3)
+    assert res.status is ls.Status.MAX_ITERATIONS and res.iterations == 3
+    assert not res.certified and len(res.history) == 3
+    _assert_feasible(res)
+    _assert_valid_bound(res, ref)
+
+
+def test_time_limit(reference):
+    C, ref = reference
+    res = ls.solve(C, time_limit=1e-9)
+    assert res.status is ls.Status.TIME_LIMIT and res.iterations == 1
+    _assert_valid_bound(res, ref)
+
+
+def test_callback_stop_iteration(reference):
+    C, ref = reference
+    seen: list = []
+
+    def callback(state):
+        seen.append((state.iteration, state.objective, state.rank))
+        assert not state.Y.flags.writeable  # a read-only view of the current point
+        if state.iteration == 5:
+            raise StopIteration
+
+    res = ls.solve(C, callback=callback)
+    assert res.status is ls.Status.CALLBACK and res.iterations == 5
+    assert [s[0] for s in seen] == [1, 2, 3, 4, 5]
+    assert [(h.iteration, h.objective, h.rank) for h in res.history] == seen
+    _assert_valid_bound(res, ref)
+
+
+@pytest.mark.parametrize("method", sorted(ls.METHODS))
+def test_keyboard_interrupt_in_a_callback(reference, method):
+    """Ctrl-C during a solve returns the best point so far, with a finite, valid bound."""
+    C, ref = reference
+
+    def callback(state):
+        if state.iteration == 4:
+            raise KeyboardInterrupt
+
+    res = ls.solve(C, callback=callback, method=method)
+    assert res.status is ls.Status.INTERRUPTED and res.iterations == 4
+    _assert_feasible(res)
+    _assert_valid_bound(res, ref)
+    best = min(h.objective for h in res.history)
+    assert res.objective == pytest.approx(best, rel=1e-9)
+
+
+def test_stops_have_distinct_statuses(reference):
+    C, _ = reference
+
+    def stop(state):
+        raise StopIteration
+
+    def interrupt(state):
+        raise KeyboardInterrupt
+
+    statuses = [
+        ls.solve(C).status,
+        ls.solve(C, max_iterations=1).status,
+        ls.solve(C, time_limit=0.0).status,
+        ls.solve(C, callback=stop).status,
+        ls.solve(C, callback=interrupt).status,
+        ls.solve(C, rank=1).status,
+    ]
+    assert len(set(statuses)) == len(statuses)
+    assert statuses[-1] is ls.Status.MAX_RANK
+    assert {s.value for s in ls.Status} >= {s.value for s in statuses}
+
+
+def test_history_records_every_iteration(reference):
+    C, _ = reference
+    res = ls.solve(C, sense="max")
+    assert len(res.history) == res.iterations > 0
+    assert all(isinstance(h, IterationRecord) for h in res.history)
+    assert [h.iteration for h in res.history] == list(range(1, res.iterations + 1))
+    seconds = [h.seconds for h in res.history]
+    assert seconds == sorted(seconds) and seconds[-1] <= res.seconds
+    # The history is in the user's sense: for max, the objective climbs to the final value.
+    assert res.history[-1].objective == pytest.approx(res.objective, rel=1e-9)
+    assert res.history[-1].objective > res.history[0].objective
+
+
+@pytest.mark.parametrize("method", sorted(ls.METHODS))
+def test_deterministic_for_a_seed(method):
+    C = _instance(1, 25, sparse=True)
+    a = ls.solve(C, method=method, seed=7)
+    b = ls.solve(C, method=method, seed=7)
+    assert a.Y.tobytes() == b.Y.tobytes()
+    assert (a.objective, a.bound, a.iterations, a.rank_history) == (
+        b.objective, b.bound, b.iterations, b.rank_history)
+    c = ls.solve(C, method=method, seed=8)
+    assert c.Y.tobytes() != a.Y.tobytes()
+
+
+def test_warm_start(reference):
+    C, ref = reference
+    # From the solution: certified at once, far fewer iterations than from a random start.
+    again = ls.solve(C, Y0=ref.Y, tol=1e-8)
+    assert again.certified and again.iterations < ref.iterations / 2
+    # Rows of Y0 are normalised and Y0 itself is left alone.
+    Y0 = 3.0 * ref.Y
+    res = ls.solve(C, Y0=Y0, max_iterations=1, method="rgd")
+    np.testing.assert_array_equal(Y0, 3.0 * ref.Y)
+    _assert_feasible(res)
+    # A fixed rank wider than Y0 pads it (same X to start with).
+    wide = ls.solve(C, Y0=ref.Y, rank=ref.rank + 2)
+    assert wide.rank == ref.rank + 2 and wide.certified
+
+
+@pytest.mark.parametrize("method", sorted(ls.METHODS))
+@pytest.mark.parametrize("sense", ["min", "max"])
+def test_every_method_certifies(method, sense):
+    for seed, n, sparse in [(2, 12, False), (3, 30, True), (4, 30, False)]:
+        C = _instance(seed, n, sparse)
+        res = ls.solve(C, method=method, sense=sense)
+        assert res.certified, (seed, res)
+        assert res.method == method and res.sense == sense
+        assert res.relative_gap <= 1e-6
+        _assert_feasible(res)
+        if sense == "min":
+            assert res.bound <= res.objective
+        else:
+            assert res.bound >= res.objective
+
+
+@pytest.mark.parametrize("method", ["rgd", "lbfgs"])
+def test_operator_input(method):
+    C = _instance(5, 20)
+    res = ls.solve(aslinearoperator(C), method=method)
+    dense = ls.solve(C, tol=1e-9)
+    assert res.certified
+    assert res.objective == pytest.approx(dense.objective, rel=1e-5)
+
+
+def test_staircase_escalates_from_rank_one():
+    """A one-column warm start is a saddle for this instance: the staircase must add columns."""
+    C = _instance(6, 25)
+    assert ls.solve(C, rank=1).status is ls.Status.MAX_RANK  # rank 1 is not enough
+    res = ls.solve(C, Y0=np.ones((25, 1)) + np.arange(25)[:, None] % 2)
+    assert res.certified
+    assert res.rank_history[0] == 1 and len(res.rank_history) > 1
+    assert list(res.rank_history) == sorted(res.rank_history)
+    assert res.rank == res.rank_history[-1] > 1
+    assert any(h.rank == 1 for h in res.history) and res.history[-1].rank == res.rank
+
+
+def test_max_rank_caps_the_staircase():
+    C = _instance(6, 25)
+    res = ls.solve(C, Y0=np.ones((25, 1)) + np.arange(25)[:, None] % 2, max_rank=1)
+    assert res.status is ls.Status.MAX_RANK and res.rank_history == (1,)
+    assert res.rank == 1 and not res.certified
+
+
+def test_default_start_rank():
+    n = 50
+    res = ls.solve(_instance(7, n), max_iterations=1)
+    assert res.rank_history[0] == max(2, ls.barvinok_pataki_rank(n) // 2)
+    assert ls.barvinok_pataki_rank(n) == int(np.ceil(np.sqrt(2 * n)))
+
+
+def test_fixed_rank_is_kept():
+    res = ls.solve(_instance(8, 20), rank=6)
+    assert res.rank == 6 and res.rank_history == (6,) and res.certified
+
+
+def test_tolerance_drives_the_gap():
+    C = _instance(9, 30, sparse=True)
+    for tol in (1e-3, 1e-6, 1e-9):
+        res = ls.solve(C, tol=tol)
+        assert res.certified and res.relative_gap <= tol
+
+
+def test_no_edges_is_certified_at_once():
+    for C in (np.zeros((6, 6)), sp.csr_matrix((6, 6)), np.diag(np.arange(6.0))):
+        for sense in ("min", "max"):
+            res = ls.solve(C, sense=sense)
+            assert res.certified and res.gap <= 1e-12
+            assert res.objective == pytest.approx(np.trace(np.asarray(C.todense() if
+                                                  sp.issparse(C) else C)), abs=1e-12)
+
+
+def test_one_by_one():
+    for C in (np.array([[2.5]]), sp.csr_matrix([[2.5]]), aslinearoperator(np.array([[2.5]]))):
+        res = ls.solve(C)
+        assert res.certified and res.objective == pytest.approx(2.5) and res.Y.shape[0] == 1
+
+
+def test_verbose_prints_one_line_per_step(capsys):
+    ls.solve(_instance(10, 10), verbose=True)
+    out = capsys.readouterr().out
+    assert out.startswith("[lowrank_sdp]") and "gap" in out
+
+
+def test_general_objective_with_sparse_and_operator_gradients():
+    """fun may return G as a sparse matrix or a LinearOperator: same answer as a dense G."""
+    C = _instance(11, 15, sparse=True)
+    as_dense = ls.Objective(lambda Y: (float(np.vdot(C @ Y, Y)), C.toarray()), n=15, convex=True)
+    as_sparse = ls.Objective(lambda Y: (float(np.vdot(C @ Y, Y)), C), n=15, convex=True)
+    as_op = ls.Objective(lambda Y: (float(np.vdot(C @ Y, Y)), aslinearoperator(C)), n=15,
+                         convex=True)
+    values = [ls.solve(obj, tol=1e-8) for obj in (as_dense, as_sparse, as_op)]
+    assert all(r.certified for r in values)
+    linear = ls.solve(C, tol=1e-9)
+    for r in values:
+        assert r.objective == pytest.approx(linear.objective, rel=1e-6)
+        assert r.bound <= linear.objective + 1e-9 * (1 + abs(linear.objective))

@@ -1,0 +1,225 @@
+"""Every bad input is refused with one ValueError format naming the parameter; nothing is repaired."""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+from scipy.sparse.linalg import aslinearoperator
+
+import lowrank_sdp as ls
+from lowrank_sdp.objective import SYMMETRY_RTOL
+
+
+def _C(n: int = 5) -> np.ndarray:
+    A = np.random.default_rng(0).standard_normal((n, n))
+    return A + A.T
+
+
+def _raises(param: str, func: str = "solve"):
+    return pytest.raises(ValueError, match=rf"^The '{param}' parameter of {func} must be .*; got ")
+
+
+def _objective(n: int | None = 5) -> ls.Objective:
+    C = _C(5)
+    return ls.Objective(lambda Y: (float(np.vdot(C @ Y, Y)), C), n=n)
+
+
+@pytest.mark.parametrize(
+    "C",
+    [
+        np.zeros((3, 4)),
+        sp.csr_matrix((3, 4)),
+        aslinearoperator(np.zeros((3, 4))),
+        np.zeros(5),
+        np.zeros((2, 2, 2)),
+        np.zeros((0, 0)),
+        sp.csr_matrix((0, 0)),
+        np.array([["a", "b"], ["b", "a"]]),
+        "not a matrix",
+        None,
+    ],
+    ids=["dense-3x4", "sparse-3x4", "operator-3x4", "1-D", "3-D", "dense-0x0", "sparse-0x0",
+         "strings", "str", "None"],
+)
+def test_bad_shape_or_type_of_C(C):
+    with _raises("C"):
+        ls.solve(C)
+
+
+@pytest.mark.parametrize("value", [np.nan, np.inf, -np.inf])
+@pytest.mark.parametrize("kind", ["dense", "sparse"])
+def test_nonfinite_C(value, kind):
+    C = _C()
+    C[1, 2] = C[2, 1] = value
+    with _raises("C") as info:
+        ls.solve(C if kind == "dense" else sp.csr_matrix(C))
+    assert "finite" in str(info.value)
+
+
+def test_nonfinite_operator():
+    C = _C()
+    C[0, 0] = np.nan
+    with _raises("C"):
+        ls.solve(aslinearoperator(C))
+
+
+@pytest.mark.parametrize("kind", ["dense", "sparse", "operator"])
+def test_asymmetric_C_is_refused_not_symmetrised(kind):
+    C = _C()
+    scale = np.abs(C).max()
+    C[0, 1] += 1e3 * SYMMETRY_RTOL * scale  # slightly asymmetric, well beyond the tolerance
+    wrap = {"dense": np.array, "sparse": sp.csr_matrix, "operator": aslinearoperator}[kind]
+    with _raises("C") as info:
+        ls.solve(wrap(C))
+    assert "symmetric" in str(info.value)
+    if kind != "operator":  # the message states the tolerance it applied
+        assert f"{SYMMETRY_RTOL:g}" in str(info.value)
+    with _raises("C", "certify"):
+        ls.certify(wrap(C), np.ones((5, 1)))
+
+
+def test_asymmetry_within_the_tolerance_is_accepted():
+    C = _C()
+    C[0, 1] += 0.1 * SYMMETRY_RTOL
+    assert ls.solve(C).certified
+
+
+@pytest.mark.parametrize("kind", ["dense", "sparse"])
+def test_complex_C_is_refused(kind):
+    C = _C().astype(complex)
+    C[0, 1] += 1j
+    C[1, 0] -= 1j  # Hermitian: dropping the imaginary part would solve a different problem
+    with _raises("C"):
+        ls.solve(C if kind == "dense" else sp.csr_matrix(C))
+
+
+@pytest.mark.parametrize("rank", [0, -1, 2.5, "3", True, None, "AUTO"])
+def test_bad_rank(rank):
+    with _raises("rank"):
+        ls.solve(_C(), rank=rank)
+
+
+@pytest.mark.parametrize("method", ["newton", "", None, 3, "RGD"])
+def test_bad_method(method):
+    with _raises("method"):
+        ls.solve(_C(), method=method)
+
+
+@pytest.mark.parametrize("sense", ["minimize", "MIN", "", None, 1])
+def test_bad_sense(sense):
+    with _raises("sense"):
+        ls.solve(_C(), sense=sense)
+    with _raises("sense", "certify"):
+        ls.certify(_C(), np.ones((5, 1)), sense=sense)
+
+
+@pytest.mark.parametrize("value", [-1.0, -1e-12, np.nan, "1", True, [1.0]])
+@pytest.mark.parametrize("param", ["tol", "time_limit"])
+def test_bad_tolerance_or_time_limit(param, value):
+    with _raises(param):
+        ls.solve(_C(), **{param: value})
+
+
+def test_infinite_tolerance_is_refused_but_infinite_time_is_not():
+    with _raises("tol"):
+        ls.solve(_C(), tol=np.inf)
+    assert ls.solve(_C(), time_limit=np.inf).certified
+
+
+@pytest.mark.parametrize("param", ["max_iterations", "max_rank"])
+@pytest.mark.parametrize("value", [0, -2, 1.5, "10", True])
+def test_bad_counts(param, value):
+    with _raises(param):
+        ls.solve(_C(), **{param: value})
+
+
+@pytest.mark.parametrize("seed", [-1, 1.5, "0", True])
+def test_bad_seed(seed):
+    with _raises("seed"):
+        ls.solve(_C(), seed=seed)
+
+
+def test_bad_callback():
+    with _raises("callback"):
+        ls.solve(_C(), callback="print")
+
+
+@pytest.mark.parametrize(
+    "Y0, what",
+    [
+        (np.ones((4, 2)), "rows"),  # n = 5
+        (np.ones((6, 2)), "rows"),
+        (np.ones(5), "2-D"),
+        (np.ones((5, 0)), "2-D"),
+        (np.array([[1.0, 0.0]] * 2 + [[0.0, 0.0]] + [[0.0, 1.0]] * 2), "zero row"),
+        (np.full((5, 2), np.nan), "finite"),
+        (np.full((5, 2), np.inf), "finite"),
+        ("abc", "numeric"),
+    ],
+)
+def test_bad_Y0(Y0, what):
+    with _raises("Y0") as info:
+        ls.solve(_C(), Y0=Y0)
+    assert what in str(info.value)
+
+
+def test_Y0_wider_than_a_fixed_rank():
+    with _raises("Y0"):
+        ls.solve(_C(), rank=2, Y0=np.ones((5, 3)))
+
+
+@pytest.mark.parametrize(
+    "Y", [np.ones((4, 2)), np.ones(5), np.vstack([np.ones((4, 2)), np.zeros((1, 2))])]
+)
+def test_bad_Y_of_certify(Y):
+    """certify's point is its parameter 'Y' (not 'Y0')."""
+    with _raises("Y", "certify"):
+        ls.certify(_C(), Y)
+
+
+def test_unknown_keyword_is_a_type_error():
+    with pytest.raises(TypeError, match="tolerance"):
+        ls.solve(_C(), tolerance=1e-6)
+    with pytest.raises(TypeError, match="method"):
+        ls.certify(_C(), np.ones((5, 1)), method="rgd")
+    with pytest.raises(TypeError):
+        ls.solve(_C(), "max")  # sense is keyword-only
+
+
+def test_objective_arguments():
+    with _raises("fun", "Objective"):
+        ls.Objective(np.eye(3))
+    for n in (0, -1, 2.5, True, "3"):
+        with _raises("n", "Objective"):
+            ls.Objective(lambda Y: (0.0, np.zeros((3, 3))), n=n)
+    with _raises("C"):
+        ls.solve(_objective(n=None))  # size unknown and no Y0
+    assert ls.solve(_objective(n=None), Y0=np.ones((5, 2))).Y.shape[0] == 5
+    with _raises("Y0"):
+        ls.solve(_objective(n=5), Y0=np.ones((4, 2)))
+
+
+def test_objective_that_returns_the_wrong_thing():
+    with pytest.raises(ValueError, match=re.escape("(5, 5)")):
+        ls.solve(ls.Objective(lambda Y: (0.0, np.zeros((4, 4))), n=5))
+    with pytest.raises(TypeError, match="tuple"):
+        ls.solve(ls.Objective(lambda Y: 0.0, n=5))
+
+
+def test_linear_only_method_refuses_what_it_cannot_run():
+    with _raises("method"):
+        ls.solve(_objective(), method="mixing")
+    with _raises("method"):
+        ls.solve(aslinearoperator(_C()), method="mixing")
+
+
+def test_input_is_not_modified():
+    C, Y0 = _C(), np.arange(1.0, 11.0).reshape(5, 2)
+    C_copy, Y0_copy = C.copy(), Y0.copy()
+    ls.solve(C, Y0=Y0)
+    ls.certify(C, Y0)
+    np.testing.assert_array_equal(C, C_copy)
+    np.testing.assert_array_equal(Y0, Y0_copy)
