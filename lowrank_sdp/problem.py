@@ -72,7 +72,7 @@ def validate_matrix(C, func: str = "solve") -> np.ndarray | sp.csr_matrix | Line
         try:
             C = np.asarray(C, dtype=np.float64)
         except (TypeError, ValueError):
-            raise invalid("C", func, "a numeric matrix", f"<array of dtype {np.asarray(C).dtype}>")
+            raise invalid("C", func, "a numeric matrix", f"<{type(C).__name__}>") from None
         if C.ndim != 2:
             raise invalid("C", func, "a 2-D square matrix", f"<array of shape {C.shape}>")
         _check_shape(C.shape, func)

@@ -241,7 +241,7 @@ def _check_Y0(Y0, func: str, param: str = "Y0") -> np.ndarray | None:
     try:
         Y = np.array(Y0, dtype=np.float64, order="C", copy=True)
     except (TypeError, ValueError):
-        raise invalid(param, func, "a numeric (n, r) array", f"<{type(Y0).__name__}>")
+        raise invalid(param, func, "a numeric (n, r) array", f"<{type(Y0).__name__}>") from None
     if Y.ndim != 2 or Y.shape[0] == 0 or Y.shape[1] == 0:
         raise invalid(param, func, "a 2-D (n, r) array with n, r >= 1", f"<shape {Y.shape}>")
     if not np.all(np.isfinite(Y)):

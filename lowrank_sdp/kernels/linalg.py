@@ -96,3 +96,25 @@ def project_tangent(Y, V, out):
         for k in range(r):
             out[i, k] = V[i, k] - d * Y[i, k]
     return out
+
+
+@njit(cache=True, fastmath=FASTMATH)
+def bb_inner_products(grad, grad_new, Y_new):
+    """(<grad, grad_new>, ||P_new grad||^2) for the Barzilai-Borwein step, in one pass.
+
+    P_new is the tangent projection at Y_new (vector transport by projection). With s = -t grad and
+    y = grad_new - P_new grad: <s, y> = -t (a - b) and <y, y> = |grad_new|^2 - 2a + b, because
+    grad_new is tangent at Y_new so <P_new grad, grad_new> = <grad, grad_new> = a.
+    """
+    n, r = grad.shape
+    a = 0.0
+    b = 0.0
+    for i in range(n):
+        gy = 0.0
+        gg = 0.0
+        for k in range(r):
+            a += grad[i, k] * grad_new[i, k]
+            gy += grad[i, k] * Y_new[i, k]
+            gg += grad[i, k] * grad[i, k]
+        b += gg - gy * gy
+    return a, b

@@ -46,11 +46,10 @@ def rgd(problem: Problem, Y: np.ndarray, options: InnerOptions, monitor: Monitor
                 return InnerResult(Y, f, gnorm, False)
         grad_new, g2_new = _gradient(GY_new, Y_new)
         # BB step from s = -t grad and y = grad_new - transport(grad) (transport by projection).
-        s = -t * grad
-        y = grad_new - linalg.project_tangent(Y_new, grad, np.empty_like(Y))
-        sy = float(np.vdot(s, y))
+        a, b = linalg.bb_inner_products(grad, grad_new, Y_new)
+        sy, ss, yy = -t * (a - b), t * t * g2, g2_new - 2.0 * a + b
         if sy > 0:
-            step = float(np.vdot(s, s)) / sy if k % 2 == 0 else sy / float(np.vdot(y, y))
+            step = ss / sy if k % 2 == 0 else sy / yy
         else:
             step = 2.0 * t
         step = min(max(step, 1e-12), 1e12)
