@@ -21,6 +21,7 @@ __all__ = ["as_adjacency", "cut_value", "round_cut"]
 
 _CHUNK_ENTRIES = 1 << 22  # entries of Y @ R held at once: 32 MiB of float64
 _TABU_WORK = 3e7  # tabu moves x vertices per candidate for tabu_moves="auto"
+_TENURE = (100, 10)  # tabu tenures drawn in [n/100, n/10): the best of a few ranges on G1-G54
 
 
 def as_adjacency(W, param: str = "adjacency", func: str = "round_cut") -> sp.csr_array:
@@ -137,8 +138,7 @@ def round_cut(
     x_best, v_best = best_x[0], best_vals[0]
     if local_search:
         tol = 1e-9 * max(1.0, float(np.abs(w).max(initial=0.0)))
-        # Random tenures in [n/100, n/10): measured best of a few ranges on G1-G54.
-        tenures = rng.integers(n // 100 + 1, n // 10 + 10, size=1024)
+        tenures = rng.integers(n // _TENURE[0] + 1, n // _TENURE[1] + 10, size=1024)
         # No cut weighs more than the positive edges: stop searching once one reaches that.
         ceiling = float(w[w > 0].sum()) / 2.0
         for x0, v0 in zip(best_x, best_vals):

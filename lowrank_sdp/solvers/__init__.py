@@ -15,6 +15,7 @@ from lowrank_sdp.solvers._common import InnerOptions, InnerResult, Monitor
 from lowrank_sdp.solvers.lbfgs import lbfgs
 from lowrank_sdp.solvers.mixing import mixing
 from lowrank_sdp.solvers.rgd import rgd
+from lowrank_sdp.solvers.trust_region import trust_region
 
 
 @dataclass(frozen=True)
@@ -29,6 +30,7 @@ METHODS: dict[str, Method] = {
     "rgd": Method("rgd", rgd, False, "Riemannian gradient descent, BB step, nonmonotone Armijo"),
     "lbfgs": Method("lbfgs", lbfgs, False, "Riemannian L-BFGS with Armijo backtracking"),
     "mixing": Method("mixing", mixing, True, "block-coordinate mixing sweep (linear objectives)"),
+    "tr": Method("tr", trust_region, True, "Riemannian trust region, truncated CG (linear objectives)"),
 }
 
 MEASURED_CHOICE = Path(__file__).with_name("method_choice.json")
