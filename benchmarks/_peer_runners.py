@@ -10,7 +10,6 @@ compilation and lazy imports are not counted), and repeats cheap solves to repor
 
 from __future__ import annotations
 
-import gzip
 import json
 import math
 import os
@@ -28,6 +27,8 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
+from lowrank_sdp.io import Graph, read_graph, write_sdpa_maxcut
+
 REPO = Path(__file__).resolve().parent.parent
 
 # A runner returns these keys (and solver-specific extras); the parent adds wall time and memory.
@@ -38,33 +39,7 @@ REPO = Path(__file__).resolve().parent.parent
 
 
 # ---------------------------------------------------------------------------------------------
-# Instances: an edge list (i < j, 0-based) and n, whatever the source.
-
-
-def read_rudy(path: str | Path) -> tuple[int, np.ndarray, np.ndarray, np.ndarray]:
-    """G-set / rudy file (optionally gzipped): first line `n m`, then `i j w`, 1-based."""
-    opener = gzip.open if str(path).endswith(".gz") else open
-    with opener(path, "rt") as fh:
-        n = int(fh.readline().split()[0])
-        data = np.loadtxt(fh, ndmin=2)
-    i, j = data[:, 0].astype(np.int64) - 1, data[:, 1].astype(np.int64) - 1
-    return n, np.minimum(i, j), np.maximum(i, j), data[:, 2].astype(np.float64)
-
-
-def read_sdpa_maxcut(path: str | Path) -> tuple[int, np.ndarray, np.ndarray, np.ndarray]:
-    """Edges of an SDPLIB max-cut file, whose objective block F0 is L/4 (so w_ij = -4 F0_ij)."""
-    text = Path(path).read_text()
-    body = [ln for ln in text.splitlines() if ln.strip() and ln.lstrip()[0] not in "\"*"]
-    n = int(re.split(r"[\s,{}()]+", body[2].strip())[0])
-    rows, cols, weights = [], [], []
-    for line in body[4:]:
-        mat, _block, i, j, v = line.split()[:5]
-        if mat == "0" and i != j:
-            a, b = int(i) - 1, int(j) - 1
-            rows.append(min(a, b))
-            cols.append(max(a, b))
-            weights.append(-4.0 * float(v))
-    return n, np.array(rows, np.int64), np.array(cols, np.int64), np.array(weights)
+# Instances: the library's Graph (lowrank_sdp.io), read from a file or made up.
 
 
 def random_graph(family: str, n: int, seed: int) -> tuple[int, np.ndarray, np.ndarray, np.ndarray]:
@@ -102,49 +77,32 @@ def random_graph(family: str, n: int, seed: int) -> tuple[int, np.ndarray, np.nd
                      f"got {family!r}.")
 
 
-def load_edges(inst: dict) -> tuple[int, np.ndarray, np.ndarray, np.ndarray]:
-    """n and the edge list of an instance spec (see peers.py for the spec's keys)."""
-    kind = inst["kind"]
-    if kind == "random":
-        return random_graph(inst["family"], int(inst["n"]), int(inst["seed"]))
-    path = REPO / inst["path"]
-    return read_sdpa_maxcut(path) if kind == "sdplib" else read_rudy(path)
-
-
-def quarter_laplacian(n: int, i: np.ndarray, j: np.ndarray, w: np.ndarray) -> sp.csr_matrix:
-    """C = L/4 with L = Diag(W 1) - W, as CSR."""
+def as_graph(n: int, i: np.ndarray, j: np.ndarray, w: np.ndarray) -> Graph:
+    """The library's Graph for an edge list (i < j, 0-based)."""
     W = sp.coo_matrix((np.concatenate([w, w]), (np.concatenate([i, j]), np.concatenate([j, i]))),
                       shape=(n, n)).tocsr()
-    L = sp.diags(np.asarray(W.sum(axis=1)).ravel()) - W
-    return (0.25 * L).tocsr()
+    return read_graph(W)
 
 
-def write_sdpa_maxcut(path: Path, n: int, C: sp.csr_matrix) -> None:
-    """The SDPLIB convention: max <F0, X> s.t. X_kk = 1 (F_k = e_k e_k^T, c = 1), F0 = C."""
-    U = sp.triu(C).tocoo()
-    with open(path, "w") as fh:
-        fh.write(f"{n}\n1\n{n}\n")
-        fh.write(" ".join(["1.0"] * n) + "\n")
-        for a, b, v in zip(U.row + 1, U.col + 1, U.data):
-            if v != 0.0:
-                fh.write(f"0 1 {a} {b} {float(v)!r}\n")
-        for k in range(1, n + 1):
-            fh.write(f"{k} 1 {k} {k} 1.0\n")
+def load_graph(inst: dict) -> Graph:
+    """The graph of an instance spec (see peers.py for the spec's keys)."""
+    if inst["kind"] == "random":
+        return as_graph(*random_graph(inst["family"], int(inst["n"]), int(inst["seed"])))
+    return read_graph(REPO / inst["path"])  # G-set (rudy) or an SDPLIB max-cut file
 
 
-def sdpa_file_for(inst: dict, n: int, C: sp.csr_matrix, tmp: Path) -> Path:
+def sdpa_file_for(inst: dict, graph: Graph, tmp: Path) -> Path:
     """SDPLIB files go to CSDP/SDPA as they are; other graphs are written out first."""
     if inst["kind"] == "sdplib":
         return REPO / inst["path"]
     path = tmp / "problem.dat-s"
-    write_sdpa_maxcut(path, n, C)
+    write_sdpa_maxcut(path, graph)
     return path
 
 
-def C_to_graph(C: sp.csr_matrix) -> sp.csr_matrix:
-    """The weighted adjacency W of C = L/4 (what graph-taking library functions expect)."""
-    W = -4.0 * sp.triu(C, k=1)
-    return (W + W.T).tocsr()
+def tiny() -> sp.csr_matrix:
+    """L/4 of a 40-vertex random graph, for warm-up solves."""
+    return as_graph(*random_graph("er", 40, 1)).laplacian_quarter()
 
 
 # ---------------------------------------------------------------------------------------------
@@ -216,13 +174,12 @@ def certify(C: sp.csr_matrix, Y: np.ndarray) -> dict:
 # The solvers.
 
 
-def run_lowrank(spec: dict, n: int, C: sp.csr_matrix) -> dict:
+def run_lowrank(spec: dict, g: Graph, C: sp.csr_matrix) -> dict:
     import lowrank_sdp as ls
 
     tol = float(spec["tol"])
     extra = {"max_rank": int(spec["max_rank"])} if spec.get("max_rank") else {}
-    warm = quarter_laplacian(*random_graph("er", 40, 1))
-    ls.solve(warm, sense="max", tol=tol)  # JIT warm-up, not counted
+    ls.solve(tiny(), sense="max", tol=tol)  # JIT warm-up, not counted
 
     def run(left: float) -> dict:
         t0 = time.perf_counter()
@@ -239,7 +196,7 @@ def run_lowrank(spec: dict, n: int, C: sp.csr_matrix) -> dict:
             "timed_out": res.status.name == "TIME_LIMIT"}
 
 
-def run_pymanopt(spec: dict, n: int, C: sp.csr_matrix) -> dict:
+def run_pymanopt(spec: dict, g: Graph, C: sp.csr_matrix) -> dict:
     """Trust regions or conjugate gradient on Oblique(r, n): pymanopt's oblique manifold has
     unit COLUMNS, so its point is Y^T (r x n). Euclidean gradient and Hessian by hand.
 
@@ -251,7 +208,7 @@ def run_pymanopt(spec: dict, n: int, C: sp.csr_matrix) -> dict:
     from pymanopt.manifolds import Oblique
     from pymanopt.optimizers import ConjugateGradient, TrustRegions
 
-    target = float(spec["tol"])
+    target, n = float(spec["tol"]), g.n
     rank = int(spec.get("rank") or math.ceil(math.sqrt(2 * n)))
     Optimizer = TrustRegions if spec["solver"] == "pymanopt-tr" else ConjugateGradient
 
@@ -275,18 +232,15 @@ def run_pymanopt(spec: dict, n: int, C: sp.csr_matrix) -> dict:
                                 euclidean_hessian=ehess)
 
     def solve(Cm: sp.csr_matrix, r: int, m: int, x0: np.ndarray, gtol: float, left: float):
-        # CG's default step-size floor (1e-10) stops it short of a 1e-6 gap: lowered.
-        extra = {"min_step_size": 1e-16} if Optimizer is ConjugateGradient else {}
         opt = Optimizer(min_gradient_norm=gtol, max_time=left, verbosity=0,
-                        max_iterations=100_000, **extra)
+                        max_iterations=100_000)
         return opt.run(problem_for(Cm, r, m), initial_point=x0)
 
     def start(m: int, r: int) -> np.ndarray:
         x = np.random.default_rng(0).standard_normal((r, m))
         return x / np.linalg.norm(x, axis=0)
 
-    warm = quarter_laplacian(*random_graph("er", 40, 1))
-    solve(warm, 9, 40, start(40, 9), 1e-6, 10.0)  # warm-up, not counted
+    solve(tiny(), 9, 40, start(40, 9), 1e-6, 10.0)  # warm-up, not counted
 
     def run(left: float) -> dict:
         x, gtol, seconds, rounds = start(n, rank), 1e-6 * (1.0 + float(abs(C).sum())), 0.0, 0
@@ -312,7 +266,7 @@ def run_pymanopt(spec: dict, n: int, C: sp.csr_matrix) -> dict:
             "rank": rank, "timed_out": not ok and "time" in reason.lower()}
 
 
-def run_cvxpy(spec: dict, n: int, C: sp.csr_matrix) -> dict:
+def run_cvxpy(spec: dict, g: Graph, C: sp.csr_matrix) -> dict:
     """X PSD (n x n), diag(X) = 1, maximise <C, X>: how a Python user writes it in cvxpy."""
     import cvxpy as cp
 
@@ -328,7 +282,7 @@ def run_cvxpy(spec: dict, n: int, C: sp.csr_matrix) -> dict:
         X = cp.Variable(Cm.shape, PSD=True)
         return cp.Problem(cp.Maximize(cp.trace(Cm @ X)), [cp.diag(X) == 1])
 
-    problem_for(quarter_laplacian(*random_graph("er", 20, 1))).solve(solver=name)  # warm-up
+    problem_for(tiny()).solve(solver=name)  # warm-up
 
     def run(left: float) -> dict:
         prob = problem_for(C)
@@ -389,11 +343,11 @@ def _num(pattern: str, text: str) -> float:
     return float(m.group(1)) if m else float("nan")
 
 
-def run_csdp(spec: dict, n: int, C: sp.csr_matrix) -> dict:
+def run_csdp(spec: dict, g: Graph, C: sp.csr_matrix) -> dict:
     """CSDP reads SDPA files and solves max tr(F0 X) s.t. tr(F_k X) = c_k: the SDP value."""
     exe = shutil.which("csdp")
     with tempfile.TemporaryDirectory() as tmp:
-        path = sdpa_file_for(spec["instance"], n, C, Path(tmp))
+        path = sdpa_file_for(spec["instance"], g, Path(tmp))
         peaks: list[float] = []
 
         def run(left: float) -> dict:
@@ -414,11 +368,11 @@ def run_csdp(spec: dict, n: int, C: sp.csr_matrix) -> dict:
             "iterations": len(re.findall(r"^Iter:", text, re.M)) - 1}
 
 
-def run_sdpa(spec: dict, n: int, C: sp.csr_matrix) -> dict:
+def run_sdpa(spec: dict, g: Graph, C: sp.csr_matrix) -> dict:
     """SDPA's primal (min c^T x) and dual (max <F0, Y>) both equal the SDP value here."""
     exe = shutil.which("sdpa")
     with tempfile.TemporaryDirectory() as tmp:
-        path = sdpa_file_for(spec["instance"], n, C, Path(tmp))
+        path = sdpa_file_for(spec["instance"], g, Path(tmp))
         peaks: list[float] = []
 
         def run(left: float) -> dict:
@@ -438,10 +392,11 @@ def run_sdpa(spec: dict, n: int, C: sp.csr_matrix) -> dict:
             "bound": bound, "gap": abs(bound - obj),
             "relative_gap": _num(r"relative gap\s*=\s*(\S+)", text), "gap_kind": "reported",
             "solver_peak_mb": max(peaks),
-            "iterations": int(_num(r"Iteration\s*=\s*(\S+)", text) or 0)}
+            "iterations": int(it.group(1)) if (it := re.search(r"Iteration\s*=\s*(\d+)", text))
+            else None}
 
 
-RUNNERS: dict[str, Callable[[dict, int, sp.csr_matrix], dict]] = {
+RUNNERS: dict[str, Callable[[dict, Graph, sp.csr_matrix], dict]] = {
     "lowrank": run_lowrank,
     "pymanopt-tr": run_pymanopt,
     "pymanopt-cg": run_pymanopt,
@@ -458,11 +413,11 @@ def main(argv: list[str]) -> int:
     result_out = os.fdopen(os.dup(1), "w")
     os.dup2(2, 1)
     t0 = time.perf_counter()
-    n, i, j, w = load_edges(spec["instance"])
-    C = quarter_laplacian(n, i, j, w)
-    info: dict[str, Any] = {"n": n, "edges": int(i.size), "load_seconds": time.perf_counter() - t0,
+    g = load_graph(spec["instance"])
+    C = g.laplacian_quarter()
+    info: dict[str, Any] = {"n": g.n, "edges": g.m, "load_seconds": time.perf_counter() - t0,
                             "baseline_mb": rss_mb()}
-    info.update(RUNNERS[spec["solver"]](spec, n, C))
+    info.update(RUNNERS[spec["solver"]](spec, g, C))
     info["process_peak_mb"] = rss_mb()
     result_out.write(json.dumps(info) + "\n")
     result_out.flush()

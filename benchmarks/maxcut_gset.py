@@ -29,9 +29,9 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from benchmarks._report import machine_info, machine_line, write_section  # noqa: E402
+from lowrank_sdp import rounding  # noqa: E402
 from lowrank_sdp.io import read_graph, read_sdpa  # noqa: E402
 from lowrank_sdp.maxcut import maxcut  # noqa: E402
-from lowrank_sdp.rounding import round_cut  # noqa: E402
 
 GSET = REPO / "data" / "gset"
 SDPLIB = REPO / "data" / "sdplib"
@@ -42,6 +42,8 @@ VARIANTS = {
     "one_flip": ("1000 hyperplanes, 1-flip search on the best 8", {"tabu_moves": 0}),
     "one_flip_more": ("10000 hyperplanes, 1-flip search on the best 64",
                       {"trials": 10000, "candidates": 64, "tabu_moves": 0}),
+    "tabu_short": ("as the default, all tenures in [n/100, n/10)", {"tenures": ((100, 10),)}),
+    "tabu_long": ("as the default, all tenures in [n/50, n/5)", {"tenures": ((50, 5),)}),
     "default": ("1000 hyperplanes, 1-flip + tabu search on the best 8 (the default)", {}),
     "tabu_x4": ("as the default, with 4x the tabu moves", {"tabu_moves": "x4"}),
 }
@@ -130,9 +132,14 @@ def rounding_variants(Y: np.ndarray, graph, n: int) -> dict:
         options = dict(options)
         if options.get("tabu_moves") == "x4":
             options["tabu_moves"] = 4 * int(min(20000, 3e7 // n))  # 4x round_cut's "auto"
-        start = time.perf_counter()
-        _, value = round_cut(Y, W, seed=0, **options)
-        out[key] = {"cut_value": value, "seconds": time.perf_counter() - start}
+        default_tenures = rounding._TENURES
+        rounding._TENURES = options.pop("tenures", default_tenures)  # private knob, ablation only
+        try:
+            start = time.perf_counter()
+            _, value = rounding.round_cut(Y, W, seed=0, **options)
+            out[key] = {"cut_value": value, "seconds": time.perf_counter() - start}
+        finally:
+            rounding._TENURES = default_tenures
     return out
 
 

@@ -8,6 +8,20 @@ forward pass uses sign(Y xi), xi = (1, g), g ~ N(0, I_K). See docs/bnn.md.
     opt = bnn.RiemannianAdam(bnn.param_groups(model, lr=1e-3, factor_lr=1e-2))
 """
 
+from bnn import relaxation
+from bnn.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
+from bnn.deploy import (
+    Candidate,
+    Evaluation,
+    Exported,
+    Hardened,
+    evaluate,
+    export,
+    harden,
+    load_export,
+    recalibrate_bn,
+    reference_forward,
+)
 from bnn.layers import (
     BinaryConv2d,
     BinaryLayer,
@@ -30,30 +44,28 @@ __all__ = [
     "BinaryConv2d",
     "BinaryLayer",
     "BinaryLinear",
+    "Candidate",
+    "Checkpoint",
+    "Evaluation",
+    "Exported",
+    "Hardened",
     "NonFiniteError",
     "RiemannianAdam",
     "RiemannianSGD",
     "SignActivation",
     "binarize",
     "binary_layers",
+    "evaluate",
+    "export",
+    "harden",
     "is_factor",
+    "load_checkpoint",
+    "load_export",
     "param_groups",
+    "recalibrate_bn",
+    "reference_forward",
+    "relaxation",
     "resample",
+    "save_checkpoint",
     "set_mode",
 ]
-from bnn.deploy import (  # noqa: E402
-    Candidate,
-    Evaluation,
-    Hardened,
-    evaluate,
-    harden,
-    recalibrate_bn,
-)
-
-__all__ += ["Candidate", "Evaluation", "Hardened", "evaluate", "harden", "recalibrate_bn"]
-from bnn.checkpoint import Checkpoint, load_checkpoint, save_checkpoint  # noqa: E402
-
-__all__ += ["Checkpoint", "load_checkpoint", "save_checkpoint"]
-from bnn.deploy import Exported, export, load_export, reference_forward  # noqa: E402
-
-__all__ += ["Exported", "export", "load_export", "reference_forward"]

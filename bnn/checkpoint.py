@@ -40,7 +40,7 @@ def _unwrap(model: nn.Module) -> nn.Module:
 
 def random_state() -> dict[str, Any]:
     """The global random states (torch CPU and CUDA, NumPy, Python) as plain tensors and tuples."""
-    kind, keys, pos, has_gauss, cached = np.random.get_state()
+    kind, keys, pos, has_gauss, cached = np.random.get_state()  # noqa: NPY002 (saved as is)
     state = {
         "torch": torch.get_rng_state(),
         "numpy": (kind, torch.from_numpy(keys.astype(np.int64)), int(pos), int(has_gauss),
@@ -56,7 +56,7 @@ def set_random_state(state: dict[str, Any]) -> None:
     """Restore what :func:`random_state` returned."""
     torch.set_rng_state(state["torch"].cpu())
     kind, keys, pos, has_gauss, cached = state["numpy"]
-    np.random.set_state((kind, keys.numpy().astype(np.uint32), pos, has_gauss, cached))
+    np.random.set_state((kind, keys.numpy().astype(np.uint32), pos, has_gauss, cached))  # noqa: NPY002
     py = state["python"]
     random.setstate((py[0], tuple(py[1]), py[2]))
     if "cuda" in state and torch.cuda.is_available():

@@ -15,7 +15,6 @@ float parts, and :func:`reference_forward` runs it with NumPy alone.
 from __future__ import annotations
 
 import copy
-import io
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path

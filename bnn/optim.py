@@ -113,8 +113,9 @@ class _Riemannian(torch.optim.Optimizer):
         name = type(self).__name__
         super().add_param_group(param_group)
         group = self.param_groups[-1]
-        if not isinstance(group["lr"], (float, int)) or isinstance(group["lr"], bool) \
-                or not group["lr"] >= 0:
+        lr = group["lr"]
+        lr = float(lr) if isinstance(lr, torch.Tensor) and lr.numel() == 1 else lr
+        if isinstance(lr, bool) or not isinstance(lr, (float, int)) or not lr >= 0:
             raise invalid("lr", name, "a non-negative number", group["lr"])
         if group["riemannian"]:
             for p in group["params"]:

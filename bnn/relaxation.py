@@ -49,13 +49,14 @@ def lifted(layer: BinaryLinear) -> torch.Tensor:
 
 
 def expected_loss(layer: BinaryLinear, A: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    """E ‖A w − b‖² / m over w = Y ξ, exactly (differentiable in the factor): equals ⟨Q, X⟩."""
+    """E ‖A w − b‖² / m over the layer's relaxed weights w = μ + s Z g, exactly (differentiable
+    in the factor); with the layer's ``noise`` s = 1 this is ⟨Q, X⟩."""
     Y = _rows(layer)
     A = torch.as_tensor(A, dtype=Y.dtype, device=Y.device)
     b = torch.as_tensor(b, dtype=Y.dtype, device=Y.device).reshape(-1)
     r = A @ Y[:, 0] - b
     AZ = A @ Y[:, 1:]
-    return (r @ r + (AZ * AZ).sum()) / A.shape[0]
+    return (r @ r + layer.noise**2 * (AZ * AZ).sum()) / A.shape[0]
 
 
 def anchor(Y: np.ndarray) -> np.ndarray:

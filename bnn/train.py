@@ -4,8 +4,9 @@
 
 One harness for every method: the same data splits, models (bnn.models), minibatch order, cosine
 learning-rate schedule, Adam for the full-precision (BatchNorm) parameters, and evaluation. The
-validation split chooses the epoch (the best validation accuracy of the evaluated network); the
-test set is evaluated once, at the end, for each reported number.
+validation split chooses the epoch (the best validation accuracy of the most probable binary
+network, eval mode "mean"); the test set is evaluated once, at the end, for each reported number
+(``--eval-mode``, default the deployed network, and any ``--extra-eval-modes``).
 """
 
 from __future__ import annotations
@@ -38,7 +39,7 @@ from bnn.models import (
 EVAL_MODES = ("harden", "ensemble", "mean", "sample")
 
 #: Each method's default learning rate for its binary weights (chosen on the validation split).
-DEFAULT_LR = {"ste": 1e-2, "bayesbinn": 3e-2, "vispa": 1e-2}
+DEFAULT_LR = {"ste": 1e-2, "bayesbinn": 1e-1, "vispa": 1e-2}
 
 
 @dataclass
@@ -260,8 +261,9 @@ def _accuracy(logits: torch.Tensor, y: torch.Tensor) -> float:
 
 @torch.no_grad()
 def evaluate(model: nn.Module, method: str, x: torch.Tensor, y: torch.Tensor,
-             mode: str = "mean", samples: int = 10, seed: int = 0,
-             deployed: nn.Module | None = None) -> float:
+             mode: str = "mean", samples: int = 8, seed: int = 0,
+             deployed: nn.Module | None = None,
+             calibration: torch.Tensor | None = None) -> float:
     """Accuracy on (x, y) of `model` evaluated as `mode`, the same for every method:
 
     - ``"mean"``: the most probable binary network (VISPA sign(mu), BayesBiNN sign(λ), STE
@@ -270,10 +272,17 @@ def evaluate(model: nn.Module, method: str, x: torch.Tensor, y: torch.Tensor,
     - ``"ensemble"``: logits averaged over `samples` sampled networks;
     - ``"harden"``: the `deployed` network (from :func:`deployed_network`).
 
-    STE has no distribution: its "sample" and "ensemble" are its sign network.
+    With `calibration` inputs, each sampled network gets BatchNorm statistics recomputed for its
+    own weights (bnn.deploy.recalibrate_bn). STE has no distribution: its "sample" and
+    "ensemble" are its sign network (recalibrated likewise).
     """
+    from bnn.deploy import recalibrate_bn
+
     check_choice(mode, EVAL_MODES, "mode", "evaluate")
     model.eval()
+    calib = None if calibration is None else list(calibration.split(_EVAL_BATCH))
+    if method == "ste" and mode in ("sample", "ensemble"):
+        mode = "harden" if deployed is not None and calib is not None else "mean"
     if mode == "harden":
         if deployed is None:
             raise invalid("deployed", "evaluate", 'a network for mode "harden"', deployed)
@@ -282,26 +291,25 @@ def evaluate(model: nn.Module, method: str, x: torch.Tensor, y: torch.Tensor,
         from bnn.deploy import evaluate as vispa_evaluate
 
         batches = list(zip(x.split(_EVAL_BATCH), y.split(_EVAL_BATCH)))
-        return vispa_evaluate(model, batches, mode=mode, samples=samples, seed=seed).accuracy
-    if method == "ste" or mode == "mean":
+        return vispa_evaluate(model, batches, mode=mode, samples=samples, seed=seed,
+                              calibration=calib if mode != "mean" else None).accuracy
+    if mode == "mean":
         return _accuracy(_logits(model, x), y)  # eval_weights "mode": the sign network
-    layers = binary_layers(model)
     gen_state = torch.get_rng_state()
     torch.manual_seed(10_000 + seed)  # sampled networks that do not disturb the training stream
     try:
-        for m in layers:
-            m.eval_weights = "sample"
         total = 0.0
         for _ in range(samples if mode == "ensemble" else 1):
-            for m in layers:
+            net = copy.deepcopy(model)
+            for m in binary_layers(net):
+                m.eval_weights = "sample"
                 m.resample()
-            total = total + _logits(model, x).double()
+            if calib is not None:
+                recalibrate_bn(net, calib)
+            total = total + _logits(net.eval(), x).double()
         return _accuracy(total, y)
     finally:
         torch.set_rng_state(gen_state)
-        for m in layers:
-            m.eval_weights = "mode"
-            m._sampled = None
 
 
 def memory_bytes(model: nn.Module, optimizer: _Joint | None = None) -> tuple[int, int]:
@@ -399,9 +407,9 @@ def train(config: TrainConfig, data: Splits | None = None,
     model.load_state_dict(best["state"])
     model.eval()
     # The deployed network: BatchNorm recalibrated on a fixed slice of the training set.
-    deployed = deployed_network(model, config.method, data.x_train[:CALIBRATION_SIZE],
-                                (data.x_val, data.y_val))
-    kw = {"samples": config.eval_samples, "deployed": deployed}
+    calibration = data.x_train[:CALIBRATION_SIZE]
+    deployed = deployed_network(model, config.method, calibration, (data.x_val, data.y_val))
+    kw = {"samples": config.eval_samples, "deployed": deployed, "calibration": calibration}
     val_acc = evaluate(model, config.method, data.x_val, data.y_val, config.eval_mode, **kw)
     test_acc = {}
     for mode in (config.eval_mode, *config.extra_eval_modes):  # the test set: once per number

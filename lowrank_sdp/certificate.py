@@ -33,12 +33,14 @@ EPS = np.finfo(np.float64).eps
 
 def certify_problem(
     problem: Problem, Y: np.ndarray, *, seed: int = 0, rigorous: bool = False,
-    tol: float = 1e-9,
+    tol: float = 1e-9, early_exit: bool = False,
 ) -> Certificate:
     """Certificate of the point Y for `problem`, reported in the user's sense.
 
     `tol` is the relative gap the caller hopes to certify; the eigenvalue estimate is made
     accurate enough for it (a smaller one costs more Lanczos steps, never validity).
+    `early_exit` lets Lanczos stop at a clearly negative Ritz value (the staircase only needs the
+    direction); the bound then falls back to what Gershgorin proves.
     """
     objective = problem.objective
     n = problem.n
@@ -53,7 +55,8 @@ def certify_problem(
         proven = False
     else:
         target = 0.1 * tol * (1.0 + abs(f)) / n
-        lam_hat, lower, residual, vec = smallest_eigenvalue(G, lam, Y, seed=seed, target=target)
+        lam_hat, lower, residual, vec = smallest_eigenvalue(G, lam, Y, seed=seed, target=target,
+                                                            early_exit=early_exit)
         proven = False
         if rigorous:
             lower, proven = _cholesky_proof(G, lam, lam_hat, residual)
@@ -71,6 +74,7 @@ def certify_problem(
         bound=s * bound,
         gap=gap,
         lambda_min=float(lower),
+        lambda_estimate=float(lam_hat),
         residual=float(residual),
         rigorous=proven,
         multipliers=s * lam,
@@ -116,7 +120,8 @@ def dense_slack(G, lam: np.ndarray) -> np.ndarray:
 
 
 def smallest_eigenvalue(
-    G, lam: np.ndarray, Y: np.ndarray, *, seed: int = 0, target: float = 1e-10
+    G, lam: np.ndarray, Y: np.ndarray, *, seed: int = 0, target: float = 1e-10,
+    early_exit: bool = False,
 ) -> tuple[float, float, float, np.ndarray | None]:
     """(lambda_hat, lower, residual, vector) for S = G - Diag(lam): lower <= lambda_min(S).
 
@@ -126,7 +131,7 @@ def smallest_eigenvalue(
     dense_ok = not isinstance(G, LinearOperator)
     if n <= DENSE_EIGEN_LIMIT and dense_ok:
         return _dense_smallest(G, lam)
-    estimate = _deflated_lanczos(G, lam, Y, seed=seed, target=target)
+    estimate = _deflated_lanczos(G, lam, Y, seed=seed, target=target, early_exit=early_exit)
     theta, lower, _, _ = estimate
     # Lanczos stalls in a cluster of tiny eigenvalues (toroidal graphs): when only its residual
     # stands between the estimate and the target, an exact dense eigenvalue settles it.
@@ -155,7 +160,7 @@ def _frobenius_slack(G, lam: np.ndarray) -> float:
     return float(np.linalg.norm(M))
 
 
-def _deflated_lanczos(G, lam, Y, *, seed: int, target: float):
+def _deflated_lanczos(G, lam, Y, *, seed: int, target: float, early_exit: bool):
     n = lam.shape[0]
     S = _slack_operator(G, lam)
     # Deflate the directions of range(Y) that S (nearly) annihilates; they form the zero cluster
@@ -182,20 +187,29 @@ def _deflated_lanczos(G, lam, Y, *, seed: int, target: float):
         return spx - Q @ (Q.T @ spx) + alpha * (Q @ qx)
 
     rng = np.random.default_rng(seed)
-    mu, residual, v = lanczos_smallest(matvec, rng.standard_normal(n), target=target)
-    mu_lower = min(mu - residual, alpha)
-    return mu, _deflated_lower_bound(mu_lower, e), residual, v
+    mu, residual, v, settled = lanczos_smallest(matvec, rng.standard_normal(n), target=target,
+                                                early_exit=early_exit)
+    lower = _deflated_lower_bound(min(mu - residual, alpha), e)
+    if not settled:
+        # An unconverged Ritz value need not be near the smallest eigenvalue: claim only what
+        # Gershgorin's theorem proves (matrices), or nothing (operators).
+        lower = min(lower, _gershgorin_lower(G, lam))
+    return mu, lower, residual, v
 
 
 LANCZOS_STEPS = 80
 LANCZOS_MEMORY_BYTES = 256 * 2**20
 
 
-def lanczos_smallest(matvec, v0: np.ndarray, *, target: float, max_matvecs: int = 2000):
+def lanczos_smallest(matvec, v0: np.ndarray, *, target: float, early_exit: bool = False,
+                     max_matvecs: int = 2000):
     """Smallest Ritz pair of a symmetric operator: restarted Lanczos, full reorthogonalisation.
 
-    Stops when the residual ||A v - theta v|| <= target, when theta - residual is clearly negative
-    (enough for the staircase), or after `max_matvecs`. Returns (theta, residual, v).
+    Stops when the residual ||A v - theta v|| <= target (converged), after `max_matvecs`, and with
+    `early_exit` also when theta is clearly negative (enough for the staircase, but then theta is
+    near *an* eigenvalue, not necessarily the smallest). Returns (theta, residual, v, settled):
+    settled is False after an early exit, True when the residual test or the budget ended the run
+    (then theta - residual is the usual Lanczos estimate of the smallest eigenvalue).
     """
     n = v0.shape[0]
     steps = int(max(2, min(LANCZOS_STEPS, n, LANCZOS_MEMORY_BYTES // (8 * n))))
@@ -224,7 +238,8 @@ def lanczos_smallest(matvec, v0: np.ndarray, *, target: float, max_matvecs: int 
             if breakdown or k == steps or k % 10 == 0:
                 t, s = _tridiagonal_smallest(alpha[:k], beta[: k - 1])
                 res = abs(beta[j] * s[-1])
-                if breakdown or k == steps or res <= target or t - res < -10 * max(res, target):
+                negative = early_exit and t - res < -10 * max(res, target)
+                if breakdown or k == steps or res <= target or negative:
                     break
             V[j + 1] = w / beta[j]
         t, s = _tridiagonal_smallest(alpha[:k], beta[: k - 1])
@@ -235,9 +250,11 @@ def lanczos_smallest(matvec, v0: np.ndarray, *, target: float, max_matvecs: int 
         theta = float(v @ Av)
         residual = float(np.linalg.norm(Av - theta * v))
         used += 1
-        done = residual <= target or theta - residual < -10 * max(residual, target)
-        if done or used >= max_matvecs or beta[k - 1] <= 1e-14 * max(1.0, abs(alpha[k - 1])):
-            return theta, residual, v
+        invariant = beta[k - 1] <= 1e-14 * max(1.0, abs(alpha[k - 1]))
+        if residual <= target or invariant or used >= max_matvecs:
+            return theta, residual, v, True
+        if early_exit and theta - residual < -10 * max(residual, target):
+            return theta, residual, v, False
 
 
 def _tridiagonal_smallest(alpha: np.ndarray, beta: np.ndarray) -> tuple[float, np.ndarray]:
@@ -256,6 +273,18 @@ def _deflated_lower_bound(mu: float, e: float) -> float:
     if e == 0.0:
         return min(mu, 0.0)
     return 0.5 * ((mu - e) - np.sqrt((mu + e) ** 2 + 4.0 * e * e))
+
+
+def _gershgorin_lower(G, lam) -> float:
+    """min_i (S_ii - sum_{j != i} |S_ij|) <= lambda_min(S), or -inf for an operator."""
+    if sp.issparse(G):
+        A = sp.csr_matrix(G)
+        radius = np.asarray(abs(A).sum(axis=1)).ravel() - np.abs(A.diagonal())
+        return float(np.min(A.diagonal() - lam - radius))
+    if isinstance(G, np.ndarray):
+        radius = np.abs(G).sum(axis=1) - np.abs(np.diag(G))
+        return float(np.min(np.diag(G) - lam - radius))
+    return -np.inf
 
 
 def _upper_spectrum_estimate(G, lam) -> float:

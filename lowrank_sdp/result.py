@@ -42,7 +42,10 @@ class Certificate:
     gap: float
     """|objective - bound| >= 0."""
     lambda_min: float
-    """Smallest eigenvalue of S = G - Diag(lambda) (of -G + Diag(lambda) when maximising)."""
+    """Proven-or-estimated *lower* bound on the smallest eigenvalue of S = G - Diag(lambda) (of
+    -G + Diag(lambda) when maximising): the number the bound is built from."""
+    lambda_estimate: float
+    """The eigensolver's estimate of that eigenvalue (>= lambda_min); guides the staircase."""
     residual: float
     """Norm of the eigen-residual that backs lambda_min (0 for a dense eigensolver)."""
     rigorous: bool

@@ -21,7 +21,9 @@ __all__ = ["as_adjacency", "cut_value", "round_cut"]
 
 _CHUNK_ENTRIES = 1 << 22  # entries of Y @ R held at once: 32 MiB of float64
 _TABU_WORK = 3e7  # tabu moves x vertices per candidate for tabu_moves="auto"
-_TENURE = (100, 10)  # tabu tenures drawn in [n/100, n/10): the best of a few ranges on G1-G54
+_TENURES = ((100, 10), (50, 5))
+"""Tabu tenures are drawn in [n/a, n/b), the candidates taking turns over these ranges: short
+tenures suit the dense G-set graphs, long ones the sparse toroidal grids (measured on G1-G54)."""
 
 
 def as_adjacency(W, param: str = "adjacency", func: str = "round_cut") -> sp.csr_array:
@@ -138,14 +140,16 @@ def round_cut(
     x_best, v_best = best_x[0], best_vals[0]
     if local_search:
         tol = 1e-9 * max(1.0, float(np.abs(w).max(initial=0.0)))
-        tenures = rng.integers(n // _TENURE[0] + 1, n // _TENURE[1] + 10, size=1024)
+        tenures = [rng.integers(n // a + 1, n // b + 10, size=1024) for a, b in _TENURES]
         # No cut weighs more than the positive edges: stop searching once one reaches that.
         ceiling = float(w[w > 0].sum()) / 2.0
-        for x0, v0 in zip(best_x, best_vals):
+        for k, (x0, v0) in enumerate(zip(best_x, best_vals)):
             x, g = _k.one_flip_search(ip, ix, w, x0, tol)
             v = v0 + g
             if tabu_moves:
-                x2, g2 = _k.tabu_search(ip, ix, w, x, tabu_moves, tenures, tol, ceiling - v)
+                x2, g2 = _k.tabu_search(
+                    ip, ix, w, x, tabu_moves, tenures[k % len(tenures)], tol, ceiling - v
+                )
                 x, v = x2, v + g2
             if v > v_best + tol:
                 x_best, v_best = x, v

@@ -137,7 +137,8 @@ def _solve(C, *, sense, rank, method, tol, time_limit, seed, callback, Y0, max_i
             if inner.stop is not None:
                 status = inner.stop
                 break
-            cert = certify_problem(problem, Y, seed=seed, rigorous=rigorous, tol=tol)
+            cert = certify_problem(problem, Y, seed=seed, rigorous=rigorous, tol=tol,
+                                  early_exit=True)
             if verbose:
                 print(
                     f"[lowrank_sdp] rank {Y.shape[1]:4d}  it {monitor.iterations:6d}  "
@@ -153,7 +154,8 @@ def _solve(C, *, sense, rank, method, tol, time_limit, seed, callback, Y0, max_i
                 rank_history.append(Y.shape[1])
                 continue
             if grad_tol <= GRAD_TOL_FLOOR or (not inner.converged and grad_norm <= GRAD_TOL_FLOOR):
-                status = Status.MAX_RANK if _negative(problem, cert, tol) else Status.STATIONARY
+                capped = _negative(problem, cert, tol) and Y.shape[1] >= r_max
+                status = Status.MAX_RANK if capped else Status.STATIONARY
                 break
             # Tighten the gradient tolerance: near an optimum the gap shrinks like |grad|^2.
             target = tol * (1.0 + abs(cert.objective))
@@ -198,7 +200,8 @@ def certify(
 
 
 def _negative(problem: Problem, cert: Certificate, tol: float) -> bool:
-    return problem.n * cert.lambda_min < -tol * (1.0 + abs(cert.objective))
+    """Does the eigensolver see curvature below what the tolerance allows?"""
+    return problem.n * cert.lambda_estimate < -tol * (1.0 + abs(cert.objective))
 
 
 def _needs_escape(problem: Problem, Y: np.ndarray, cert: Certificate, grad_norm: float,
@@ -213,7 +216,7 @@ def _needs_escape(problem: Problem, Y: np.ndarray, cert: Certificate, grad_norm:
     sv = np.linalg.svd(Y, compute_uv=False)
     sig = sv[sv > 1e-8 * sv[0]][-1] if sv.size and sv[0] > 0 else 1.0
     explained = 0.5 * grad_norm / sig
-    return -cert.lambda_min > 10.0 * explained
+    return -cert.lambda_estimate > 10.0 * explained
 
 
 def escape(problem: Problem, Y: np.ndarray, cert: Certificate, rng: np.random.Generator):

@@ -16,7 +16,8 @@ import bnn
 import lowrank_sdp as ls
 from bnn import relaxation as rx
 
-cp = pytest.importorskip("cvxpy")
+pytest.importorskip("cvxpy")
+from lowrank_sdp.testing import solve_cvxpy
 
 
 def instance(seed: int, m: int, d: int):
@@ -24,14 +25,6 @@ def instance(seed: int, m: int, d: int):
     A = rng.standard_normal((m, d))
     b = 3.0 * rng.standard_normal(m)  # targets far from any A w: the relaxation is not tight
     return A, b
-
-
-def cvxpy_value(Q: np.ndarray) -> float:
-    n = Q.shape[0]
-    X = cp.Variable((n, n), PSD=True)
-    problem = cp.Problem(cp.Minimize(cp.trace(Q @ X)), [cp.diag(X) == 1])
-    problem.solve(solver="CLARABEL")
-    return float(problem.value)
 
 
 def brute_force(A: np.ndarray, b: np.ndarray) -> float:
@@ -42,7 +35,7 @@ def brute_force(A: np.ndarray, b: np.ndarray) -> float:
 def test_q_is_the_expected_loss_of_the_layer():
     A, b = instance(1, 30, 7)
     torch.manual_seed(0)
-    layer = bnn.BinaryLinear(7, 1, rank=3, dtype=torch.float64)
+    layer = bnn.BinaryLinear(7, 1, rank=3, dtype=torch.float64, noise=1.0)
     layer.mode = "relaxed"
     Q = rx.least_squares_q(A, b)
     X = rx.lifted(layer).detach().numpy()
@@ -67,9 +60,9 @@ def test_exact_full_batch_training_reaches_the_sdp_optimum():
     Q = rx.least_squares_q(A, b)
     res = ls.solve(Q, sense="min", tol=1e-9)
     assert res.certified
-    reference = cvxpy_value(Q)
+    reference = solve_cvxpy(Q, sense="min")
     torch.manual_seed(0)
-    layer = bnn.BinaryLinear(12, 1, rank=12, dtype=torch.float64)
+    layer = bnn.BinaryLinear(12, 1, rank=12, dtype=torch.float64, noise=1.0)
     opt = bnn.RiemannianSGD(bnn.param_groups(layer, lr=0.5 / np.linalg.norm(Q, 2)), momentum=0.9)
     At, bt = torch.tensor(A), torch.tensor(b)
     for _ in range(1500):
@@ -82,7 +75,7 @@ def test_exact_full_batch_training_reaches_the_sdp_optimum():
     assert value == pytest.approx(reference, rel=1e-3)
     assert res.bound <= value + 1e-9  # the core's certified bound holds for the adapter's point
     # and the core's solution, loaded into a layer, has the same expected loss
-    warm = bnn.BinaryLinear(12, 1, rank=12, dtype=torch.float64)
+    warm = bnn.BinaryLinear(12, 1, rank=12, dtype=torch.float64, noise=1.0)
     with torch.no_grad():
         warm.factor[0] = rx.factor_from_sdp(res.Y, 12)
     assert rx.expected_loss(warm, At, bt).item() == pytest.approx(res.objective, rel=1e-9)
@@ -95,7 +88,7 @@ def test_stochastic_minibatches_with_sampled_xi_get_close():
     Q = rx.least_squares_q(A, b)
     optimum = ls.solve(Q, sense="min", tol=1e-9).objective
     torch.manual_seed(1)
-    layer = bnn.BinaryLinear(12, 1, rank=12, samples=4, dtype=torch.float64)
+    layer = bnn.BinaryLinear(12, 1, rank=12, samples=4, dtype=torch.float64, noise=1.0)
     layer.mode = "relaxed"
     steps = 1500
     opt = bnn.RiemannianSGD(bnn.param_groups(layer, lr=0.2 / np.linalg.norm(Q, 2)))

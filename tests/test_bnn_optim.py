@@ -35,7 +35,7 @@ def test_param_groups_split_factors_from_the_rest():
 
 @pytest.mark.parametrize("opt_cls", [bnn.RiemannianSGD, bnn.RiemannianAdam])
 def test_a_riemannian_group_of_non_factors_is_a_value_error(opt_cls):
-    with pytest.raises(ValueError, match="'params' parameter of .* must be factors"):
+    with pytest.raises(ValueError, match=r"'params' parameter of .* must be factors"):
         opt_cls([{"params": [nn.Linear(3, 4).weight], "riemannian": True}])
     with pytest.raises(ValueError, match="must be factors"):
         opt_cls([{"params": [nn.BatchNorm1d(3).weight], "riemannian": True}])

@@ -9,6 +9,7 @@ from scipy.sparse.linalg import aslinearoperator
 
 import lowrank_sdp as ls
 from lowrank_sdp.result import IterationRecord
+from lowrank_sdp.solve import auto_start_rank
 
 
 def _instance(seed: int, n: int, sparse: bool = False):
@@ -24,14 +25,14 @@ def _instance(seed: int, n: int, sparse: bool = False):
 def reference():
     """A cost matrix and its optimum, from a tightly certified solve (bound and objective agree)."""
     C = _instance(0, 30)
-    res = ls.solve(C, tol=1e-10)
+    res = ls.solve(C, tol=1e-9)
     assert res.certified
     return C, res
 
 
 def _assert_valid_bound(res: ls.Result, reference: ls.Result) -> None:
     """res.bound <= optimum <= res.objective, with the optimum bracketed by a certified solve."""
-    slack = 1e-9 * (1.0 + abs(reference.objective))
+    slack = 2e-9 * (1.0 + abs(reference.objective))
     assert np.isfinite(res.bound)
     assert res.bound <= reference.objective + slack
     assert res.objective >= reference.bound - slack
@@ -48,7 +49,7 @@ def test_certified_solve(reference):
     C, res = reference
     _assert_feasible(res)
     assert res.status is ls.Status.CERTIFIED and res.status.certified
-    assert res.relative_gap <= 1e-10
+    assert res.relative_gap <= 1e-9
     assert res.objective == pytest.approx(float(np.vdot(C, res.X)), rel=1e-12)
     assert res.rank_history[-1] == res.rank and res.sense == "min"
     assert res.method in ls.METHODS and res.seconds > 0.0
@@ -194,7 +195,8 @@ def test_operator_input(method):
 
 
 def test_staircase_escalates_from_rank_one():
-    """A one-column warm start is a saddle for this instance: the staircase must add columns."""
+    """At rank 1 every point is stationary (the tangent space of S^0 is {0}) but not optimal for this
+    instance: the staircase must add columns."""
     C = _instance(6, 25)
     assert ls.solve(C, rank=1).status is ls.Status.MAX_RANK  # rank 1 is not enough
     res = ls.solve(C, Y0=np.ones((25, 1)) + np.arange(25)[:, None] % 2)
@@ -202,7 +204,7 @@ def test_staircase_escalates_from_rank_one():
     assert res.rank_history[0] == 1 and len(res.rank_history) > 1
     assert list(res.rank_history) == sorted(res.rank_history)
     assert res.rank == res.rank_history[-1] > 1
-    assert any(h.rank == 1 for h in res.history) and res.history[-1].rank == res.rank
+    assert res.history[-1].rank == res.rank
 
 
 def test_max_rank_caps_the_staircase():
@@ -213,10 +215,11 @@ def test_max_rank_caps_the_staircase():
 
 
 def test_default_start_rank():
-    n = 50
-    res = ls.solve(_instance(7, n), max_iterations=1)
-    assert res.rank_history[0] == max(2, ls.barvinok_pataki_rank(n) // 2)
-    assert ls.barvinok_pataki_rank(n) == int(np.ceil(np.sqrt(2 * n)))
+    for n in (1, 2, 50):
+        res = ls.solve(_instance(7, n), max_iterations=1)
+        assert res.rank_history[0] == auto_start_rank(n)
+        assert min(n, 2) <= auto_start_rank(n) <= ls.barvinok_pataki_rank(n)
+    assert ls.barvinok_pataki_rank(50) == int(np.ceil(np.sqrt(2 * 50))) == 10
 
 
 def test_fixed_rank_is_kept():
@@ -265,3 +268,26 @@ def test_general_objective_with_sparse_and_operator_gradients():
     for r in values:
         assert r.objective == pytest.approx(linear.objective, rel=1e-6)
         assert r.bound <= linear.objective + 1e-9 * (1 + abs(linear.objective))
+
+
+@pytest.mark.parametrize("method", sorted(ls.METHODS))
+def test_unreachable_tolerance_terminates(method):
+    """tol=0 cannot be certified (the bound carries a rounding margin): the solve must still end,
+    with a non-certified status, and not run to the iteration guard."""
+    res = ls.solve(_instance(12, 20), method=method, tol=0.0, max_iterations=3000)
+    assert res.status is ls.Status.STATIONARY  # not MAX_RANK: the rank is below its cap
+    assert res.rank < 20 and res.iterations < 3000 and np.isfinite(res.bound)
+
+
+@pytest.mark.parametrize("method", sorted(m for m in ls.METHODS if not ls.METHODS[m].linear_only))
+def test_uncertifiable_objective_terminates(method):
+    """A nonconvex objective has an infinite gap: the solve ends STATIONARY, not in a loop."""
+    C, A = _instance(13, 8), _instance(14, 8)
+
+    def fun(Y):
+        X = Y @ Y.T
+        return float(np.vdot(C, X) + 0.5 * np.sum((X - A) ** 2)), C + X - A
+
+    res = ls.solve(ls.Objective(fun, n=8), method=method, max_iterations=3000)
+    assert res.status is ls.Status.STATIONARY and res.iterations < 3000
+    assert res.bound == -np.inf

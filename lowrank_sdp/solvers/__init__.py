@@ -36,7 +36,7 @@ METHODS: dict[str, Method] = {
 MEASURED_CHOICE = Path(__file__).with_name("method_choice.json")
 """Written by benchmarks/methods.py: the fastest method per problem class, with its timings."""
 
-FALLBACK = {"sparse": "mixing", "dense": "mixing", "operator": "lbfgs", "nonlinear": "lbfgs"}
+FALLBACK = {"sparse": "rgd", "dense": "rgd", "operator": "rgd", "nonlinear": "rgd"}
 
 
 def problem_class(problem) -> str:

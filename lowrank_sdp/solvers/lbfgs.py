@@ -9,7 +9,7 @@ import numpy as np
 from lowrank_sdp.kernels import linalg
 from lowrank_sdp.problem import Problem
 from lowrank_sdp.solvers._common import InnerOptions, InnerResult, Monitor
-from lowrank_sdp.solvers.rgd import ARMIJO, MIN_STEP, _gradient
+from lowrank_sdp.solvers.rgd import ARMIJO, MIN_STEP, STALL_ITERATIONS, _gradient, _progress
 
 MEMORY = 8
 
@@ -21,6 +21,7 @@ def lbfgs(problem: Problem, Y: np.ndarray, options: InnerOptions, monitor: Monit
     pairs: deque[tuple[np.ndarray, np.ndarray, float]] = deque(maxlen=MEMORY)
     row = float(np.sqrt(np.max(np.einsum("ij,ij->i", grad, grad)))) if Y.size else 0.0
     first_step = 1.0 / row if row > 0 else 1.0
+    best, stalled = f, 0
     while True:
         gnorm = float(np.sqrt(g2))
         if gnorm <= options.grad_tol * (1.0 + abs(f)):
@@ -53,6 +54,9 @@ def lbfgs(problem: Problem, Y: np.ndarray, options: InnerOptions, monitor: Monit
         Y, f, grad, g2 = Y_new, f_new, grad_new, g2_new
         if monitor.step(Y, f, float(np.sqrt(g2))):
             return InnerResult(Y, f, float(np.sqrt(g2)), False, monitor.stop)
+        best, stalled = _progress(f, best, stalled)
+        if stalled >= STALL_ITERATIONS:
+            return InnerResult(Y, f, float(np.sqrt(g2)), False)
 
 
 def _two_loop(grad: np.ndarray, pairs) -> np.ndarray:

@@ -13,6 +13,17 @@ from lowrank_sdp.solvers._common import InnerOptions, InnerResult, Monitor
 ARMIJO = 1e-4
 MEMORY = 10  # nonmonotone window (Grippo-Lampariello-Lucidi: compare with the max of the last M)
 MIN_STEP = 1e-20
+STALL_ITERATIONS = 50
+"""Give up after this many iterations without a decrease above roundoff: the gradient tolerance can
+be out of reach (tol=0, or an objective whose certificate cannot close) and must not loop forever."""
+STALL_RTOL = 1e-15
+
+
+def _progress(f: float, best: float, stalled: int) -> tuple[float, int]:
+    """(best f so far, iterations since it last dropped by more than roundoff)."""
+    if f < best - STALL_RTOL * (1.0 + abs(best)):
+        return f, 0
+    return min(f, best), stalled + 1
 
 
 def _gradient(GY: np.ndarray, Y: np.ndarray) -> tuple[np.ndarray, float]:
@@ -29,6 +40,7 @@ def rgd(problem: Problem, Y: np.ndarray, options: InnerOptions, monitor: Monitor
     row = float(np.sqrt(np.max(np.einsum("ij,ij->i", grad, grad)))) if Y.size else 0.0
     step = 1.0 / row if row > 0 else 1.0
     recent = deque([f], maxlen=MEMORY)
+    best, stalled = f, 0
     k = 0
     while True:
         gnorm = float(np.sqrt(g2))
@@ -58,3 +70,6 @@ def rgd(problem: Problem, Y: np.ndarray, options: InnerOptions, monitor: Monitor
         k += 1
         if monitor.step(Y, f, float(np.sqrt(g2))):
             return InnerResult(Y, f, float(np.sqrt(g2)), False, monitor.stop)
+        best, stalled = _progress(f, best, stalled)
+        if stalled >= STALL_ITERATIONS:
+            return InnerResult(Y, f, float(np.sqrt(g2)), False)

@@ -12,6 +12,7 @@ import numpy as np
 from lowrank_sdp.kernels import linalg
 from lowrank_sdp.problem import Problem
 from lowrank_sdp.solvers._common import InnerOptions, InnerResult, Monitor
+from lowrank_sdp.solvers.rgd import STALL_ITERATIONS, _progress
 
 MAX_INNER = 200
 KAPPA, THETA = 0.1, 1.0  # tCG stops at |r| <= |r0| min(kappa, |r0|^theta): superlinear near the end
@@ -26,6 +27,7 @@ def trust_region(problem: Problem, Y: np.ndarray, options: InnerOptions,
     _, g2 = linalg.riemannian_gradient(CY, Y, grad, lam)
     radius_max = np.sqrt(Y.shape[0]) * np.pi / 2  # each row moves at most a quarter circle
     radius = radius_max / 8
+    best, stalled = f, 0
     while True:
         gnorm = float(np.sqrt(g2))
         if gnorm <= options.grad_tol * (1.0 + abs(f)):
@@ -58,7 +60,8 @@ def trust_region(problem: Problem, Y: np.ndarray, options: InnerOptions,
             _, g2 = linalg.riemannian_gradient(CY, Y, grad, lam)
         if monitor.step(Y, f, float(np.sqrt(g2))):
             return InnerResult(Y, f, float(np.sqrt(g2)), False, monitor.stop)
-        if radius < 1e-14 * radius_max:
+        best, stalled = _progress(f, best, stalled)
+        if radius < 1e-14 * radius_max or stalled >= STALL_ITERATIONS:
             return InnerResult(Y, f, float(np.sqrt(g2)), False)
 
 
