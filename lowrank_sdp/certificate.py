@@ -33,7 +33,7 @@ EPS = np.finfo(np.float64).eps
 
 def certify_problem(
     problem: Problem, Y: np.ndarray, *, seed: int = 0, rigorous: bool = False,
-    tol: float = 1e-9, early_exit: bool = False,
+    tol: float = 1e-9, early_exit: bool = False, func: str = "solve",
 ) -> Certificate:
     """Certificate of the point Y for `problem`, reported in the user's sense.
 
@@ -59,7 +59,7 @@ def certify_problem(
                                                             early_exit=early_exit)
         proven = False
         if rigorous:
-            lower, proven = _cholesky_proof(G, lam, lam_hat, residual)
+            lower, proven = _cholesky_proof(G, lam, lam_hat, residual, func)
         # Rounding in the sums behind lambda and f: a margin in the safe direction.
         scale = _abs_sum(G, lam)
         margin = 16.0 * EPS * scale
@@ -70,9 +70,9 @@ def certify_problem(
     s = problem.sign
     gap = max(f - bound, 0.0)
     return Certificate(
-        objective=s * f,
-        bound=s * bound,
-        gap=gap,
+        objective=float(s * f),
+        bound=float(s * bound),
+        gap=float(gap),
         lambda_min=float(lower),
         lambda_estimate=float(lam_hat),
         residual=float(residual),
@@ -309,12 +309,12 @@ def _upper_spectrum_estimate(G, lam) -> float:
     return 2.0 * float(np.linalg.norm(S.matvec(x))) + 1.0
 
 
-def _cholesky_proof(G, lam, lam_hat: float, residual: float) -> tuple[float, bool]:
+def _cholesky_proof(G, lam, lam_hat: float, residual: float, func: str) -> tuple[float, bool]:
     """Prove lambda_min(S) >= sigma by a successful Cholesky factorisation of S - sigma I."""
     n = lam.shape[0]
     if n > RIGOROUS_LIMIT:
         raise ValueError(
-            f"The 'rigorous' parameter of solve must be False for n > {RIGOROUS_LIMIT} "
+            f"The 'rigorous' parameter of {func} must be False for n > {RIGOROUS_LIMIT} "
             f"(it factorises a dense n x n matrix); got True with n = {n}."
         )
     S = dense_slack(G, lam)

@@ -99,6 +99,9 @@ def _solve(C, *, sense, rank, method, tol, time_limit, seed, callback, Y0, max_i
         max_iterations = check_positive_int(max_iterations, "max_iterations", func, " or None")
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
         raise invalid("seed", func, "a non-negative int", seed)
+    for name_, flag in (("rigorous", rigorous), ("verbose", verbose)):
+        if not isinstance(flag, (bool, np.bool_)):
+            raise invalid(name_, func, "a bool", flag)
     if callback is not None and not callable(callback):
         raise invalid("callback", func, "a callable or None", callback)
     if not isinstance(method, str) or (method != "auto" and method not in METHODS):
@@ -196,7 +199,7 @@ def certify(
     problem = make_problem(C, sense, "certify", n=Y.shape[0])
     if Y.shape[0] != problem.n:
         raise invalid("Y", "certify", f"an array with n = {problem.n} rows", f"<{Y.shape[0]} rows>")
-    return certify_problem(problem, Y, seed=seed, rigorous=rigorous)
+    return certify_problem(problem, Y, seed=seed, rigorous=rigorous, func="certify")
 
 
 def _negative(problem: Problem, cert: Certificate, tol: float) -> bool:
