@@ -46,6 +46,7 @@ class Config:
     lr: float = 1e-2
     samples: int = 1
     optimizer: str = "adam"  # "adam" | "sgd" (momentum 0.9)
+    adaptivity: str = "coordinate"  # RiemannianAdam's second moment: "coordinate" | "row"
     activations: str = "real"
     epochs: int = 1
     seed: int = 0
@@ -94,7 +95,7 @@ def make_optimizer(cfg: Config, model: nn.Module):
     groups = bnn.param_groups(model, lr=1e-3, factor_lr=cfg.lr)
     if cfg.optimizer == "sgd":
         return bnn.RiemannianSGD(groups, momentum=0.9), []
-    return bnn.RiemannianAdam(groups), []
+    return bnn.RiemannianAdam(groups, adaptivity=cfg.adaptivity), []
 
 
 def accuracy(model, x, y, batch=1000) -> float:
@@ -158,18 +159,25 @@ def run(cfg: Config, data) -> Outcome:
                    history)
 
 
-DEFAULT = {"init_mu": 0.1, "noise": 0.03}  # the layers' defaults: the best measured K > 0 row
+DEFAULT = {"init_mu": 0.1, "noise": 0.03}
 
 STAGES = {
     "baseline": [Config("ste", method="ste"),
                  Config("naive: init_z=0.01", init_z=0.01)],
     "seeds": [c for seed in (1, 2) for c in (
-        Config(f"default (init_mu=0.1, s=0.03), seed {seed}", **DEFAULT, seed=seed),
+        Config(f"coordinate Adam, s=0.03, seed {seed}", **DEFAULT, seed=seed),
         Config(f"ste, seed {seed}", method="ste", seed=seed),
         Config(f"K=0 (BinaryConnect), seed {seed}", rank=0, init_mu=0.1, seed=seed))],
     "noise": [Config(f"init_mu=0.1, s={s}", init_mu=0.1, noise=s) for s in (0.03, 0.1, 0.01, 0.3)],
     "init": [Config("init_mu=1.0", init_mu=1.0), Config("init_z=0.3", init_z=0.3),
              Config("init_z=0.95", init_z=0.95), Config("init_mu=0.1", init_mu=0.1)],
+    "row": [Config(f"row Adam, s={s}, seed {seed}", init_mu=0.1, noise=s, adaptivity="row",
+                   seed=seed) for s, seed in ((0.03, 0), (0.1, 0), (0.03, 1), (0.3, 0), (0.03, 2))],
+    "rowknobs": [Config(f"row Adam, s=0.01, seed {seed}", init_mu=0.1, noise=0.01,
+                        adaptivity="row", seed=seed) for seed in (0, 1, 2)]
+    + [Config("row Adam, s=0.03, lr=3e-2", init_mu=0.1, noise=0.03, adaptivity="row", lr=3e-2),
+       Config("row Adam, s=0.03, S=4", init_mu=0.1, noise=0.03, adaptivity="row", samples=4),
+       Config("row Adam, s=0.03, K=16", init_mu=0.1, noise=0.03, adaptivity="row", rank=16)],
     "knobs": [Config("K=0 (BinaryConnect)", rank=0, init_mu=0.1),
               Config("s=0.03, lr=3e-2", **DEFAULT, lr=3e-2),
               Config("s=0.03, lr=3e-3", **DEFAULT, lr=3e-3),
@@ -210,7 +218,7 @@ def main(argv: list[str] | None = None) -> None:
 
 
 def write_docs(results: dict) -> None:
-    head = ("| run | method | K | init | noise s | lr | S | mean, raw BN | mean | harden "
+    head = ("| run | method | K | init | noise s | lr | S | Adam v | mean, raw BN | mean | harden "
             "| test (deployed) | signs flipped | mean abs mu | s/epoch |")
     lines = [head, "|" + "---|" * (head.count("|") - 1)]
     for r in results["runs"]:
@@ -218,15 +226,16 @@ def write_docs(results: dict) -> None:
             continue  # a row of an older version of this script
         c = r["config"]
         if c["method"] == "ste":
-            init, noise, rank, samples = "Glorot", "-", "-", "-"
+            init, noise, rank, samples, adapt = "Glorot", "-", "-", "-", "-"
         else:
             init = (f"init_z={c['init_z']}" if c["init_z"] is not None
                     else f"init_mu={c['init_mu']}")
             noise, rank, samples = c["noise"], c["rank"], c["samples"]
+            adapt = c.get("adaptivity", "coordinate")
         mu = "-" if r["mean_abs_mu"] != r["mean_abs_mu"] else f"{r['mean_abs_mu']:.3f}"
         lines.append(
             f"| {c['label']} | {c['method']} | {rank} | {init} | {noise} | {c['lr']} "
-            f"| {samples} | {r['val_mean_raw']:.4f} | {r['val_mean']:.4f} "
+            f"| {samples} | {adapt} | {r['val_mean_raw']:.4f} | {r['val_mean']:.4f} "
             f"| {r['val_harden']:.4f} | {r['test_deployed']:.4f} | {r['sign_flips']:.3f} "
             f"| {mu} | {r['seconds']:.0f} |")
     md = ("One epoch on Fashion-MNIST, MLP 784-512-512-10 with ReLU (W1A32), batch 100, cosine "
@@ -245,7 +254,8 @@ def seed_summary(runs: list[dict]) -> str:
     """Mean (min-max) over seeds of each configuration run with more than one seed."""
     families: dict[tuple, list[dict]] = {}
     for r in runs:
-        c = {k: v for k, v in r["config"].items() if k not in ("label", "seed")}
+        c = {"adaptivity": "coordinate"} | {k: v for k, v in r["config"].items()
+                                            if k not in ("label", "seed")}
         if c["method"] == "ste":
             c = {"method": "ste", "lr": c["lr"]}
         families.setdefault(tuple(sorted(c.items())), []).append(r)
@@ -255,8 +265,13 @@ def seed_summary(runs: list[dict]) -> str:
         if len(rows) < 2:
             continue
         c = rows[0]["config"]
-        name = ("STE (latent weights, Adam, clipping)" if c["method"] == "ste" else
-                f"VISPA K={c['rank']}, init_mu={c['init_mu']}, s={c['noise']}, lr={c['lr']}")
+        if c["method"] == "ste":
+            name = "STE (latent weights, Adam, clipping)"
+        elif c["rank"] == 0:
+            name = f"VISPA K=0 (BinaryConnect), init_mu={c['init_mu']}, lr={c['lr']}"
+        else:
+            name = (f"VISPA K={c['rank']}, init_mu={c['init_mu']}, s={c['noise']}, "
+                    f"lr={c['lr']}, Adam {c.get('adaptivity', 'coordinate')}")
 
         def stat(key, rows=rows):
             v = [r[key] for r in rows]

@@ -75,7 +75,7 @@ class RunStatus(enum.Enum):
     TIMEOUT = "hit the wall time limit"
     MEMORY = "killed at the memory limit"
     FAILED = "crashed or produced no result"
-    SKIPPED = "not run: above the solver's size cap, or it failed on a smaller instance"
+    SKIPPED = "not run: above the solver's size cap, or it failed on a smaller size of a series"
 
 
 STOPS_SERIES = (RunStatus.TIMEOUT, RunStatus.MEMORY, RunStatus.FAILED)
@@ -339,8 +339,8 @@ def relative_error(obj: float | None, ref: tuple[float, float] | None) -> float 
 
 
 def run_all(cfg: Config) -> list[dict]:
-    """Named instances by size, then each random series; a solver that times out (or runs out
-    of memory, or fails) is not run on larger instances of the same list."""
+    """Named instances by size, then each random series; in a series, a solver that times out
+    (or runs out of memory, or fails) is not run on the larger sizes."""
     records = []
     for group in [sorted(cfg.instances, key=lambda i: (i.n, i.edges)), *cfg.series]:
         stopped: dict[str, str] = {}
@@ -366,7 +366,7 @@ def run_all(cfg: Config) -> list[dict]:
                 records.append(rec)
                 if solver == "lowrank" and rec["status"] == RunStatus.OK.name:
                     rank = rec.get("rank")  # pymanopt then runs at the rank ours settled on
-                if RunStatus[rec["status"]] in STOPS_SERIES:
+                if inst.kind == "random" and RunStatus[rec["status"]] in STOPS_SERIES:
                     stopped[solver] = f"{rec['status']} on {inst.name}"
     for rec in records:
         ref = series_reference(records, rec)
@@ -611,6 +611,11 @@ def plot_family(records: list[dict], family: str, solvers: list[str]) -> Path | 
     return path
 
 
+def _span(records: list[dict]) -> str:
+    dates = sorted(r["date"] for r in records if "date" in r)
+    return f"Runs from {dates[0]} to {dates[-1]} (UTC)." if dates else ""
+
+
 def write_docs(data: dict) -> None:
     records, solvers = data["records"], [s for s in SOLVERS if s in data["found"]]
     found = data["found"]
@@ -622,6 +627,7 @@ def write_docs(data: dict) -> None:
         "## Against other SDP solvers (benchmarks/peers.py)",
         "",
         machine_line(data["machine"]),
+        _span(records),
         "",
         f"Solvers found: {have}. Not found (skipped): {missing}.",
         "",
@@ -664,6 +670,7 @@ def write_docs(data: dict) -> None:
             "## How cost grows (benchmarks/peers.py)",
             "",
             machine_line(data["machine"]),
+            _span([r for r in records if r.get("kind") == "random"]),
             "",
             f"Random sparse graphs, n doubling from 100 (seed 0): `er` is G(n, m = 3n) with unit "
             "weights; `torus` a toroidal grid with random ±1 weights (like G11). lowrank_sdp runs "
@@ -708,6 +715,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--no-docs", action="store_true", help="do not rewrite docs/benchmarks.md")
     p.add_argument("--report-only", action="store_true",
                    help="rewrite docs and plots from the JSON without running anything")
+    p.add_argument("--merge-from", type=Path, action="append", default=[],
+                   help="with --report-only: first take the records of this JSON (from a run "
+                   "with --only, say) into --out, replacing those of the same solver/instance")
     return p.parse_args(argv)
 
 
@@ -748,7 +758,16 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     out = args.out or (None if args.quick else RESULTS)
     if args.report_only:
-        write_docs(json.loads((out or RESULTS).read_text()))
+        path = out or RESULTS
+        data = json.loads(path.read_text())
+        for other in args.merge_from:
+            new = json.loads(other.read_text())["records"]
+            keys = {(r["solver"], r["instance"]) for r in new}
+            data["records"] = [r for r in data["records"]
+                               if (r["solver"], r["instance"]) not in keys] + new
+        if args.merge_from:
+            path.write_text(json.dumps(data, indent=1) + "\n")
+        write_docs(data)
         return 0
     found = find_solvers()
     print("solvers found:", ", ".join(f"{s} ({v})" for s, v in found.items() if v) or "none")

@@ -26,7 +26,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from bnn._checks import invalid
+from bnn._checks import check_choice, invalid
 from bnn.layers import BinaryLayer
 
 
@@ -209,8 +209,14 @@ class RiemannianSGD(_Riemannian):
 class RiemannianAdam(_Riemannian):
     """Adam (torch.optim.Adam semantics, L2 weight decay) with a Riemannian step on groups
     flagged ``"riemannian": True``: the moments are built from the Riemannian gradient, the
-    first moment is transported by projection, the second moment is kept per coordinate (mu and
-    each column of Z get their own scale), and the step is projected and retracted."""
+    first moment is transported by projection, and the step is projected and retracted.
+
+    ``adaptivity`` (a group option) sets the second moment of a factor: ``"row"`` (default) keeps
+    one per row, the squared norm of the row's Riemannian gradient (the Riemannian Adam of
+    Bécigneul & Ganea, 2019, on each sphere: invariant to rotations of the row), so the steps of
+    z stay in proportion to z's share of the gradient; ``"coordinate"`` keeps one per entry
+    (mu and each column of Z get their own scale, which blows tiny z gradients up to full-size
+    steps: measured worse, see docs/bnn.md). Rank 0 rows have one entry: both are Adam."""
 
     def __init__(
         self,
@@ -220,14 +226,16 @@ class RiemannianAdam(_Riemannian):
         eps: float = 1e-8,
         weight_decay: float = 0.0,
         riemannian: bool = False,
+        adaptivity: str = "row",
     ) -> None:
+        check_choice(adaptivity, ("row", "coordinate"), "adaptivity", "RiemannianAdam")
         for i, b in enumerate(betas):
             if not 0.0 <= b < 1.0:
                 raise invalid(f"betas[{i}]", "RiemannianAdam", "a number in [0, 1)", b)
         if not eps >= 0:
             raise invalid("eps", "RiemannianAdam", "a non-negative number", eps)
         defaults = dict(lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay,
-                        riemannian=riemannian)
+                        riemannian=riemannian, adaptivity=adaptivity)
         super().__init__(params, defaults)
 
     @torch.no_grad()
@@ -245,19 +253,24 @@ class RiemannianAdam(_Riemannian):
                 if riem:
                     g = project(p, g)
                 state = self.state[p]
+                rows = riem and group["adaptivity"] == "row"
                 if not state:
                     state["step"] = torch.zeros((), dtype=torch.float32)
                     state["exp_avg"] = torch.zeros_like(p)
-                    state["exp_avg_sq"] = torch.zeros_like(p)
+                    state["exp_avg_sq"] = (torch.zeros_like(p[..., :1]) if rows
+                                           else torch.zeros_like(p))
                 state["step"] += 1
                 t = float(state["step"])
                 m, v = state["exp_avg"], state["exp_avg_sq"]
                 if riem:
                     project_(p, m)  # transport to the current point
                 m.mul_(beta1).add_(g, alpha=1 - beta1)
-                v.mul_(beta2).addcmul_(g, g, value=1 - beta2)
+                if rows:
+                    v.mul_(beta2).add_(_inner(g, g), alpha=1 - beta2)
+                else:
+                    v.mul_(beta2).addcmul_(g, g, value=1 - beta2)
                 d = v.sqrt().div_(math.sqrt(1 - beta2**t)).add_(group["eps"])
-                torch.div(m, d, out=d)
+                d = m / d if rows else torch.div(m, d, out=d)
                 if riem:
                     project_(p, d)
                 p.add_(d, alpha=-lr / (1 - beta1**t))

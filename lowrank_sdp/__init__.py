@@ -3,6 +3,7 @@
     minimize (or maximize) f(X)  subject to  diag(X) = 1,  X PSD,   X = Y Y^T,  Y in R^{n x r}, unit rows
 """
 
+from lowrank_sdp.maxcut import MaxCutResult, maxcut
 from lowrank_sdp.objective import LinearObjective, Objective
 from lowrank_sdp.result import Certificate, IterationRecord, Result, Status
 from lowrank_sdp.solve import barvinok_pataki_rank, certify, solve
@@ -13,11 +14,13 @@ __all__ = [
     "Certificate",
     "IterationRecord",
     "LinearObjective",
+    "MaxCutResult",
     "Objective",
     "Result",
     "Status",
     "barvinok_pataki_rank",
     "certify",
+    "maxcut",
     "solve",
 ]
 __version__ = "0.1.0"

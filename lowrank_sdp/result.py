@@ -85,6 +85,7 @@ class Result:
     certificate: Certificate = field(repr=False)
     rank_history: tuple[int, ...] = ()
     history: tuple[IterationRecord, ...] = field(default=(), repr=False)
+    """One record per iteration; runs longer than 20,000 iterations keep an evenly thinned subset."""
     grad_norm: float = float("nan")
 
     @property

@@ -71,12 +71,14 @@ def test_riemannian_sgd_with_momentum_matches_a_numpy_reference():
     assert np.allclose(np.linalg.norm(Y, axis=-1), 1)
 
 
-def test_riemannian_adam_matches_a_numpy_reference():
+@pytest.mark.parametrize("adaptivity", ["row", "coordinate"])
+def test_riemannian_adam_matches_a_numpy_reference(adaptivity):
     torch.manual_seed(0)
     layer = bnn.BinaryLinear(5, 3, rank=2, dtype=torch.float64)
-    opt = bnn.RiemannianAdam(bnn.param_groups(layer, lr=0.05))
+    opt = bnn.RiemannianAdam(bnn.param_groups(layer, lr=0.05), adaptivity=adaptivity)
     Y = layer.factor.detach().numpy().copy()
-    m = v = np.zeros_like(Y)
+    m = np.zeros_like(Y)
+    v = np.zeros_like(Y[..., :1]) if adaptivity == "row" else np.zeros_like(Y)
     rng = np.random.default_rng(1)
     for t in range(1, 5):
         G = rng.standard_normal(Y.shape)
@@ -84,7 +86,8 @@ def test_riemannian_adam_matches_a_numpy_reference():
         opt.step()
         r = np_project(Y, G)
         m = 0.9 * np_project(Y, m) + 0.1 * r
-        v = 0.999 * v + 0.001 * r * r
+        sq = np.sum(r * r, axis=-1, keepdims=True) if adaptivity == "row" else r * r
+        v = 0.999 * v + 0.001 * sq
         d = np_project(Y, (m / (1 - 0.9**t)) / (np.sqrt(v / (1 - 0.999**t)) + 1e-8))
         Y = np_retract(Y - 0.05 * d)
         assert np.allclose(layer.factor.detach().numpy(), Y, atol=1e-12)

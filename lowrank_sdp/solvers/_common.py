@@ -28,6 +28,11 @@ class InnerResult:
     stop: Status | None = None
 
 
+HISTORY_LIMIT = 10_000
+"""The history keeps between HISTORY_LIMIT and twice as many records, evenly spaced: memory stays
+bounded on runs of millions of iterations."""
+
+
 class Monitor:
     """Counts iterations across the whole solve, records history, runs the callback, enforces limits.
 
@@ -53,6 +58,7 @@ class Monitor:
         self.progress = progress
         self.iterations = 0
         self.history: list[IterationRecord] = []
+        self.stride = 1
         self.best_Y: np.ndarray | None = None
         self.best_f = np.inf
         self.stop: Status | None = None
@@ -64,7 +70,11 @@ class Monitor:
         self.iterations += 1
         t = self.elapsed()
         record = IterationRecord(self.iterations, self.sign * f, grad_norm, Y.shape[1], t)
-        self.history.append(record)
+        if self.iterations % self.stride == 0:
+            self.history.append(record)
+            if len(self.history) >= 2 * HISTORY_LIMIT:  # long runs: keep every other record
+                self.history = self.history[1::2]
+                self.stride *= 2
         if f <= self.best_f:
             self.best_f, self.best_Y = f, Y
         if self.progress is not None:
