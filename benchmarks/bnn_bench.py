@@ -129,7 +129,7 @@ def run_all(args) -> dict:
             except Exception as exc:  # a failed run is recorded, the grid goes on
                 out = {**run, "error": f"{type(exc).__name__}: {exc}"}
             if args.deadline and time.perf_counter() - t0 > 60 * args.deadline:
-                cancelled = sum(f.cancel() for f in futures)  # runs not started yet
+                cancelled = sum(f.cancel() for f in futures if not f.done())  # not started
                 if cancelled:
                     print(f"deadline: {cancelled} runs cancelled", flush=True)
             data["runs"].append(out)

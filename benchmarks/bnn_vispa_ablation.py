@@ -47,6 +47,7 @@ class Config:
     samples: int = 1
     optimizer: str = "adam"  # "adam" | "sgd" (momentum 0.9)
     adaptivity: str = "coordinate"  # RiemannianAdam's second moment: "coordinate" | "row"
+    noise_schedule: str = "constant"  # "constant" | "cosine" (s decays with the learning rate)
     activations: str = "real"
     epochs: int = 1
     seed: int = 0
@@ -125,8 +126,12 @@ def run(cfg: Config, data) -> Outcome:
         perm = torch.randperm(n, generator=gen)
         for i in range(0, n, bs):
             idx = perm[i:i + bs]
+            decay = 0.5 * (1 + math.cos(math.pi * step / total))
             for g, b in zip(opt.param_groups, base):
-                g["lr"] = b * 0.5 * (1 + math.cos(math.pi * step / total))
+                g["lr"] = b * decay
+            if cfg.noise_schedule == "cosine":
+                for layer in bnn.binary_layers(model):
+                    layer.noise = cfg.noise * decay
             opt.zero_grad()
             loss = nn.functional.cross_entropy(model(data.x_train[idx]), data.y_train[idx])
             loss.backward()
@@ -178,6 +183,13 @@ STAGES = {
     + [Config("row Adam, s=0.03, lr=3e-2", init_mu=0.1, noise=0.03, adaptivity="row", lr=3e-2),
        Config("row Adam, s=0.03, S=4", init_mu=0.1, noise=0.03, adaptivity="row", samples=4),
        Config("row Adam, s=0.03, K=16", init_mu=0.1, noise=0.03, adaptivity="row", rank=16)],
+    "anneal": [Config(f"row Adam, s={s} cosine-annealed", init_mu=0.1, noise=s,
+                      adaptivity="row", noise_schedule="cosine") for s in (0.1, 0.3)],
+    "small1": [Config(f"row Adam, s=0.003, seed {seed}", init_mu=0.1, noise=0.003,
+                      adaptivity="row", seed=seed) for seed in (0, 1)],
+    "small2": [Config("row Adam, s=0.003, seed 2", init_mu=0.1, noise=0.003, adaptivity="row",
+                      seed=2),
+               Config("row Adam, s=0 (no sampling)", init_mu=0.1, noise=0.0, adaptivity="row")],
     "knobs": [Config("K=0 (BinaryConnect)", rank=0, init_mu=0.1),
               Config("s=0.03, lr=3e-2", **DEFAULT, lr=3e-2),
               Config("s=0.03, lr=3e-3", **DEFAULT, lr=3e-3),
@@ -221,9 +233,8 @@ def write_docs(results: dict) -> None:
     head = ("| run | method | K | init | noise s | lr | S | Adam v | mean, raw BN | mean | harden "
             "| test (deployed) | signs flipped | mean abs mu | s/epoch |")
     lines = [head, "|" + "---|" * (head.count("|") - 1)]
-    for r in results["runs"]:
-        if "test_deployed" not in r:
-            continue  # a row of an older version of this script
+    runs = [r for r in results["runs"] if "test_deployed" in r]  # older rows lack it
+    for r in sorted(runs, key=lambda r: (r["config"]["method"] != "ste", r["config"]["label"])):
         c = r["config"]
         if c["method"] == "ste":
             init, noise, rank, samples, adapt = "Glorot", "-", "-", "-", "-"
