@@ -611,7 +611,8 @@ def plot_family(records: list[dict], family: str, solvers: list[str]) -> Path | 
     for ax, key in zip(axes, ("n (vertices)", "edges")):
         ax.set_xlabel(key)
         ax.grid(True, which="both", alpha=0.3)
-        ax.legend(fontsize=8)
+        if ax.get_lines():
+            ax.legend(fontsize=8)
     axes[0].set_ylabel("seconds (median of repeats)")
     fig.suptitle(f"Max-Cut SDP, random family '{family}': time against size "
                  f"(slopes fitted over runs ≥ {MIN_FIT_SECONDS:g} s)")

@@ -244,3 +244,21 @@ def test_nonconvex_objective_claims_nothing():
     assert ls.certify(_convex_objective(C, A, convex=True), Y, sense="max").bound == np.inf
     res = ls.solve(plain)
     assert res.bound == -np.inf and not res.certified and res.status is not ls.Status.CERTIFIED
+
+
+def test_sparse_inertia_proof_agrees_with_dense_eigenvalues():
+    """The sparse LDL^T inertia proof claims lambda_min >= sigma exactly when that is true."""
+    rng = np.random.default_rng(7)
+    n = 300
+    A = sp.random(n, n, density=0.02, random_state=rng, data_rvs=rng.standard_normal)
+    G = sp.csr_matrix(A + A.T)
+    lam = rng.standard_normal(n)
+    true_min = np.linalg.eigvalsh(G.toarray() - np.diag(lam))[0]
+    for sigma in (true_min - 0.1, true_min - 1e-3, true_min + 1e-3, true_min + 0.5):
+        proven = certificate._sparse_inertia_lower(G, lam, sigma)
+        if proven is not None:
+            assert proven <= true_min
+            assert sigma < true_min
+        else:
+            # Refusing is always allowed, but below the spectrum the factorisation must succeed.
+            assert sigma > true_min - 1e-3
