@@ -114,8 +114,12 @@ def run_all(args) -> dict:
         data = {"runs": []}  # another grid: start over
     done = {_key(r) for r in data["runs"]}
     todo = [r for r in _plan(args) if _key(r) not in done]
-    data.update(dataset=args.dataset, budget=args.budget, machine=machine_info(
-        ("numpy", "torch", "scikit-learn")), seeds=args.seeds)
+    info = machine_info(("numpy", "torch", "scikit-learn"))
+    if data["runs"] and "machine" in data:  # a continued grid: keep when it started
+        data.setdefault("continued", []).append(info["date"])
+    else:
+        data["machine"] = info
+    data.update(dataset=args.dataset, budget=args.budget, seeds=args.seeds)
     print(f"{len(todo)} runs to do, {len(done)} done", flush=True)
     t0 = time.perf_counter()
     with ProcessPoolExecutor(max_workers=args.jobs) as pool:
@@ -301,7 +305,7 @@ def report(data: dict) -> str:
         ref = [r for r in ref if r["seed"] == 0]
         for r in ref + [a for a in ablations if "summary" in a]:
             s = r["summary"]
-            name = r["label"] + (" (default)" if r in ref else "")
+            name = r["label"] + (" (the main grid's setting)" if r in ref else "")
             out.append(f"| {name} | {100 * s['test_accuracy']:.2f} | "
                        f"{100 * s['test_accuracy_ensemble']:.2f} | "
                        f"{100 * s['val_accuracy']:.2f} | {s['seconds_per_epoch']:.1f} |")
@@ -321,6 +325,7 @@ def plot(data: dict) -> None:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
 
     cells = _cells([r for r in data["runs"] if r.get("group", "main") == "main"])
     fig, axes = plt.subplots(2, 2, figsize=(10, 7), sharex=False)
@@ -337,6 +342,7 @@ def plot(data: dict) -> None:
                 ax.plot(range(1, n + 1), mean, marker="o", label=label)
             ax.set_title(f"{model.upper()} {setting}")
             ax.set_xlabel("epoch")
+            ax.xaxis.set_major_locator(MaxNLocator(integer=True))
             ax.set_ylabel("val. accuracy (%), sign(μ) network")
             ax.grid(alpha=0.3)
     axes[0][0].legend(fontsize=8)

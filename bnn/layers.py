@@ -102,7 +102,7 @@ class BinaryLayer(nn.Module):
     Parameters shared by both: ``rank`` K >= 0 (columns of Z); ``samples`` S, the number of xi
     drawn per training forward pass (the batch is split into S chunks, one sampled network each);
     ``noise`` s in [0, 1], the sampled weights are sign(mu + s Z g) (s = 1 is the method as
-    written; s < 1 damps the sampling noise without changing the factor; the default 0.01 and
+    written; s < 1 damps the sampling noise without changing the factor; the default 0.003 and
     ``init_mu=0.1`` are what benchmarks/bnn_vispa_ablation.py measured best); ``init_mu`` a and
     ``init_z``
     (initialisation, see :meth:`reset_factor`); ``binary_input`` binarizes the input with
@@ -308,7 +308,7 @@ class BinaryLinear(BinaryLayer):
         *,
         input_surrogate: str = "hardtanh",
         samples: int = 1,
-        noise: float = 0.01,
+        noise: float = 0.003,
         init_mu: float = 0.1,
         init_z: float | None = None,
         seed: int | None = None,
@@ -360,7 +360,7 @@ class BinaryConv2d(BinaryLayer):
         dilation: int | tuple[int, int] = 1,
         input_surrogate: str = "hardtanh",
         samples: int = 1,
-        noise: float = 0.01,
+        noise: float = 0.003,
         init_mu: float = 0.1,
         init_z: float | None = None,
         seed: int | None = None,

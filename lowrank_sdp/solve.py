@@ -140,8 +140,11 @@ def _solve(C, *, sense, rank, method, tol, time_limit, seed, callback, Y0, max_i
             if inner.stop is not None:
                 status = inner.stop
                 break
+            checkpoint = monitor.checkpoint
+            t_cert = time.perf_counter()
             cert = certify_problem(problem, Y, seed=seed, rigorous=rigorous, tol=tol,
                                   early_exit=True)
+            monitor.certified_at(time.perf_counter() - t_cert)
             if verbose:
                 print(
                     f"[lowrank_sdp] rank {Y.shape[1]:4d}  it {monitor.iterations:6d}  "
@@ -152,7 +155,10 @@ def _solve(C, *, sense, rank, method, tol, time_limit, seed, callback, Y0, max_i
             if cert.relative_gap() <= tol:
                 status = Status.CERTIFIED
                 break
-            if staircase and _needs_escape(problem, Y, cert, grad_norm, tol) and Y.shape[1] < r_max:
+            climb = staircase and Y.shape[1] < r_max and _needs_escape(problem, Y, cert, grad_norm, tol)
+            if checkpoint and not inner.converged and not climb:
+                continue  # a periodic look, not a stationary point: keep going at this tolerance
+            if climb:
                 Y = escape(problem, Y, cert, rng)
                 rank_history.append(Y.shape[1])
                 continue

@@ -28,6 +28,13 @@ class InnerResult:
     stop: Status | None = None
 
 
+CERTIFY_COST_FACTOR = 4.0
+CERTIFY_ELAPSED_FACTOR = 0.25
+CERTIFY_MIN_SECONDS = 1.0
+"""Between certificates an inner method runs at least CERTIFY_MIN_SECONDS, 4x the last
+certificate's cost and a quarter of the time so far: the gap is seen within ~25% of the time it
+closes, and certificates cost at most ~25% of the run."""
+
 HISTORY_LIMIT = 10_000
 """The history keeps between HISTORY_LIMIT and twice as many records, evenly spaced: memory stays
 bounded on runs of millions of iterations."""
@@ -36,9 +43,11 @@ bounded on runs of millions of iterations."""
 class Monitor:
     """Counts iterations across the whole solve, records history, runs the callback, enforces limits.
 
-    Methods call ``monitor.step(...)`` once per iteration with the current point and stop when it
-    returns True. The monitor keeps a reference to the best point seen (lowest internal objective):
-    methods that update Y in place must therefore be monotone.
+    Methods call ``monitor.step(...)`` once per iteration with the current point and return when
+    it returns True: a stop (``monitor.stop``) or a periodic checkpoint (``monitor.checkpoint``),
+    at which the front door computes the certificate and, if the gap is not closed, resumes.
+    The monitor keeps a reference to the best point seen (lowest internal objective): methods that
+    update Y in place must therefore be monotone.
     """
 
     def __init__(
@@ -62,6 +71,9 @@ class Monitor:
         self.best_Y: np.ndarray | None = None
         self.best_f = np.inf
         self.stop: Status | None = None
+        self.checkpoint = False
+        self.last_certificate = 0.0
+        self.certificate_cost = 0.0
 
     def elapsed(self) -> float:
         return time.perf_counter() - self.start
@@ -89,7 +101,17 @@ class Monitor:
         if self.stop is None and self.max_iterations is not None:
             if self.iterations >= self.max_iterations:
                 self.stop = Status.MAX_ITERATIONS
-        return self.stop is not None
+        if self.stop is None and t - self.last_certificate >= max(
+            CERTIFY_COST_FACTOR * self.certificate_cost, CERTIFY_ELAPSED_FACTOR * t, CERTIFY_MIN_SECONDS
+        ):
+            self.checkpoint = True  # long inner runs: look at the certificate now and then
+        return self.stop is not None or self.checkpoint
+
+    def certified_at(self, cost: float) -> None:
+        """Record that a certificate was just computed, taking `cost` seconds."""
+        self.last_certificate = self.elapsed()
+        self.certificate_cost = cost
+        self.checkpoint = False
 
 
 class _State:
