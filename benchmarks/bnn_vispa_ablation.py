@@ -18,8 +18,10 @@ import copy
 import fcntl
 import json
 import math
+import tempfile
 import time
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 
 import torch
 from torch import nn
@@ -216,7 +218,7 @@ def main(argv: list[str] | None = None) -> None:
         out = run(cfg, data)
         row = asdict(out)
         print(json.dumps({k: v for k, v in row.items() if k != "history"}), flush=True)
-        with open(RESULTS.with_suffix(".lock"), "w") as lock:
+        with open(Path(tempfile.gettempdir()) / "bnn_vispa_ablation.lock", "w") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)  # several stages may run side by side
             done = json.loads(RESULTS.read_text())["runs"] if RESULTS.exists() else []
             done = [r for r in done if r["config"] != row["config"]] + [row]

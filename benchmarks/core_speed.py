@@ -63,6 +63,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--time-limit", type=float, default=300.0, help="per solve")
     parser.add_argument("--scs-time-limit", type=float, default=300.0,
                         help="wall limit for cvxpy+SCS per instance (0: skip SCS)")
+    parser.add_argument("--scs-max-n", type=int, default=2000,
+                        help="skip cvxpy+SCS above this n (its dense n x n variable)")
     parser.add_argument("--method", default="auto")
     args = parser.parse_args(argv)
 
@@ -93,8 +95,10 @@ def main(argv: list[str] | None = None) -> int:
             "rank_history": list(res.rank_history), "iterations": res.iterations, "method": res.method,
             "peak_traced_mb": peak / 2**20, "target_seconds": TARGETS.get(name),
         }
-        if args.scs_time_limit > 0:
+        if args.scs_time_limit > 0 and graph.n <= args.scs_max_n:
             row["scs"] = run_scs(path, args.scs_time_limit)
+        elif args.scs_time_limit > 0:
+            row["scs"] = {"status": "not_attempted", "reason": f"n > {args.scs_max_n}"}
         rows.append(row)
         print(json.dumps(row), flush=True)
 
@@ -120,8 +124,10 @@ def main(argv: list[str] | None = None) -> int:
             scs_s, ratio = f"> {limit:.0f} (time-out)", f"> {limit / r['median_seconds']:.0f}"
         elif "seconds" in scs:
             scs_s, ratio = f"{scs['seconds']:.1f}", f"{scs['seconds'] / r['median_seconds']:.0f}"
+        elif scs.get("status") == "not_attempted":
+            scs_s, ratio = f"not run ({scs['reason']})", ""
         else:
-            scs_s = ratio = "not run"
+            scs_s, ratio = scs.get("status", "not run"), ""
         target = r["target_seconds"]
         lines.append(
             f"| {r['instance']} | {r['n']} | {r['edges']} | {r['method']} | {r['median_seconds']:.3f} | "

@@ -66,10 +66,11 @@ class TrainConfig:
     bayesbinn_temperature: float = 1.0
     bayesbinn_numerics: str = "stable"
     bayesbinn_lam_init: float = 10.0
-    vispa_noise: float = 1.0  # bnn.BinaryLinear's `noise`, `init_mu`, `init_z`, `samples`
-    vispa_init_mu: float = 0.5
+    # bnn.BinaryLinear's `noise`, `init_mu`, `init_z`, `samples`; None: the adapter's default
+    vispa_noise: float | None = None
+    vispa_init_mu: float | None = None
     vispa_init_z: float | None = None
-    vispa_samples: int = 1
+    vispa_samples: int | None = None
     checkpoint: str | None = None
     resume: str | None = None
     progress: bool | None = None  # None: a progress bar when stderr is a terminal
@@ -349,8 +350,9 @@ def train(config: TrainConfig, data: Splits | None = None,
     if config.method == "bayesbinn":
         options["lam_init"] = config.bayesbinn_lam_init
     elif config.method == "vispa":
-        options.update(noise=config.vispa_noise, init_mu=config.vispa_init_mu,
-                       init_z=config.vispa_init_z, samples=config.vispa_samples)
+        given = {"noise": config.vispa_noise, "init_mu": config.vispa_init_mu,
+                 "init_z": config.vispa_init_z, "samples": config.vispa_samples}
+        options.update({k: v for k, v in given.items() if v is not None})
     model = build_model(config.model, config.method, data.input_shape, data.num_classes,
                         activations=config.activations, rank=config.rank, **options)
     n = len(data.y_train)
@@ -472,11 +474,12 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--bayesbinn-numerics", choices=("stable", "reference"),
                    default=d.bayesbinn_numerics)
     p.add_argument("--bayesbinn-lam-init", type=float, default=d.bayesbinn_lam_init)
-    p.add_argument("--vispa-noise", type=float, default=d.vispa_noise,
-                   help="VISPA: training weights sign(mu + s Z g) with this s in [0, 1]")
-    p.add_argument("--vispa-init-mu", type=float, default=d.vispa_init_mu)
+    p.add_argument("--vispa-noise", type=float, default=None,
+                   help="VISPA: training weights sign(mu + s Z g) with this s in [0, 1] "
+                        "(default: the adapter's)")
+    p.add_argument("--vispa-init-mu", type=float, default=None)
     p.add_argument("--vispa-init-z", type=float, default=None)
-    p.add_argument("--vispa-samples", type=int, default=d.vispa_samples)
+    p.add_argument("--vispa-samples", type=int, default=None)
     p.add_argument("--checkpoint", metavar="PATH", default=None,
                    help="save the run's state here after every epoch")
     p.add_argument("--resume", metavar="PATH", default=None,
