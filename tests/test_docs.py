@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 DOCS = Path(__file__).resolve().parent.parent / "docs"
-PAGES = ["index.md", "conventions.md", "certificate.md", "result.md"]
+PAGES = ["index.md", "conventions.md", "certificate.md", "result.md", "../README.md"]
 BLOCK = re.compile(r"^```python\n(.*?)^```", re.DOTALL | re.MULTILINE)
 
 
@@ -30,4 +30,4 @@ def test_examples_run(page, capsys):
 def test_relative_links_resolve():
     for page in PAGES:
         for target in re.findall(r"\]\(([^)#:]+\.md)\)", (DOCS / page).read_text()):
-            assert (DOCS / target).exists(), (page, target)
+            assert ((DOCS / page).parent / target).exists(), (page, target)
