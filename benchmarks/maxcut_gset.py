@@ -29,6 +29,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from benchmarks._report import machine_info, machine_line, write_section  # noqa: E402
+from benchmarks.references import gset_references, sdplib_references  # noqa: E402
 from lowrank_sdp import rounding  # noqa: E402
 from lowrank_sdp.io import read_graph, read_sdpa  # noqa: E402
 from lowrank_sdp.maxcut import maxcut  # noqa: E402
@@ -52,40 +53,18 @@ SAME_GRAPH = {"maxG11": "G11", "maxG32": "G32", "maxG51": "G51", "maxG60": "G60"
 """SDPLIB files that are G-set graphs edge for edge (data/sdplib/README.md); maxG55 is not G55."""
 
 
-def read_table(path: Path, first_column: str) -> dict[str, list[str]]:
-    """Rows of the markdown table whose header starts with `first_column`, keyed by that column."""
-    rows: dict[str, list[str]] = {}
-    header = None
-    for line in path.read_text().splitlines():
-        if not line.startswith("|"):
-            header = None
-            continue
-        cells = [c.strip() for c in line.strip().strip("|").split("|")]
-        if cells[0] == first_column:
-            header = cells
-        elif header is not None and not set(cells[0]) <= set("-: "):
-            rows.setdefault(cells[0], cells)  # the first table with this header wins
-    return rows
-
-
 def references() -> dict[str, dict]:
     """Best known cut and reference SDP value per instance, from the two data READMEs."""
     refs: dict[str, dict] = {}
-    for name, row in read_table(GSET / "README.md", "name").items():
-        lo, hi = map(float, re.findall(r"[0-9.]+", row[8]))
-        best = float(row[6] or row[5])
-        refs[name] = {"best_cut": best, "best_cut_source": "later" if row[6] else "BLS",
+    for name, g in gset_references().items():
+        lo, hi = g.sdp_interval
+        refs[name] = {"best_cut": g.best_cut, "best_cut_source": g.best_cut_source,
                       "sdp_reference": lo, "sdp_interval": [lo, hi]}
-    for name, row in read_table(SDPLIB / "README.md", "file").items():
-        if not re.fullmatch(r"mcp[\d-]+|maxG\d+", name):
-            continue  # the theta and timing tables share the header
-        lo, hi = map(float, re.findall(r"[0-9.]+", row[6]))
-        gmp = row[5]
-        ref = float(gmp) if re.fullmatch(r"[0-9.]+", gmp) else lo
+    for name, f in sdplib_references().items():
         same = SAME_GRAPH.get(name)
         refs[name] = {"best_cut": refs[same]["best_cut"] if same else None,
                       "best_cut_source": f"{same} (same graph)" if same else None,
-                      "sdp_reference": ref, "sdp_interval": [lo, hi]}
+                      "sdp_reference": f.optimum[0], "sdp_interval": list(f.certified)}
     return refs
 
 

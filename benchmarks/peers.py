@@ -20,7 +20,6 @@ import importlib.metadata
 import json
 import math
 import os
-import re
 import shutil
 import signal
 import subprocess
@@ -37,6 +36,7 @@ if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
 from benchmarks._report import machine_info, machine_line, write_section  # noqa: E402
+from benchmarks.references import gset_references, sdplib_references  # noqa: E402
 
 RUNNER = REPO / "benchmarks" / "_peer_runners.py"
 RESULTS = REPO / "benchmarks" / "results" / "peers.json"
@@ -101,41 +101,19 @@ class Instance:
                 "seed": self.seed}
 
 
-def _table_rows(path: Path) -> list[list[str]]:
-    rows = []
-    for line in path.read_text().splitlines():
-        if line.startswith("|") and not line.startswith("|--"):
-            rows.append([c.strip().strip("*") for c in line.strip().strip("|").split("|")])
-    return rows
-
-
-def _interval(cell: str) -> tuple[float, float] | None:
-    m = re.fullmatch(r"\[\s*([-\d.eE+]+)\s*,\s*([-\d.eE+]+)\s*\]", cell)
-    return (float(m.group(1)), float(m.group(2))) if m else None
-
-
 def sdplib_instances() -> dict[str, Instance]:
     """The max-cut files of data/sdplib with the optimum from its README (SDPA-GMP where given,
     else the certified interval)."""
-    out = {}
-    for row in _table_rows(REPO / "data" / "sdplib" / "README.md"):
-        if len(row) != 7 or not row[1].isdigit():
-            continue
-        name, n, edges, gmp, cert = row[0], int(row[1]), int(row[2]), row[5], _interval(row[6])
-        ref = (float(gmp), float(gmp)) if re.fullmatch(r"[\d.]+", gmp) else cert
-        out[name] = Instance(name, "sdplib", n, edges, f"data/sdplib/{name}.dat-s", reference=ref)
-    return out
+    return {name: Instance(name, "sdplib", f.n, f.edges, f"data/sdplib/{name}.dat-s",
+                           reference=f.optimum)
+            for name, f in sdplib_references().items()}
 
 
 def gset_instances() -> dict[str, Instance]:
     """The G-set graphs with the certified interval of data/gset/README.md."""
-    out = {}
-    for row in _table_rows(REPO / "data" / "gset" / "README.md"):
-        if len(row) < 9 or not re.fullmatch(r"G\d+", row[0]):
-            continue
-        out[row[0]] = Instance(row[0], "gset", int(row[1]), int(row[2]),
-                               f"data/gset/{row[0]}.txt.gz", reference=_interval(row[8]))
-    return out
+    return {name: Instance(name, "gset", g.n, g.m, f"data/gset/{name}.txt.gz",
+                           reference=g.sdp_interval)
+            for name, g in gset_references().items()}
 
 
 def series_sizes(max_n: int, min_n: int = 100) -> list[int]:

@@ -22,6 +22,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import lowrank_sdp.io as lio
+from benchmarks.references import markdown_table
 from lowrank_sdp.io import edgelist as edgelist_module
 from lowrank_sdp.io import sdpa as sdpa_module
 from lowrank_sdp.io._text import TextFile
@@ -36,24 +37,6 @@ SDPLIB = REPO / "data" / "sdplib"
 FUZZ = settings(max_examples=100, deadline=None,
                 suppress_health_check=[HealthCheck.function_scoped_fixture])
 MANY = settings(FUZZ, max_examples=200)
-
-
-def markdown_table(path: Path, first_column: str) -> dict[str, dict[str, str]]:
-    """Rows of the first markdown table of `path` whose header starts with `first_column`."""
-    rows: dict[str, dict[str, str]] = {}
-    header = None
-    for line in path.read_text().splitlines():
-        cells = [c.strip() for c in line.strip().strip("|").split("|")]
-        if header is None:
-            if line.startswith("|") and cells[0] == first_column:
-                header = cells
-            continue
-        if not line.startswith("|"):
-            break
-        if set(cells[0]) <= set("-: "):
-            continue
-        rows[cells[0]] = dict(zip(header, cells))
-    return rows
 
 
 def as_int(cell: str) -> int:

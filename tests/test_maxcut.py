@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import itertools
-import re
 from pathlib import Path
 
 import networkx as nx
@@ -12,6 +11,7 @@ import pytest
 import scipy.sparse as sp
 
 import lowrank_sdp as ls
+from benchmarks.references import gset_references, sdplib_references
 from lowrank_sdp.kernels import cut as K
 from lowrank_sdp.maxcut import MaxCutResult, maxcut
 from lowrank_sdp.rounding import as_adjacency, cut_value, round_cut
@@ -59,37 +59,15 @@ def csr_arrays(W):
     return A.indptr, A.indices, A.data
 
 
-def read_table(path: Path, first_column: str) -> dict[str, list[str]]:
-    """Rows of the markdown table whose header starts with `first_column`, keyed by that column."""
-    rows: dict[str, list[str]] = {}
-    header = None
-    for line in path.read_text().splitlines():
-        if not line.startswith("|"):
-            header = None
-            continue
-        cells = [c.strip() for c in line.strip().strip("|").split("|")]
-        if cells[0] == first_column:
-            header = cells
-        elif header is not None and not set(cells[0]) <= set("-: "):
-            rows.setdefault(cells[0], cells)  # the first table with this header wins
-    return rows
-
-
 def sdplib_optimum(name: str) -> float:
     """SDPA-GMP value from data/sdplib/README.md, or the certified interval's midpoint."""
-    row = read_table(DATA / "sdplib" / "README.md", "file")[name]
-    gmp = row[5]
-    if re.fullmatch(r"[0-9.]+", gmp):
-        return float(gmp)
-    lo, hi = map(float, re.findall(r"[0-9.]+", row[6]))
+    lo, hi = sdplib_references()[name].optimum
     return (lo + hi) / 2.0
 
 
 def gset_sdp_interval(name: str) -> tuple[float, float]:
     """The certified [lo, hi] of data/gset/README.md's table."""
-    row = read_table(DATA / "gset" / "README.md", "name")[name]
-    lo, hi = map(float, re.findall(r"[0-9.]+", row[8]))
-    return lo, hi
+    return gset_references()[name].sdp_interval
 
 
 # ---------------------------------------------------------------- kernels
