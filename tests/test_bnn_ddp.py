@@ -61,6 +61,9 @@ def worker(rank: int, world: int, init_file: str, out: str) -> None:
         dist.all_gather(gathered_x, xis)
         if rank == 0:
             torch.save({"params": gathered_p, "xis": gathered_x}, out)
+        # Leave together: a rank that tears gloo down while the other still holds the
+        # connection aborts ("terminate called without an active exception"), seen in CI runs.
+        dist.barrier()
     finally:
         dist.destroy_process_group()
 
