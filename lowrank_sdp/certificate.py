@@ -305,29 +305,29 @@ def _deflated_lower_bound(mu: float, e: float) -> float:
     return 0.5 * ((mu - e) - np.sqrt((mu + e) ** 2 + 4.0 * e * e))
 
 
-def _gershgorin_lower(G, lam) -> float:
-    """min_i (S_ii - sum_{j != i} |S_ij|) <= lambda_min(S), or -inf for an operator."""
+def _gershgorin_discs(G, lam) -> tuple[np.ndarray, np.ndarray] | None:
+    """(centres S_ii, radii sum_{j != i} |S_ij|) of S = G - Diag(lam); None for an operator."""
     if sp.issparse(G):
         A = sp.csr_matrix(G)
-        radius = np.asarray(abs(A).sum(axis=1)).ravel() - np.abs(A.diagonal())
-        return float(np.min(A.diagonal() - lam - radius))
+        diagonal = A.diagonal()
+        return diagonal - lam, np.asarray(abs(A).sum(axis=1)).ravel() - np.abs(diagonal)
     if isinstance(G, np.ndarray):
-        radius = np.abs(G).sum(axis=1) - np.abs(np.diag(G))
-        return float(np.min(np.diag(G) - lam - radius))
-    return -np.inf
+        diagonal = np.diag(G)
+        return diagonal - lam, np.abs(G).sum(axis=1) - np.abs(diagonal)
+    return None
+
+
+def _gershgorin_lower(G, lam) -> float:
+    """min_i (S_ii - sum_{j != i} |S_ij|) <= lambda_min(S), or -inf for an operator."""
+    discs = _gershgorin_discs(G, lam)
+    return -np.inf if discs is None else float(np.min(discs[0] - discs[1]))
 
 
 def _upper_spectrum_estimate(G, lam) -> float:
     """Gershgorin bound on the largest eigenvalue of S (a cheap power-iteration guess otherwise)."""
-    if sp.issparse(G):
-        A = sp.csr_matrix(G)
-        d = A.diagonal() - lam
-        radius = np.asarray(abs(A).sum(axis=1)).ravel() - np.abs(A.diagonal())
-        return float(np.max(d + radius))
-    if isinstance(G, np.ndarray):
-        d = np.diag(G) - lam
-        radius = np.abs(G).sum(axis=1) - np.abs(np.diag(G))
-        return float(np.max(d + radius))
+    discs = _gershgorin_discs(G, lam)
+    if discs is not None:
+        return float(np.max(discs[0] + discs[1]))
     S = _slack_operator(G, lam)
     x = np.random.default_rng(0).standard_normal(lam.shape[0])
     for _ in range(30):

@@ -65,7 +65,7 @@ def rgd(problem: Problem, Y: np.ndarray, options: InnerOptions, monitor: Monitor
         else:
             step = 2.0 * t
         step = min(max(step, 1e-12), 1e12)
-        Y, f, GY, grad, g2 = Y_new, f_new, GY_new, grad_new, g2_new
+        Y, f, grad, g2 = Y_new, f_new, grad_new, g2_new
         recent.append(f)
         k += 1
         if monitor.step(Y, f, float(np.sqrt(g2))):
