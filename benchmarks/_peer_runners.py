@@ -151,7 +151,7 @@ def certify(C: sp.csr_matrix, Y: np.ndarray) -> dict:
     if hasattr(ls, "certify"):
         cert = ls.certify(C, Y, sense="max")
         return {"objective": float(cert.objective), "bound": float(cert.bound),
-                "gap": float(cert.gap), "relative_gap": float(cert.relative_gap())}
+                "gap": float(cert.gap), "relative_gap": float(cert.relative_gap)}
     # Fallback until ls.certify lands: S = Diag(lambda) - C must be PSD for the bound
     # sum(lambda) + n * max(0, -lambda_min(S)) >= optimum (weak duality).
     CY = C @ Y

@@ -1,7 +1,9 @@
 """Which method is fastest for which kind of problem: the measurements behind method="auto".
 
-    python benchmarks/methods.py            # writes lowrank_sdp/solvers/method_choice.json
-                                            # and the "methods" section of docs/benchmarks.md
+    python benchmarks/methods.py                 # benchmarks/results/methods.json and the
+                                                 # "methods" section of docs/benchmarks.md
+    python benchmarks/methods.py --write-table   # also lowrank_sdp/solvers/method_table.py, the
+                                                 # table method="auto" ships with
 
 Each method solves each instance to a certified relative gap of 1e-6 (after a JIT warm-up), several
 times; the median wall time per instance is recorded and, per problem class, the method with the
@@ -27,7 +29,7 @@ import lowrank_sdp as ls
 from benchmarks._report import REPO, machine_info, machine_line, write_section
 from lowrank_sdp.io import read_graph
 from lowrank_sdp.problem import make_problem
-from lowrank_sdp.solvers import MEASURED_CHOICE, problem_class
+from lowrank_sdp.solvers import method_table, problem_class
 
 TOL = 1e-6
 
@@ -68,12 +70,23 @@ def instances(quick: bool):
         yield f"smooth{n}", _smooth(n, n), "min"
 
 
+def write_table(choice: dict[str, str], date: str) -> None:
+    """Rewrite the module that method="auto" reads (shipped in the wheel as code)."""
+    path = Path(method_table.__file__)
+    head = path.read_text().split("MEASURED = ", 1)[0]
+    body = json.dumps({"choice": dict(sorted(choice.items())), "measured": date,
+                       "source": "benchmarks/methods.py"}, indent=4)
+    path.write_text(head + "MEASURED = " + body + "\n")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--quick", action="store_true", help="fewer, smaller instances")
     parser.add_argument("--time-limit", type=float, default=60.0)
     parser.add_argument("--no-write", action="store_true", help="print only; change no files")
+    parser.add_argument("--write-table", action="store_true",
+                        help="also rewrite lowrank_sdp/solvers/method_table.py (what auto uses)")
     args = parser.parse_args(argv)
 
     ls.solve(_dense(30, 0))  # JIT warm-up of every kernel used below
@@ -82,9 +95,10 @@ def main(argv: list[str] | None = None) -> int:
 
     rows = []
     for name, C, sense in instances(args.quick):
-        kind = problem_class(make_problem(C, sense))
+        problem = make_problem(C, sense)
+        kind = problem_class(problem)
         for method, spec in ls.METHODS.items():
-            if spec.linear_only and kind in ("operator", "nonlinear"):
+            if spec.refusal(problem) is not None:
                 continue
             times, res = [], None
             for rep in range(args.repeats):
@@ -120,8 +134,8 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     (REPO / "benchmarks" / "results").mkdir(exist_ok=True)
     (REPO / "benchmarks" / "results" / "methods.json").write_text(json.dumps(payload, indent=1))
-    MEASURED_CHOICE.write_text(json.dumps({"choice": choice, "measured": info["date"],
-                                           "source": "benchmarks/methods.py"}, indent=1) + "\n")
+    if args.write_table:
+        write_table(choice, info["date"])
     lines = [
         "## Which method `method=\"auto\"` picks",
         "",

@@ -5,14 +5,16 @@
 
 from lowrank_sdp.maxcut import MaxCutResult, maxcut
 from lowrank_sdp.objective import LinearObjective, Objective
-from lowrank_sdp.result import Certificate, IterationRecord, Result, Status
+from lowrank_sdp.result import BaseResult, Certificate, IterationRecord, IterationState, Result, Status
 from lowrank_sdp.solve import barvinok_pataki_rank, certify, solve
 from lowrank_sdp.solvers import METHODS
 
 __all__ = [
     "METHODS",
+    "BaseResult",
     "Certificate",
     "IterationRecord",
+    "IterationState",
     "LinearObjective",
     "MaxCutResult",
     "Objective",

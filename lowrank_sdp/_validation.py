@@ -7,6 +7,11 @@ from __future__ import annotations
 
 from typing import Any
 
+SYMMETRY_RTOL = 1e-10
+"""One symmetry tolerance for every matrix the library takes (cost matrices and graph weights):
+A counts as symmetric when max|A - A^T| <= SYMMETRY_RTOL * max(1, max|A|), and is then replaced by
+its symmetric part (A + A^T) / 2; beyond that it is refused with a ValueError."""
+
 
 def invalid(param: str, func: str, expected: str, got: Any) -> ValueError:
     """Build the ValueError for a parameter that is not what `func` expects."""

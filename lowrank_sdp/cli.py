@@ -4,7 +4,8 @@
     lowrank-sdp maxcut G14.txt.gz --json              # one JSON object as the last line
     lowrank-sdp solve data/sdplib/mcp100.dat-s        # an SDPA file with unit-diagonal constraints
 
-Exit codes: 0 success (whatever the solver status), 2 bad input, 130 Ctrl-C before any result.
+Exit codes: 0 success (whatever the solver status), 2 bad input, 130 Ctrl-C before any result,
+141 (quietly) when the reader of stdout went away (`lowrank-sdp maxcut G1 --json | head -c 10`).
 A Ctrl-C during the solve stops it; the best point so far is still rounded and printed.
 """
 
@@ -13,12 +14,14 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import sys
 import time
 from pathlib import Path
 from typing import Any, TextIO
 
 EXIT_OK, EXIT_BAD_INPUT, EXIT_INTERRUPTED = 0, 2, 130
+EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE, what a shell reports for a reader that quit early
 
 
 class Progress:
@@ -64,6 +67,13 @@ class Progress:
             self.width = 0
 
 
+METHOD_NAMES = ("auto", "rgd", "lbfgs", "mixing", "tr")
+"""The names --method accepts (kept equal to ("auto", *lowrank_sdp.METHODS) by a test; listed here so
+that --help does not load the solver kernels)."""
+GRAPH_FORMATS = ("gset", "rudy", "mtx", "sdpa", "edgelist")
+"""The `fmt` values of `lowrank_sdp.io.read_graph` (kept equal by a test)."""
+
+
 def _rank(text: str) -> int | str:
     if text == "auto":
         return text
@@ -83,25 +93,45 @@ def build_parser() -> argparse.ArgumentParser:
         description="Certified low-rank SDP solver for unit-diagonal SDPs (Max-Cut and relatives).",
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    formatter = argparse.ArgumentDefaultsHelpFormatter  # every option's --help shows its default
 
     def common(p: argparse.ArgumentParser) -> None:
-        p.add_argument("--rank", type=_rank, default="auto", help='factor rank or "auto" (default)')
-        p.add_argument("--method", default="auto", help="auto, mixing, rgd, lbfgs (default auto)")
-        p.add_argument("--tol", type=float, default=1e-6, help="relative gap to certify (1e-6)")
-        p.add_argument("--time-limit", type=float, default=None, metavar="SECONDS")
-        p.add_argument("--seed", type=int, default=0)
-        p.add_argument("--json", action="store_true", help="print one JSON object instead")
+        p.add_argument("--rank", type=_rank, default="auto",
+                       help='factor rank, or "auto" (start low and climb the rank staircase)')
+        p.add_argument("--method", default="auto", choices=METHOD_NAMES,
+                       help="local method: rgd (Riemannian gradient descent), lbfgs (Riemannian "
+                       "L-BFGS), mixing (block-coordinate mixing), tr (Riemannian trust region), "
+                       "or auto (the one measured fastest for the problem class)")
+        p.add_argument("--tol", type=float, default=1e-6, help="relative gap to certify")
+        p.add_argument("--time-limit", type=float, default=None, metavar="SECONDS",
+                       help="stop the solve after this many seconds (None: no limit)")
+        p.add_argument("--max-iterations", type=int, default=None, metavar="N",
+                       help="stop after N iterations over all ranks (None: no limit)")
+        p.add_argument("--seed", type=int, default=0, help="seed of the random start")
+        p.add_argument("--rigorous", action="store_true",
+                       help="prove lambda_min by a dense Cholesky factorisation (n <= 6000)")
+        p.add_argument("--json", action="store_true",
+                       help="print one JSON object (the result's to_dict()) instead of a summary")
+        p.add_argument("--save-y", default=None, metavar="PATH",
+                       help="also write the factor Y (n x rank) to PATH as a .npy file")
         p.add_argument("--quiet", action="store_true", help="no progress display on stderr")
         p.add_argument("--verbose", action="store_true", help="solver log, one line per rank step")
 
     p = sub.add_parser("maxcut", help="Max-Cut: SDP upper bound and a rounded cut of a graph",
+                       formatter_class=formatter,
                        description="Solve the Max-Cut SDP of a graph file (G-set/rudy, Matrix "
-                       "Market, edge list; .gz allowed) and round it to a cut.")
+                       "Market, SDPA max-cut, edge list; .gz allowed) and round it to a cut.")
     p.add_argument("path", help="graph file")
+    p.add_argument("--format", default=None, choices=GRAPH_FORMATS, dest="fmt",
+                   help="file format (None: guessed from the file name and banner)")
     common(p)
-    p.add_argument("--trials", type=int, default=1000, help="random hyperplanes (1000)")
+    p.add_argument("--trials", type=int, default=1000, help="random hyperplanes of the rounding")
+    p.add_argument("--output", default=None, metavar="PATH",
+                   help="write the partition to PATH: one line 'vertex side' per vertex (side +1 "
+                   "or -1; vertices numbered as in the file)")
 
     p = sub.add_parser("solve", help="solve an SDPA file whose constraints are diag(X) = 1",
+                       formatter_class=formatter,
                        description="Solve an SDPA sparse file (.dat-s) whose constraints are "
                        "exactly diag(X) = 1, such as SDPLIB mcp* and maxG*.")
     p.add_argument("path", help="SDPA sparse file (.dat-s)")
@@ -116,6 +146,10 @@ def _finite(value: Any) -> Any:
     return value
 
 
+def _json(out: dict[str, Any]) -> str:
+    return json.dumps({k: _finite(v) for k, v in out.items()}, default=str)
+
+
 def _number(value: float) -> str:
     return str(int(value)) if float(value).is_integer() else f"{value:.10g}"
 
@@ -125,23 +159,44 @@ def _summary(rows: list[tuple[str, str]]) -> str:
     return "\n".join(f"  {k.ljust(width)}  {v}" for k, v in rows)
 
 
+def _solve_options(args: argparse.Namespace, progress: Progress | None) -> dict[str, Any]:
+    return dict(rank=args.rank, method=args.method, tol=args.tol, seed=args.seed,
+                time_limit=args.time_limit, max_iterations=args.max_iterations,
+                rigorous=args.rigorous, callback=progress, verbose=args.verbose)
+
+
+def _save_y(args: argparse.Namespace, Y: Any) -> None:
+    if args.save_y is not None:
+        import numpy as np
+
+        with open(args.save_y, "wb") as f:  # np.save would append .npy to another suffix
+            np.save(f, Y)
+
+
 def _run_maxcut(args: argparse.Namespace, progress: Progress | None) -> int:
+    from lowrank_sdp.io import read_graph
     from lowrank_sdp.maxcut import maxcut
 
-    res = maxcut(args.path, rank=args.rank, method=args.method, tol=args.tol, seed=args.seed,
-                 time_limit=args.time_limit, callback=progress, trials=args.trials,
-                 verbose=args.verbose)
+    graph = read_graph(args.path, fmt=args.fmt)
+    res = maxcut(graph, trials=args.trials, **_solve_options(args, progress))
     if progress is not None:
         progress.close()
+    plus, minus = res.partition()
+    if args.output is not None:
+        side = dict.fromkeys(plus, "+1") | dict.fromkeys(minus, "-1")
+        lines = [f"# {res.name}: Max-Cut partition, cut value {_number(res.cut_value)}, "
+                 f"'vertex side'"] + [f"{v} {side[v]}" for v in res.labels]
+        Path(args.output).write_text("\n".join(lines) + "\n")
+    _save_y(args, res.sdp.Y)
     if args.json:
-        print(json.dumps({k: _finite(v) for k, v in res.to_dict().items()}))
+        print(_json(res.to_dict() | {"partition": [plus, minus]}))
         return EXIT_OK
     sdp = res.sdp
     print(f"{res.name}: Max-Cut, n = {res.n} vertices, m = {res.m} edges")
     print(_summary([
-        ("SDP value", f"{res.sdp_value:.10g}   (rank {res.rank}, {sdp.method}, "
+        ("SDP value", f"{res.objective:.10g}   (rank {res.rank}, {sdp.method}, "
                       f"{sdp.iterations} iterations)"),
-        ("upper bound", f"{res.upper_bound:.10g}   (certified: no cut is larger)"),
+        ("upper bound", f"{res.bound:.10g}   (certified: no cut is larger)"),
         ("gap", f"{res.gap:.3g}   (relative {res.relative_gap:.2g})"),
         ("cut", f"{_number(res.cut_value)}   (best of {args.trials} random hyperplanes, "
                 "then local search)"),
@@ -160,34 +215,24 @@ def _run_solve(args: argparse.Namespace, progress: Progress | None) -> int:
     start = time.perf_counter()
     problem = read_sdpa(args.path)
     C, offset, sense = problem.unit_diagonal_cost()
-    res = lowrank_sdp.solve(C, sense=sense, rank=args.rank, method=args.method, tol=args.tol,
-                            time_limit=args.time_limit, seed=args.seed, callback=progress,
-                            verbose=args.verbose)
+    res = lowrank_sdp.solve(C, sense=sense, **_solve_options(args, progress))
     if progress is not None:
         progress.close()
     seconds = time.perf_counter() - start
+    _save_y(args, res.Y)
     name = Path(args.path).name.removesuffix(".gz").removesuffix(".dat-s")
-    out = {
-        "name": name,
-        "n": int(C.shape[0]),
-        "sense": sense,
-        "value": float(res.objective) + offset,
-        "bound": float(res.bound) + offset,
-        "gap": float(res.gap),
-        "relative_gap": float(res.relative_gap),
-        "status": res.status.name,
-        "rank": int(res.rank),
-        "method": res.method,
-        "iterations": int(res.iterations),
-        "seconds": seconds,
-    }
+    # The file's objective is <C, X> + offset: report it, not the solver's <C, X>.
+    out = {"name": name, **res.to_dict(), "offset": offset, "seconds": seconds}
+    out["objective"] = float(res.objective) + offset
+    out["bound"] = float(res.bound) + offset
+    out["relative_gap"] = float(res.gap) / (1.0 + abs(out["objective"]))
     if args.json:
-        print(json.dumps({k: _finite(v) for k, v in out.items()}))
+        print(_json(out))
         return EXIT_OK
     side = "upper" if sense == "max" else "lower"
     print(f"{name}: SDPA, n = {out['n']}, constraints diag(X) = 1, {sense}imize")
     print(_summary([
-        ("optimal value", f"{out['value']:.10g}   (rank {res.rank}, {res.method}, "
+        ("optimal value", f"{out['objective']:.10g}   (rank {res.rank}, {res.method}, "
                           f"{res.iterations} iterations)"),
         ("bound", f"{out['bound']:.10g}   (certified {side} bound on the optimum)"),
         ("gap", f"{out['gap']:.3g}   (relative {out['relative_gap']:.2g})"),
@@ -197,13 +242,27 @@ def _run_solve(args: argparse.Namespace, progress: Progress | None) -> int:
     return EXIT_OK
 
 
+def _quiet_broken_pipe() -> None:
+    """The reader went away (`... | head`): send the rest of stdout nowhere, with no traceback."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):  # stdout without a file descriptor (a test's StringIO)
+        pass
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of `lowrank-sdp`; returns the exit code."""
     args = build_parser().parse_args(argv)
     progress = None if args.quiet or args.verbose else Progress()
     run = _run_maxcut if args.command == "maxcut" else _run_solve
     try:
-        return run(args, progress)
+        code = run(args, progress)
+        sys.stdout.flush()
+        return code
+    except BrokenPipeError:
+        _quiet_broken_pipe()
+        return EXIT_BROKEN_PIPE
     except (ValueError, OSError) as err:
         if progress is not None:
             progress.close()

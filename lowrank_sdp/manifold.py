@@ -18,14 +18,45 @@ def random_point(n: int, r: int, rng: np.random.Generator) -> np.ndarray:
     return Y
 
 
-def project(Y: np.ndarray, V: np.ndarray) -> np.ndarray:
-    """Orthogonal projection of V onto the tangent space at Y: rows with <V_i, Y_i> = 0."""
-    return linalg.project_tangent(Y, np.ascontiguousarray(V, dtype=np.float64), np.empty_like(Y))
+def _f64(V: np.ndarray) -> np.ndarray:
+    return np.ascontiguousarray(V, dtype=np.float64)  # a no-op for the solvers' own arrays
 
 
-def retract(Y: np.ndarray, V: np.ndarray, t: float = 1.0) -> np.ndarray:
-    """Retraction R_Y(tV): rows of Y + tV scaled back to unit norm."""
-    return linalg.retract(Y, np.ascontiguousarray(V, dtype=np.float64), float(t), np.empty_like(Y))
+def project(Y: np.ndarray, V: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+    """Orthogonal projection of V onto the tangent space at Y: rows with <V_i, Y_i> = 0.
+
+    `out` (may be V itself) receives the result; a new array when None.
+    """
+    return linalg.project_tangent(Y, _f64(V), np.empty_like(Y) if out is None else out)
+
+
+def retract(Y: np.ndarray, V: np.ndarray, t: float = 1.0, out: np.ndarray | None = None) -> np.ndarray:
+    """Retraction R_Y(tV): rows of Y + tV scaled back to unit norm (into `out` when given)."""
+    return linalg.retract(Y, _f64(V), float(t), np.empty_like(Y) if out is None else out)
+
+
+def transport(Y_new: np.ndarray, V: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+    """Vector transport of a tangent vector V to the tangent space at Y_new (by projection)."""
+    return project(Y_new, V, out)
+
+
+def riemannian_gradient(Y: np.ndarray, GY: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
+    """(grad, multipliers, ||grad||_F^2) of f(Y) = F(Y Y^T) from GY = grad F(X) @ Y.
+
+    grad = 2 (G Y - Diag(lambda) Y) is the Euclidean gradient 2 G Y projected onto the tangent
+    space, and lambda_i = <(G Y)_i, Y_i> are the multipliers of diag(X) = 1.
+    """
+    grad = np.empty_like(Y)
+    lam = np.empty(Y.shape[0])
+    _, norm2 = linalg.riemannian_gradient(_f64(GY), Y, grad, lam)
+    return grad, lam, float(norm2)
+
+
+def transported_inner_products(grad: np.ndarray, grad_new: np.ndarray,
+                               Y_new: np.ndarray) -> tuple[float, float]:
+    """(<grad, grad_new>, ||transport(Y_new, grad)||^2) in one pass (for Barzilai-Borwein steps)."""
+    a, b = linalg.bb_inner_products(grad, grad_new, Y_new)
+    return float(a), float(b)
 
 
 def inner(U: np.ndarray, V: np.ndarray) -> float:

@@ -11,46 +11,53 @@ where upper_bound is the solver's certified dual bound. `maxcut` solves the SDP 
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
-import scipy.sparse as sp
 
-from lowrank_sdp._validation import check_positive_int, invalid
-from lowrank_sdp.result import Result, Status
-from lowrank_sdp.rounding import as_adjacency, round_cut
+from lowrank_sdp._validation import check_positive_int
+from lowrank_sdp.io.graph import Graph, as_graph, laplacian_quarter
+from lowrank_sdp.io.readers import read_graph
+from lowrank_sdp.result import BaseResult, IterationState, Result, Status
+from lowrank_sdp.rounding import round_cut
 
 __all__ = ["MaxCutResult", "laplacian_quarter", "maxcut"]
 
 
 @dataclass(frozen=True)
-class MaxCutResult:
+class MaxCutResult(BaseResult):
     """What `maxcut` returns: the SDP value and its certified bound, and the best cut found.
 
-    cut_value <= max cut <= upper_bound, and sdp_value <= SDP optimum <= upper_bound.
+    cut_value <= max cut <= bound, and objective <= SDP optimum <= bound. The attribute names are
+    those of every result (`lowrank_sdp.result.BaseResult`); `sdp_value` and `upper_bound` are the
+    Max-Cut names of `objective` and `bound`.
     """
+
+    EXTRA_KEYS: ClassVar[tuple[str, ...]] = (
+        "name", "m", "cut_value", "ratio", "solve_seconds", "rounding_seconds",
+    )
 
     name: str
     n: int
     m: int
     """Number of edges (nonzero off-diagonal weights, each pair counted once)."""
-    sdp_value: float
+    objective: float
     """<L/4, Y Y^T> at the solver's final factor (a feasible point: a lower bound on the SDP)."""
-    upper_bound: float
+    bound: float
     """Certified dual bound: no cut, and no feasible X, exceeds it."""
     gap: float
-    """upper_bound - sdp_value >= 0, the certified gap of the SDP solve."""
+    """bound - objective >= 0, the certified gap of the SDP solve."""
     cut_value: float
     """Weight of the edges cut by x, recomputed from x."""
     x: np.ndarray = field(repr=False)
     """int8 labels in {-1, +1}; the two sides of the cut."""
     ratio: float
-    """cut_value / upper_bound: a proven lower bound on cut_value / max cut (NaN if the bound
-    is not positive)."""
+    """cut_value / bound: a proven lower bound on cut_value / max cut (NaN if the bound is not
+    positive)."""
     rank: int
     status: Status
     """Status of the SDP solve (INTERRUPTED also when Ctrl-C came during rounding)."""
@@ -59,84 +66,80 @@ class MaxCutResult:
     rounding_seconds: float
     sdp: Result = field(repr=False)
     """The underlying `lowrank_sdp.Result` (Y, history, certificate, ...)."""
+    nodes: Sequence[Any] | None = field(default=None, repr=False)
+    """The label of each vertex (networkx nodes, or a file's vertex numbers); None: 0..n-1."""
+
+    sense: ClassVar[str] = "max"
 
     @property
-    def certified(self) -> bool:
-        return self.status is Status.CERTIFIED
+    def sdp_value(self) -> float:
+        """The Max-Cut name of `objective`."""
+        return self.objective
 
     @property
-    def relative_gap(self) -> float:
-        return self.gap / (1.0 + abs(self.sdp_value))
+    def upper_bound(self) -> float:
+        """The Max-Cut name of `bound`."""
+        return self.bound
 
-    def to_dict(self) -> dict[str, Any]:
-        """The scalar fields as plain Python values (status by enum name): ready for JSON."""
-        out = {
-            f.name: getattr(self, f.name)
-            for f in dataclasses.fields(self)
-            if f.name not in ("x", "sdp")
-        }
-        out["status"] = self.status.name
-        out["relative_gap"] = self.relative_gap
-        out["method"] = self.sdp.method
-        out["iterations"] = self.sdp.iterations
-        return out
+    @property
+    def method(self) -> str:
+        return self.sdp.method
+
+    @property
+    def iterations(self) -> int:
+        return self.sdp.iterations
+
+    @property
+    def labels(self) -> list[Any]:
+        """The vertex labels, in vertex order."""
+        return list(self.nodes) if self.nodes is not None else list(range(self.n))
+
+    def partition(self) -> tuple[list[Any], list[Any]]:
+        """The two sides of the cut as lists of vertex labels: (x == +1, x == -1)."""
+        labels = self.labels
+        plus = [labels[i] for i in np.flatnonzero(self.x > 0)]
+        minus = [labels[i] for i in np.flatnonzero(self.x < 0)]
+        return plus, minus
 
 
-def laplacian_quarter(W: sp.csr_array) -> sp.csr_array:
-    """L/4 = (Diag(W 1) - W) / 4 for a symmetric adjacency without diagonal."""
-    degrees = np.asarray(W.sum(axis=1)).ravel()
-    L = sp.csr_array((sp.diags_array(degrees) - W) / 4.0)
-    L.eliminate_zeros()  # isolated vertices
-    return L
-
-
-def _graph_input(graph) -> tuple[sp.csr_array, str]:
-    """(adjacency, name) from a path, an io Graph, a networkx graph, or a sparse/dense matrix."""
+def _graph_input(graph, weight: str | None) -> Graph:
+    """The Graph of a path or an in-memory graph, through the io door (one set of checks)."""
     if isinstance(graph, (str, os.PathLike)):
-        from lowrank_sdp.io import read_graph
-
-        graph = read_graph(graph)
-    if type(graph).__module__.split(".")[0] == "networkx":
-        import networkx as nx
-
-        if graph.is_directed():
-            raise invalid("graph", "maxcut", "an undirected graph", "<directed networkx graph>")
-        W = nx.to_scipy_sparse_array(graph, weight="weight", format="csr", dtype=np.float64)
-        return as_adjacency(W, "graph", "maxcut"), str(graph.name or "networkx graph")
-    if hasattr(graph, "adjacency") and not callable(graph.adjacency):  # lowrank_sdp.io.Graph
-        return as_adjacency(graph.adjacency, "graph", "maxcut"), str(graph.name)
-    if sp.issparse(graph) or isinstance(graph, np.ndarray):
-        return as_adjacency(graph, "graph", "maxcut"), "graph"
-    raise invalid(
-        "graph",
-        "maxcut",
-        "a path, a scipy.sparse or dense adjacency matrix, or a networkx.Graph",
-        f"<{type(graph).__name__}>",
-    )
+        return read_graph(graph)
+    return as_graph(graph, "maxcut", "graph", weight=weight)
 
 
 def maxcut(
     graph,
+    *,
     rank: int | str = "auto",
-    method: str = "auto",
+    method: str | Callable = "auto",
     tol: float = 1e-6,
     seed: int = 0,
     time_limit: float | None = None,
-    callback=None,
-    trials: int = 1000,
+    callback: Callable[[IterationState], None] | None = None,
+    Y0: np.ndarray | None = None,
+    max_iterations: int | None = None,
+    max_rank: int | None = None,
+    rigorous: bool = False,
     verbose: bool = False,
+    trials: int = 1000,
     local_search: bool = True,
+    weight: str | None = "weight",
 ) -> MaxCutResult:
     """Solve the Max-Cut SDP of `graph` with a certified bound, and round it to a cut.
 
     Parameters
     ----------
-    graph : path to a graph file (see `lowrank_sdp.io.read_graph`), a symmetric scipy.sparse
-        or dense weight matrix, or a networkx.Graph (edge attribute "weight", default 1).
-        Self-loops are ignored.
-    rank, method, tol, seed, time_limit, callback, verbose : passed to `lowrank_sdp.solve`.
+    graph : path to a graph file (see `lowrank_sdp.io.read_graph`), a `lowrank_sdp.io.Graph`, a
+        symmetric scipy.sparse or dense weight matrix, or an undirected networkx graph. All go
+        through `lowrank_sdp.io.as_graph`: self-loops are dropped with a warning.
+    rank, method, tol, seed, time_limit, callback, Y0, max_iterations, max_rank, rigorous, verbose :
+        passed to `lowrank_sdp.solve` (see there).
     trials : number of random hyperplanes of the rounding.
     local_search : improve the best hyperplane cuts by local search (see `round_cut`).
+    weight : the networkx edge attribute holding the weight (default "weight", missing = 1;
+        None: every edge weighs 1).
 
     Returns
     -------
@@ -147,15 +150,12 @@ def maxcut(
 
     start = time.perf_counter()
     trials = check_positive_int(trials, "trials", "maxcut")
-    W, name = _graph_input(graph)
-    n = W.shape[0]
-    if n == 0:
-        raise invalid("graph", "maxcut", "a graph with at least one vertex", "<empty graph>")
-    m = int(W.nnz // 2)
+    g = _graph_input(graph, weight)
+    W, name, n, m = g.adjacency, g.name or "graph", g.n, g.m
 
     t0 = time.perf_counter()
     res = lowrank_sdp.solve(
-        laplacian_quarter(W),
+        g.laplacian_quarter(),
         sense="max",
         rank=rank,
         method=method,
@@ -163,6 +163,10 @@ def maxcut(
         time_limit=time_limit,
         seed=seed,
         callback=callback,
+        Y0=Y0,
+        max_iterations=max_iterations,
+        max_rank=max_rank,
+        rigorous=rigorous,
         verbose=verbose,
     )
     t1 = time.perf_counter()
@@ -180,8 +184,8 @@ def maxcut(
         name=name,
         n=n,
         m=m,
-        sdp_value=float(res.objective),
-        upper_bound=upper,
+        objective=float(res.objective),
+        bound=upper,
         gap=float(res.gap),
         cut_value=value,
         x=x,
@@ -192,4 +196,5 @@ def maxcut(
         solve_seconds=t1 - t0,
         rounding_seconds=t2 - t1,
         sdp=res,
+        nodes=g.nodes,
     )

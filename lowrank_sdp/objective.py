@@ -14,11 +14,10 @@ import numpy as np
 import scipy.sparse as sp
 from scipy.sparse.linalg import LinearOperator, aslinearoperator
 
-from lowrank_sdp._validation import invalid
+from lowrank_sdp._validation import SYMMETRY_RTOL, invalid
 from lowrank_sdp.kernels import linalg
 
-SYMMETRY_RTOL = 1e-10
-"""C is accepted as symmetric when max|C - C^T| <= SYMMETRY_RTOL * max(1, max|C|)."""
+__all__ = ["SYMMETRY_RTOL", "LinearObjective", "Objective", "as_operator"]
 
 Matrix = np.ndarray | sp.spmatrix | sp.sparray | LinearOperator
 

@@ -1,9 +1,16 @@
-"""The one result object every solver returns, and its status codes."""
+"""The result vocabulary: status codes, the certificate, the iteration state, and the results.
+
+Every result (`Result` of `solve`, `MaxCutResult` of `maxcut`, and any later front door) derives from
+`BaseResult`: the same attribute names (objective, bound, gap, relative_gap, certified, status, ...)
+and one `to_dict()` whose keys are `BaseResult.KEYS` followed by the result's own `EXTRA_KEYS`.
+"""
 
 from __future__ import annotations
 
 import enum
+import math
 from dataclasses import dataclass, field
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -55,22 +62,113 @@ class Certificate:
     eigenvector: np.ndarray | None = field(default=None, repr=False)
     """Unit vector for lambda_min (the staircase's escape direction), when available."""
 
+    @property
     def relative_gap(self) -> float:
-        return self.gap / (1.0 + abs(self.objective))
+        """gap / (1 + |objective|), the quantity `tol` is compared with."""
+        return relative_gap(self.gap, self.objective)
+
+
+def relative_gap(gap: float, objective: float) -> float:
+    """gap / (1 + |objective|): the one definition every result uses."""
+    return gap / (1.0 + abs(objective))
+
+
+def _plain(value: Any) -> Any:
+    """A JSON-ready Python value: enums by name, numpy scalars as Python numbers."""
+    if isinstance(value, enum.Enum):
+        return value.name
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, tuple):
+        return [_plain(v) for v in value]
+    return value
+
+
+class BaseResult:
+    """The vocabulary every result shares (a mixin for frozen dataclasses).
+
+    A subclass provides the attributes named in `KEYS` (as fields or properties) except
+    `relative_gap` and `certified`, which are computed here, and lists its own further scalar
+    keys in `EXTRA_KEYS`. `to_dict()` returns them all as plain Python values.
+    """
+
+    KEYS: ClassVar[tuple[str, ...]] = (
+        "n", "sense", "objective", "bound", "gap", "relative_gap", "certified", "status", "rank",
+        "method", "iterations", "seconds",
+    )
+    EXTRA_KEYS: ClassVar[tuple[str, ...]] = ()
+
+    objective: float
+    gap: float
+    status: Status
+
+    @property
+    def relative_gap(self) -> float:
+        """gap / (1 + |objective|), the quantity `tol` is compared with."""
+        return relative_gap(self.gap, self.objective)
+
+    @property
+    def certified(self) -> bool:
+        """True when the gap met the tolerance (status CERTIFIED)."""
+        return self.status is Status.CERTIFIED
+
+    def to_dict(self) -> dict[str, Any]:
+        """The scalar results as plain Python values (status by enum name), ready for JSON
+        (NaN and inf stay floats: write them as null where JSON is strict)."""
+        return {k: _plain(getattr(self, k)) for k in (*self.KEYS, *self.EXTRA_KEYS)}
+
+
+def finite_or_none(value: Any) -> Any:
+    """NaN and inf as None (JSON has no such numbers), anything else unchanged."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
 
 
 @dataclass(frozen=True)
 class IterationRecord:
+    """One entry of `Result.history`."""
+
     iteration: int
+    """Iterations so far, over all ranks (1-based)."""
     objective: float
+    """The objective in the user's sense (not negated when maximising)."""
     grad_norm: float
+    """Frobenius norm of the Riemannian gradient."""
     rank: int
     seconds: float
+    """Since the solve started."""
+
+
+@dataclass(frozen=True, repr=False)
+class IterationState(IterationRecord):
+    """What a `solve` callback receives after every iteration: the record's fields and Y.
+
+    ``Y`` is a read-only view of the current factor (copy it to keep it). Raising StopIteration in
+    the callback stops the solve with status CALLBACK.
+    """
+
+    Y: np.ndarray = field(default=None)  # type: ignore[assignment]
+
+    @classmethod
+    def at(cls, record: IterationRecord, Y: np.ndarray) -> IterationState:
+        view = Y.view()
+        view.flags.writeable = False
+        return cls(record.iteration, record.objective, record.grad_norm, record.rank,
+                   record.seconds, view)
+
+    def __repr__(self) -> str:
+        return (
+            f"IterationState(iteration={self.iteration}, objective={self.objective:.10g}, "
+            f"grad_norm={self.grad_norm:.3g}, rank={self.rank}, seconds={self.seconds:.3g})"
+        )
 
 
 @dataclass(frozen=True)
-class Result:
+class Result(BaseResult):
     """What `lowrank_sdp.solve` returns. X = Y @ Y.T is feasible by construction (unit rows)."""
+
+    EXTRA_KEYS: ClassVar[tuple[str, ...]] = ("grad_norm", "rank_history")
 
     Y: np.ndarray
     objective: float
@@ -89,12 +187,9 @@ class Result:
     grad_norm: float = float("nan")
 
     @property
-    def relative_gap(self) -> float:
-        return self.gap / (1.0 + abs(self.objective))
-
-    @property
-    def certified(self) -> bool:
-        return self.status is Status.CERTIFIED
+    def n(self) -> int:
+        """Number of rows of Y (the size of X)."""
+        return int(self.Y.shape[0])
 
     @property
     def X(self) -> np.ndarray:

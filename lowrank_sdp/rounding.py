@@ -15,6 +15,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from lowrank_sdp._validation import check_positive_int, invalid
+from lowrank_sdp.io.graph import as_graph
 from lowrank_sdp.kernels import cut as _k
 
 __all__ = ["as_adjacency", "cut_value", "round_cut"]
@@ -26,36 +27,14 @@ _TENURES = ((100, 10), (50, 5))
 tenures suit the dense G-set graphs, long ones the sparse toroidal grids (measured on G1-G54)."""
 
 
-def as_adjacency(W, param: str = "adjacency", func: str = "round_cut") -> sp.csr_array:
-    """Symmetric weighted adjacency as a CSR array (float64, int64 indices, sorted, no diagonal).
-
-    Accepts a scipy.sparse matrix/array or a dense 2-D array. Self-loops are dropped: they are
-    cut by no labeling, and the Laplacian ignores them.
+def as_adjacency(W, param: str = "adjacency", func: str = "round_cut") -> sp.csr_matrix:
+    """Symmetric weighted adjacency as a kernel-ready CSR matrix (float64, int64 indices, sorted,
+    no diagonal), through the one graph door `lowrank_sdp.io.as_graph`: a Graph, a networkx
+    graph, a scipy.sparse matrix or a dense 2-D array. Self-loops are dropped with a warning
+    (they are cut by no labeling, and the Laplacian ignores them).
     """
-    if sp.issparse(W):
-        A = sp.csr_array(W, dtype=np.float64)
-    elif isinstance(W, (np.ndarray, list, tuple)):
-        A = np.asarray(W, dtype=np.float64)
-        if A.ndim != 2:
-            raise invalid(param, func, "a square 2-D array or sparse matrix", f"<{A.ndim}-D array>")
-        A = sp.csr_array(A)
-    else:
-        expected = "a square scipy.sparse matrix or 2-D array"
-        raise invalid(param, func, expected, f"<{type(W).__name__}>")
-    if A.shape[0] != A.shape[1]:
-        raise invalid(param, func, "square", f"<shape {A.shape}>")
-    if A.nnz and not np.all(np.isfinite(A.data)):
-        raise invalid(param, func, "finite", "<non-finite entries>")
-    diagonal = A.diagonal()
-    if np.any(diagonal):
-        A = sp.csr_array(A - sp.diags_array(diagonal))
-    A.sum_duplicates()
-    A.eliminate_zeros()
-    asym = abs(A - A.T)
-    if asym.nnz and asym.max() > 1e-12 * max(1.0, abs(A).max()):
-        raise invalid(param, func, "symmetric", f"<max |W - W^T| = {asym.max():.3g}>")
-    A.sort_indices()
-    A.indptr = A.indptr.astype(np.int64)
+    A = as_graph(W, func, param).adjacency.copy()
+    A.indptr = A.indptr.astype(np.int64)  # one index type: the kernels compile once
     A.indices = A.indices.astype(np.int64)
     return A
 

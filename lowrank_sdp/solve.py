@@ -13,8 +13,8 @@ from lowrank_sdp import manifold
 from lowrank_sdp._validation import check_nonnegative, check_positive_int, invalid
 from lowrank_sdp.certificate import certify_problem
 from lowrank_sdp.problem import Problem, make_problem
-from lowrank_sdp.result import Certificate, Result, Status
-from lowrank_sdp.solvers import METHODS, InnerOptions, Monitor, choose_method
+from lowrank_sdp.result import Certificate, IterationState, Result, Status
+from lowrank_sdp.solvers import InnerOptions, MethodFunction, Monitor, resolve_method
 
 GRAD_TOL_FLOOR = 1e-15
 INITIAL_GRAD_FACTOR = 10.0
@@ -42,11 +42,11 @@ def solve(
     *,
     sense: str = "min",
     rank: int | str = "auto",
-    method: str = "auto",
+    method: str | MethodFunction = "auto",
     tol: float = 1e-6,
     time_limit: float | None = None,
     seed: int = 0,
-    callback: Callable | None = None,
+    callback: Callable[[IterationState], None] | None = None,
     Y0: np.ndarray | None = None,
     max_iterations: int | None = None,
     max_rank: int | None = None,
@@ -63,13 +63,20 @@ def solve(
     rank : positive int or "auto"
         "auto" starts at ceil(sqrt(2n)) / 2 (at least 2) and climbs the Riemannian staircase when the
         certificate finds a negative eigenvalue; an int fixes the rank.
-    method : "auto", "mixing", "rgd" or "lbfgs"
-        "auto" takes the method measured fastest for this kind of problem (benchmarks/methods.py).
+    method : "auto", "rgd", "lbfgs", "mixing", "tr", or a callable
+        "rgd": Riemannian gradient descent (BB steps); "lbfgs": Riemannian L-BFGS; "mixing": the
+        block-coordinate mixing method (linear objectives with C an explicit array or sparse
+        matrix); "tr": Riemannian trust region with truncated CG (linear objectives, operators
+        too). "auto" takes the method measured fastest for this kind of problem (the table in
+        `lowrank_sdp.solvers.method_table`, measured by benchmarks/methods.py). A callable
+        ``method(problem, Y, options, monitor) -> InnerResult`` is a custom method (the contract
+        is in `lowrank_sdp.solvers`; `Result.method` is its ``__name__``).
     tol : relative gap to certify: stop when gap <= tol * (1 + |objective|).
     time_limit : seconds, or None. The final certificate is computed after the limit.
     seed : seeds the random start and the eigensolver: the same seed gives the same answer.
-    callback : called after every iteration with a state (iteration, objective, grad_norm, rank,
-        seconds, Y read-only); raising StopIteration stops the solve with status CALLBACK.
+    callback : called after every iteration with an `IterationState` (iteration, objective,
+        grad_norm, rank, seconds, Y read-only); raising StopIteration stops the solve with status
+        CALLBACK.
     Y0 : warm start (n x r); rows are normalised (a zero row is an error).
     max_iterations : total iterations over all ranks, or None.
     max_rank : cap of the staircase (default n).
@@ -104,9 +111,6 @@ def _solve(C, *, sense, rank, method, tol, time_limit, seed, callback, Y0, max_i
             raise invalid(name_, func, "a bool", flag)
     if callback is not None and not callable(callback):
         raise invalid("callback", func, "a callable or None", callback)
-    if not isinstance(method, str) or (method != "auto" and method not in METHODS):
-        names = ", ".join(f'"{m}"' for m in ("auto", *METHODS))
-        raise invalid("method", func, f"one of {names}", method)
     if not (rank == "auto" or (isinstance(rank, (int, np.integer)) and not isinstance(rank, bool)
                                and rank >= 1)):
         raise invalid("rank", func, 'a positive int or "auto"', rank)
@@ -115,11 +119,7 @@ def _solve(C, *, sense, rank, method, tol, time_limit, seed, callback, Y0, max_i
     n = problem.n
     if max_rank is not None:
         max_rank = min(check_positive_int(max_rank, "max_rank", func, " or None"), n)
-    name = choose_method(problem) if method == "auto" else method
-    if METHODS[name].linear_only and (not problem.objective.linear
-                                      or problem.objective.operator is not None):
-        raise invalid("method", func, '"rgd" or "lbfgs" (mixing needs C as an array or sparse '
-                      "matrix)", name)
+    name, run = resolve_method(method, problem, func)
 
     rng = np.random.default_rng(seed)
     Y = _initial_point(problem, rank, max_rank, Y0_array, rng, func)
@@ -127,7 +127,6 @@ def _solve(C, *, sense, rank, method, tol, time_limit, seed, callback, Y0, max_i
     staircase = rank == "auto"
 
     monitor = Monitor(problem.sign, callback, time_limit, max_iterations, start)
-    run = METHODS[name].run
     grad_tol = INITIAL_GRAD_FACTOR * tol / math.sqrt(n * Y.shape[1])
     rank_history = [Y.shape[1]]
     cert: Certificate | None = None
@@ -148,11 +147,11 @@ def _solve(C, *, sense, rank, method, tol, time_limit, seed, callback, Y0, max_i
             if verbose:
                 print(
                     f"[lowrank_sdp] rank {Y.shape[1]:4d}  it {monitor.iterations:6d}  "
-                    f"f {cert.objective:.12g}  gap {cert.relative_gap():.2e}  "
+                    f"f {cert.objective:.12g}  gap {cert.relative_gap:.2e}  "
                     f"lambda_min {cert.lambda_min:.2e}  |grad| {grad_norm:.2e}  "
                     f"{monitor.elapsed():.2f}s"
                 )
-            if cert.relative_gap() <= tol:
+            if cert.relative_gap <= tol:
                 status = Status.CERTIFIED
                 break
             climb = staircase and Y.shape[1] < r_max and _needs_escape(problem, Y, cert, grad_norm, tol)

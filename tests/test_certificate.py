@@ -158,7 +158,7 @@ def test_certificate_at_the_optimum_is_tight_and_mirrored():
     for sense in ("min", "max"):
         res = ls.solve(C, sense=sense, tol=1e-8)
         cert = ls.certify(C, res.Y, sense=sense)
-        assert cert.relative_gap() <= 1e-8
+        assert cert.relative_gap <= 1e-8
         assert cert.objective == pytest.approx(res.objective, rel=1e-12)
         # max <C, X> is -min <-C, X>: the same certificate with every sign flipped.
         flipped = ls.certify(-C, res.Y, sense="min" if sense == "max" else "max")
@@ -180,7 +180,7 @@ def test_certificate_fields():
     assert cert.residual >= 0.0 and not cert.rigorous
     v = cert.eigenvector
     assert v is not None and v @ (C @ v) - v @ (lam * v) == pytest.approx(lam_min, rel=1e-8)
-    assert cert.relative_gap() == pytest.approx(cert.gap / (1.0 + abs(cert.objective)))
+    assert cert.relative_gap == pytest.approx(cert.gap / (1.0 + abs(cert.objective)))
 
 
 def test_rigorous_proof_is_refused_above_its_size_limit(monkeypatch):

@@ -43,13 +43,13 @@ def sdpa_gmp(name: str) -> float:
 def test_maxcut_json(cycle5, capsys):
     assert cli.main(["maxcut", str(cycle5), "--json", "--quiet"]) == 0
     out = last_json(capsys.readouterr().out)
-    required = {"name", "n", "m", "sdp_value", "upper_bound", "gap", "cut_value", "rank",
-                "seconds", "status"}
+    required = {"name", "n", "m", "objective", "bound", "gap", "cut_value", "rank",
+                "seconds", "status", "partition"}
     assert required <= set(out)
     assert out["status"] in ls.Status.__members__
     assert (out["n"], out["m"], out["cut_value"]) == (5, 5, 4)
-    assert out["sdp_value"] == pytest.approx(C5_SDP, rel=1e-6)
-    assert out["sdp_value"] <= out["upper_bound"] + 1e-9
+    assert out["objective"] == pytest.approx(C5_SDP, rel=1e-6)
+    assert out["objective"] <= out["bound"] + 1e-9
     assert out["name"].startswith("C5")
 
 
@@ -69,7 +69,7 @@ def test_solve_sdplib_file(capsys):
     out = last_json(capsys.readouterr().out)
     assert out["name"] == "mcp100"
     assert out["status"] == "CERTIFIED"
-    assert out["value"] == pytest.approx(sdpa_gmp("mcp100"), rel=1e-6)
+    assert out["objective"] == pytest.approx(sdpa_gmp("mcp100"), rel=1e-6)
     assert out["bound"] >= sdpa_gmp("mcp100") * (1 - 1e-9)
 
 
@@ -133,8 +133,8 @@ def test_ctrl_c_still_prints_the_best_point(cycle5, capsys, monkeypatch):
     assert cli.main(["maxcut", str(cycle5), "--json"]) == 0
     out = last_json(capsys.readouterr().out)
     assert out["status"] == "INTERRUPTED"
-    assert out["cut_value"] <= out["upper_bound"]
-    assert out["sdp_value"] <= out["upper_bound"] + 1e-9
+    assert out["cut_value"] <= out["bound"]
+    assert out["objective"] <= out["bound"] + 1e-9
 
 
 def test_entry_point_in_a_fresh_process(cycle5):
@@ -144,3 +144,54 @@ def test_entry_point_in_a_fresh_process(cycle5):
     )
     assert done.returncode == 0, done.stderr
     assert last_json(done.stdout)["cut_value"] == 4
+
+
+def test_output_partition_and_factor(cycle5, tmp_path, capsys):
+    part, factor = tmp_path / "cut.txt", tmp_path / "Y.npy"
+    assert cli.main(["maxcut", str(cycle5), "--json", "--quiet", "--output", str(part),
+                     "--save-y", str(factor)]) == 0
+    out = last_json(capsys.readouterr().out)
+    plus, minus = out["partition"]
+    assert sorted(plus + minus) == [1, 2, 3, 4, 5]  # the file's 1-based vertex numbers
+    lines = [line.split() for line in part.read_text().splitlines() if not line.startswith("#")]
+    sides = {int(v): int(s) for v, s in lines}
+    assert {v for v, s in sides.items() if s == 1} == set(plus)
+    cut = sum(sides[a] != sides[b] for a, b in ((1, 2), (2, 3), (3, 4), (4, 5), (1, 5)))
+    assert cut == out["cut_value"] == 4
+    import numpy as np
+
+    Y = np.load(factor)
+    assert Y.shape == (5, out["rank"])
+    np.testing.assert_allclose(np.linalg.norm(Y, axis=1), 1.0)
+
+
+def test_format_option(tmp_path, capsys):
+    path = tmp_path / "square.dat"  # an unknown suffix: guessed as an edge list unless told
+    path.write_text("4 4\n1 2 1\n2 3 1\n3 4 1\n1 4 1\n")
+    assert cli.main(["maxcut", str(path), "--format", "gset", "--json", "--quiet"]) == 0
+    out = last_json(capsys.readouterr().out)
+    assert (out["n"], out["m"], out["cut_value"]) == (4, 4, 4)
+    assert cli.GRAPH_FORMATS == ("gset", "rudy", "mtx", "sdpa", "edgelist")
+    from lowrank_sdp.io import readers
+
+    assert cli.GRAPH_FORMATS == readers.FORMATS
+
+
+def test_help_shows_defaults():
+    for command in ("maxcut", "solve"):
+        text = cli.build_parser()._subparsers._group_actions[0].choices[command].format_help()
+        text = " ".join(text.split())
+        assert "(default: 1e-06)" in text and "(default: auto)" in text, text
+        assert "tr (Riemannian trust region)" in text
+
+
+def test_broken_pipe_is_quiet(cycle5):
+    """`lowrank-sdp maxcut G --json | head -c 10`: the reader quits first; no traceback."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "lowrank_sdp.cli", "maxcut", str(cycle5), "--json", "--quiet"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=REPO,
+    )
+    proc.stdout.close()  # before the child has written anything (it is still importing)
+    err = proc.stderr.read().decode()
+    assert proc.wait(timeout=300) == cli.EXIT_BROKEN_PIPE
+    assert err == ""

@@ -390,8 +390,9 @@ def test_bad_in_memory_sources():
                                                                              [np.nan, 0]])):
         with pytest.raises(ValueError, match="'source' parameter of read_graph"):
             lio.read_graph(bad)
+    assert lio.read_graph([[0, 1], [1, 0]]).m == 1  # nested lists: as maxcut and round_cut take them
     with pytest.raises(ValueError, match="'source' parameter of read_graph"):
-        lio.read_graph([[0, 1], [1, 0]])
+        lio.read_graph([[0, 1], [1]])
     with pytest.raises(ValueError, match="'fmt' parameter of read_graph"):
         lio.read_graph(np.zeros((2, 2)), fmt="gset")
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import json
 from pathlib import Path
 
 import networkx as nx
@@ -205,7 +206,9 @@ def test_self_loops_are_ignored():
     loops = W + sp.diags_array(np.arange(1.0, 31.0))
     Y = np.random.default_rng(4).standard_normal((30, 3))
     x, value = round_cut(Y, W, trials=30, seed=2)
-    x_loops, value_loops = round_cut(Y, loops, trials=30, seed=2)
+    with pytest.warns(UserWarning, match="ignored 30 self-loops") as caught:
+        x_loops, value_loops = round_cut(Y, loops, trials=30, seed=2)
+    assert caught[0].filename == __file__  # the warning points at the caller's line
     np.testing.assert_array_equal(x, x_loops)
     assert value_loops == value == pytest.approx(laplacian_cut(loops, x))
 
@@ -214,7 +217,7 @@ def test_round_cut_rejects_bad_inputs():
     W = random_graph(10, 0.5, seed=0)
     with pytest.raises(ValueError, match=r"^The 'Y' parameter of round_cut must be"):
         round_cut(np.ones((9, 2)), W)
-    with pytest.raises(ValueError, match=r"^The 'adjacency' parameter of round_cut must be sym"):
+    with pytest.raises(ValueError, match=r"^The 'adjacency' parameter of round_cut must be a square sym"):
         round_cut(np.ones((3, 2)), np.triu(np.ones((3, 3)), 1))
     with pytest.raises(ValueError, match=r"^The 'x' parameter of cut_value must be"):
         cut_value(W, np.zeros(10))
@@ -289,7 +292,7 @@ def test_callback_interrupt_still_returns_a_cut():
 
 
 def test_maxcut_input_errors():
-    with pytest.raises(ValueError, match=r"^The 'graph' parameter of maxcut must be sym"):
+    with pytest.raises(ValueError, match=r"^The 'graph' parameter of maxcut must be a square sym"):
         maxcut(np.triu(np.ones((4, 4)), 1))
     with pytest.raises(ValueError, match=r"^The 'graph' parameter of maxcut must be an undir"):
         maxcut(nx.DiGraph([(0, 1)]))
@@ -305,10 +308,43 @@ def test_to_dict_is_plain():
     res = maxcut(nx.petersen_graph())
     d = res.to_dict()
     assert d["status"] == res.status.name
-    assert {"name", "n", "m", "sdp_value", "upper_bound", "gap", "cut_value", "rank",
+    assert {"name", "n", "m", "objective", "bound", "gap", "cut_value", "rank",
             "seconds", "status"} <= set(d)
     assert "x" not in d and "sdp" not in d
     assert d["cut_value"] == 12  # Petersen graph's max cut
+    assert json.loads(json.dumps(d)) == d
+
+
+def test_one_result_vocabulary():
+    """maxcut's result and solve's result share every key of to_dict, and mean the same by it."""
+    res = maxcut(nx.petersen_graph())
+    sdp = res.sdp.to_dict()
+    d = res.to_dict()
+    keys = list(ls.BaseResult.KEYS)
+    assert list(d)[: len(keys)] == list(sdp)[: len(keys)] == keys
+    for key in ("n", "sense", "objective", "bound", "gap", "relative_gap", "certified", "status",
+                "rank", "method", "iterations"):
+        assert d[key] == sdp[key], key
+    assert (res.sdp_value, res.upper_bound) == (res.objective, res.bound)  # the Max-Cut names
+    assert res.relative_gap == res.sdp.relative_gap == res.sdp.certificate.relative_gap
+
+
+def test_maxcut_forwards_every_solve_option():
+    import inspect
+
+    solve_options = set(inspect.signature(ls.solve).parameters) - {"C", "sense"}
+    params = inspect.signature(maxcut).parameters
+    assert solve_options <= set(params)
+    assert all(p.kind is p.KEYWORD_ONLY for name, p in params.items() if name != "graph")
+    G = nx.petersen_graph()
+    with pytest.raises(TypeError):
+        maxcut(G, 3)  # keyword-only
+    res = maxcut(G, max_iterations=2, rank=3)
+    assert res.status is ls.Status.MAX_ITERATIONS and res.sdp.iterations == 2
+    assert maxcut(G, max_rank=2, rank="auto").rank <= 2
+    warm = maxcut(G, Y0=res.sdp.Y)
+    assert warm.certified and warm.sdp.rank_history[0] == 3  # started from Y0
+    assert maxcut(G, rigorous=True).sdp.certificate.rigorous
 
 
 # ---------------------------------------------------------------- published optima
@@ -347,3 +383,67 @@ def test_gset_sdp_value(name):
     assert res.cut_value <= res.upper_bound
     assert res.cut_value == laplacian_cut(read_graph(DATA / "gset" / f"{name}.txt.gz").adjacency,
                                           res.x)
+
+
+# ---------------------------------------------------------------- the one graph door
+
+
+def test_graph_door_empty_and_bad_graphs():
+    with pytest.raises(ValueError, match=r"^The 'graph' parameter of maxcut must be a graph with at "
+                       "least one vertex"):
+        maxcut(nx.Graph())
+    with pytest.raises(ValueError, match=r"^The 'weight' parameter of maxcut"):
+        maxcut(nx.path_graph(3), weight=3)
+
+
+def test_self_loops_warn_on_every_input():
+    G = nx.cycle_graph(5)
+    G.add_edge(0, 0, weight=7)
+    with pytest.warns(UserWarning, match="ignored 1 self-loop"):
+        res = maxcut(G)
+    assert res.cut_value == 4
+    W = nx.to_numpy_array(nx.cycle_graph(5)) + np.diag([1.0, 0, 0, 0, 0])
+    with pytest.warns(UserWarning, match="ignored 1 self-loop"):
+        assert maxcut(W).cut_value == 4
+    with pytest.warns(UserWarning, match="ignored 1 self-loop"):
+        assert maxcut(sp.csr_matrix(W)).cut_value == 4
+
+
+def test_a_laplacian_passed_by_mistake_warns():
+    L = nx.laplacian_matrix(nx.cycle_graph(5)).toarray().astype(float)
+    with pytest.warns(UserWarning, match="looks like a Laplacian"):
+        maxcut(L)
+
+
+def test_one_symmetry_tolerance():
+    """Rounding-level asymmetry is accepted (the symmetric part is used) by maxcut, round_cut and
+    read_graph alike; beyond SYMMETRY_RTOL every one of them refuses with the same message."""
+    from lowrank_sdp._validation import SYMMETRY_RTOL
+    from lowrank_sdp.io import read_graph
+
+    W = nx.to_numpy_array(nx.petersen_graph())
+    W[0, 1] += 0.1 * SYMMETRY_RTOL
+    assert maxcut(W).cut_value == pytest.approx(12)
+    assert read_graph(W).m == 15
+    Y = np.random.default_rng(0).standard_normal((10, 3))
+    round_cut(Y, W, trials=5)
+    W[0, 1] += 10 * SYMMETRY_RTOL
+    for call in (lambda: maxcut(W), lambda: read_graph(W), lambda: round_cut(Y, W)):
+        with pytest.raises(ValueError, match="SYMMETRY_RTOL = 1e-10"):
+            call()
+
+
+def test_weight_attribute_and_partition_by_labels():
+    G = nx.Graph()
+    G.add_edge("a", "b", weight=1.0, cost=5.0)
+    G.add_edge("b", "c", weight=1.0, cost=1.0)
+    G.add_edge("a", "c", weight=1.0, cost=1.0)
+    by_weight, by_cost = maxcut(G), maxcut(G, weight="cost")
+    assert by_weight.cut_value == 2
+    assert by_cost.cut_value == 6  # a-b (cost 5) and one of the two cost-1 edges
+    plus, minus = by_cost.partition()
+    assert sorted(plus + minus) == ["a", "b", "c"]
+    assert ("a" in plus) != ("b" in plus)
+    assert maxcut(G, weight=None).cut_value == 2
+    labels = dict(zip(by_cost.labels, by_cost.x.tolist()))
+    assert labels["a"] != labels["b"]

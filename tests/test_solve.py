@@ -279,7 +279,7 @@ def test_unreachable_tolerance_terminates(method):
     assert res.rank < 20 and res.iterations < 3000 and np.isfinite(res.bound)
 
 
-@pytest.mark.parametrize("method", sorted(m for m in ls.METHODS if not ls.METHODS[m].linear_only))
+@pytest.mark.parametrize("method", sorted(m for m in ls.METHODS if not ls.METHODS[m].needs_linear))
 def test_uncertifiable_objective_terminates(method):
     """A nonconvex objective has an infinite gap: the solve ends STATIONARY, not in a loop."""
     C, A = _instance(13, 8), _instance(14, 8)

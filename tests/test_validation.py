@@ -210,10 +210,15 @@ def test_objective_that_returns_the_wrong_thing():
 
 
 def test_linear_only_method_refuses_what_it_cannot_run():
-    with _raises("method"):
-        ls.solve(_objective(), method="mixing")
-    with _raises("method"):
+    for method in ("mixing", "tr"):  # both need f(X) = <C, X>
+        with pytest.raises(ValueError, match=f"'{method}' needs a linear objective"):
+            ls.solve(_objective(), method=method)
+    # mixing needs the entries of C; tr needs only products with C, so it runs on an operator
+    with pytest.raises(ValueError, match="'mixing' needs C as an explicit array or sparse matrix"):
         ls.solve(aslinearoperator(_C()), method="mixing")
+    res = ls.solve(aslinearoperator(_C()), method="tr")
+    assert res.method == "tr" and res.certified
+    np.testing.assert_allclose(res.objective, ls.solve(_C(), method="tr").objective, rtol=1e-6)
 
 
 def test_input_is_not_modified():

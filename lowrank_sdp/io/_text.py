@@ -166,10 +166,10 @@ def edge_dtype(n_index: int, weighted: bool) -> np.dtype:
 
 
 def warn(message: str) -> None:
-    """warnings.warn pointing at the first caller outside lowrank_sdp.io."""
+    """warnings.warn pointing at the first caller outside lowrank_sdp (the user's line)."""
     frame = sys._getframe(1)
     level = 2
-    while frame is not None and frame.f_globals.get("__name__", "").startswith("lowrank_sdp.io"):
+    while frame is not None and frame.f_globals.get("__name__", "").startswith("lowrank_sdp."):
         frame = frame.f_back
         level += 1
     warnings.warn(message, UserWarning, stacklevel=level)

@@ -158,7 +158,8 @@ def read_edgelist(
     src = path if isinstance(path, TextFile) else TextFile(path)
     rows = read_edge_rows(src, src.scan("#%"), columns=(2, 3), what="'i j' or 'i j w'",
                           base=base, n=n, fast=fast)
-    return graph_from_edges(rows.n, rows.i, rows.j, rows.w, src.stem, src.name)
+    return graph_from_edges(rows.n, rows.i, rows.j, rows.w, src.stem, src.name,
+                            nodes=range(rows.base, rows.n + rows.base))
 
 
 def write_edgelist(path: str | os.PathLike[str], graph: Graph, *, base: Literal[0, 1] = 1) -> None:

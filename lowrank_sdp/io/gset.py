@@ -33,7 +33,8 @@ def read_gset(
         raise src.error(line, f"the number of edges m = {m} is negative")
     edges = read_edge_rows(src, rows, columns=(3,), what="'i j w'", base=base, n=n, count=m,
                            header=f" in the header on line {line}", fast=fast)
-    return graph_from_edges(n, edges.i, edges.j, edges.w, src.stem, src.name)
+    return graph_from_edges(n, edges.i, edges.j, edges.w, src.stem, src.name,
+                            nodes=range(edges.base, n + edges.base))
 
 
 def check_dimension(src: TextFile, line: int, n: int, what: str) -> None:

@@ -68,7 +68,7 @@ def read_mtx(path: str | os.PathLike[str] | TextFile, *, fast: bool = True) -> G
             raise src.error(int(entries.lines[bad[0]]),
                             f"entry value {float(w[bad[0]])!r} is not an integer (field 'integer')")
     if symmetry == "symmetric":
-        return graph_from_edges(n, i, j, w, src.stem, src.name)
+        return graph_from_edges(n, i, j, w, src.stem, src.name, nodes=range(1, n + 1))
     A = sp.csr_matrix((w, (i, j)), shape=(n, n))
     before = A.nnz
     A.sum_duplicates()
@@ -86,4 +86,4 @@ def read_mtx(path: str | os.PathLike[str] | TextFile, *, fast: bool = True) -> G
         raise src.error(int(entries.lines[k]), f"entry ({r + 1}, {c + 1}) = {float(A[r, c])!r} "
                         f"but entry ({c + 1}, {r + 1}) = {float(A[c, r])!r}: a 'general' file "
                         "must hold a symmetric adjacency matrix")
-    return graph_from_matrix(A, name=src.stem, where=src.name)
+    return graph_from_matrix(A, name=src.stem, where=src.name, nodes=range(1, n + 1))

@@ -3,17 +3,15 @@
 from __future__ import annotations
 
 import os
-import sys
 from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
-import scipy.sparse as sp
 
 from lowrank_sdp._validation import check_choice, invalid
 from lowrank_sdp.io._text import MAX_VERTICES, TextFile
 from lowrank_sdp.io.edgelist import read_edgelist
-from lowrank_sdp.io.graph import Graph, graph_from_matrix, graph_from_networkx
+from lowrank_sdp.io.graph import Graph, as_graph
 from lowrank_sdp.io.gset import read_gset
 from lowrank_sdp.io.mtx import read_mtx
 from lowrank_sdp.io.sdpa import parse_sdpa
@@ -29,6 +27,7 @@ def read_graph(
     fmt: Literal["gset", "rudy", "mtx", "sdpa", "edgelist"] | None = None,
     base: Literal[0, 1, "auto"] | None = None,
     n: int | None = None,
+    weight: str | None = "weight",
 ) -> Graph:
     """Read a graph from a file, a networkx graph, a scipy sparse matrix or a dense array.
 
@@ -41,23 +40,17 @@ def read_graph(
     base: first vertex index for G-set (default 1) and edge lists (default "auto": 0-based if
         some index is 0, else 1-based); only for those two formats.
     n: number of vertices of an edge list (default: inferred from the largest index).
+    weight: the edge attribute of a networkx graph that holds the weight (None: all weights 1).
 
     Self-loops are ignored and duplicate edges summed, each with a warning; zero weights are no
-    edge. Malformed files raise ValueError naming the file and the 1-based line.
+    edge. Malformed files raise ValueError naming the file and the 1-based line. The vertices of
+    a file keep its numbering as labels (`Graph.nodes`: 1..n for a 1-based file).
     """
     if not isinstance(source, (str, os.PathLike)):
         for param, value in (("fmt", fmt), ("base", base), ("n", n)):
             if value is not None:
                 raise invalid(param, "read_graph", "None unless the source is a file", value)
-        if isinstance(source, Graph):
-            return source
-        nx = sys.modules.get("networkx")  # a networkx graph implies networkx is imported
-        if nx is not None and isinstance(source, nx.Graph):
-            return graph_from_networkx(source)
-        if sp.issparse(source) or isinstance(source, np.ndarray):
-            return graph_from_matrix(source)
-        raise invalid("source", "read_graph", "a path, a networkx graph, a scipy sparse matrix "
-                      "or a square numpy array", f"<a {type(source).__name__}>")
+        return as_graph(source, weight=weight)
     if fmt is not None:
         check_choice(fmt, FORMATS, "fmt", "read_graph")
     if base is not None and (isinstance(base, bool) or base not in (0, 1, "auto")):

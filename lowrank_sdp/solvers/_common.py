@@ -1,4 +1,17 @@
-"""What every method shares: options, the inner result, and the monitor that enforces the stops."""
+"""What every method shares: options, the inner result, the monitor that enforces the stops, and
+the line-search constants and helpers of the Riemannian methods (rgd, lbfgs, tr).
+
+The contract of a method (the built-in ones and a callable passed as ``solve(method=...)``)::
+
+    method(problem: Problem, Y: ndarray, options: InnerOptions, monitor: Monitor) -> InnerResult
+
+It runs at the rank of Y, evaluates ``problem.objective.evaluate(Y) -> (f, G Y)`` (f is minimised),
+moves on the manifold with `lowrank_sdp.manifold`, calls ``monitor.step(Y, f, grad_norm)`` once per
+iteration and returns ``InnerResult(Y, f, grad_norm, converged=False, stop=monitor.stop)`` as soon as
+that returns True, or ``InnerResult(Y, f, grad_norm, converged=True)`` once
+``grad_norm <= options.grad_tol * (1 + |f|)``. The front door then certifies Y, climbs the rank
+staircase, tightens grad_tol and calls the method again.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +21,36 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from lowrank_sdp.result import IterationRecord, Status
+from lowrank_sdp import manifold
+from lowrank_sdp.result import IterationRecord, IterationState, Status
+
+ARMIJO = 1e-4
+"""Sufficient-decrease constant of the Armijo backtracking line searches."""
+MIN_STEP = 1e-20
+"""A line search that backtracks below this step gives up (no decrease along the direction)."""
+STALL_ITERATIONS = 50
+"""Give up after this many iterations without a decrease above roundoff: the gradient tolerance can
+be out of reach (tol=0, or an objective whose certificate cannot close) and must not loop forever."""
+STALL_RTOL = 1e-15
+
+
+def progress(f: float, best: float, stalled: int) -> tuple[float, int]:
+    """(best f so far, iterations since it last dropped by more than roundoff)."""
+    if f < best - STALL_RTOL * (1.0 + abs(best)):
+        return f, 0
+    return min(f, best), stalled + 1
+
+
+def gradient(Y: np.ndarray, GY: np.ndarray) -> tuple[np.ndarray, float]:
+    """(Riemannian gradient, its squared norm) at Y from G Y."""
+    grad, _, norm2 = manifold.riemannian_gradient(Y, GY)
+    return grad, norm2
+
+
+def first_step(grad: np.ndarray) -> float:
+    """The first trial step: a unit move of the row with the largest gradient."""
+    row = float(np.sqrt(np.max(np.einsum("ij,ij->i", grad, grad)))) if grad.size else 0.0
+    return 1.0 / row if row > 0 else 1.0
 
 
 @dataclass(frozen=True)
@@ -93,7 +135,7 @@ class Monitor:
             self.progress(record)
         if self.callback is not None:
             try:
-                self.callback(_State(record, Y))
+                self.callback(IterationState.at(record, Y))
             except StopIteration:
                 self.stop = Status.CALLBACK
         if self.stop is None and self.time_limit is not None and t >= self.time_limit:
@@ -112,25 +154,3 @@ class Monitor:
         self.last_certificate = self.elapsed()
         self.certificate_cost = cost
         self.checkpoint = False
-
-
-class _State:
-    """What the callback sees: the iteration record's fields plus a read-only view of Y."""
-
-    __slots__ = ("Y", "grad_norm", "iteration", "objective", "rank", "seconds")
-
-    def __init__(self, record: IterationRecord, Y: np.ndarray):
-        self.iteration = record.iteration
-        self.objective = record.objective
-        self.grad_norm = record.grad_norm
-        self.rank = record.rank
-        self.seconds = record.seconds
-        view = Y.view()
-        view.flags.writeable = False
-        self.Y = view
-
-    def __repr__(self) -> str:
-        return (
-            f"IterationState(iteration={self.iteration}, objective={self.objective:.10g}, "
-            f"grad_norm={self.grad_norm:.3g}, rank={self.rank}, seconds={self.seconds:.3g})"
-        )

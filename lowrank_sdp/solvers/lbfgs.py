@@ -6,10 +6,19 @@ from collections import deque
 
 import numpy as np
 
-from lowrank_sdp.kernels import linalg
+from lowrank_sdp import manifold
 from lowrank_sdp.problem import Problem
-from lowrank_sdp.solvers._common import InnerOptions, InnerResult, Monitor
-from lowrank_sdp.solvers.rgd import ARMIJO, MIN_STEP, STALL_ITERATIONS, _gradient, _progress
+from lowrank_sdp.solvers._common import (
+    ARMIJO,
+    MIN_STEP,
+    STALL_ITERATIONS,
+    InnerOptions,
+    InnerResult,
+    Monitor,
+    first_step,
+    gradient,
+    progress,
+)
 
 MEMORY = 8
 
@@ -17,24 +26,23 @@ MEMORY = 8
 def lbfgs(problem: Problem, Y: np.ndarray, options: InnerOptions, monitor: Monitor) -> InnerResult:
     objective = problem.objective
     f, GY = objective.evaluate(Y)
-    grad, g2 = _gradient(GY, Y)
+    grad, g2 = gradient(Y, GY)
     pairs: deque[tuple[np.ndarray, np.ndarray, float]] = deque(maxlen=MEMORY)
-    row = float(np.sqrt(np.max(np.einsum("ij,ij->i", grad, grad)))) if Y.size else 0.0
-    first_step = 1.0 / row if row > 0 else 1.0
+    step0 = first_step(grad)
     best, stalled = f, 0
     while True:
         gnorm = float(np.sqrt(g2))
         if gnorm <= options.grad_tol * (1.0 + abs(f)):
             return InnerResult(Y, f, gnorm, True)
         d = _two_loop(grad, pairs)
-        linalg.project_tangent(Y, d, d)
+        manifold.project(Y, d, out=d)
         slope = float(np.vdot(grad, d))
         if not slope < 0:
             pairs.clear()
             d, slope = -grad, -g2
-        t = 1.0 if pairs else first_step
+        t = 1.0 if pairs else step0
         while True:
-            Y_new = linalg.retract(Y, d, t, np.empty_like(Y))
+            Y_new = manifold.retract(Y, d, t)
             f_new, GY_new = objective.evaluate(Y_new)
             if f_new <= f + ARMIJO * t * slope:
                 break
@@ -42,19 +50,19 @@ def lbfgs(problem: Problem, Y: np.ndarray, options: InnerOptions, monitor: Monit
             if t < MIN_STEP:
                 if pairs:  # a bad quasi-Newton model: forget it and retry along -grad
                     pairs.clear()
-                    d, slope, t = -grad, -g2, first_step
+                    d, slope, t = -grad, -g2, step0
                     continue
                 return InnerResult(Y, f, gnorm, False)
-        grad_new, g2_new = _gradient(GY_new, Y_new)
-        s = linalg.project_tangent(Y_new, t * d, np.empty_like(Y))
-        y = grad_new - linalg.project_tangent(Y_new, grad, np.empty_like(Y))
+        grad_new, g2_new = gradient(Y_new, GY_new)
+        s = manifold.transport(Y_new, t * d)
+        y = grad_new - manifold.transport(Y_new, grad)
         sy = float(np.vdot(s, y))
         if sy > 1e-12 * float(np.linalg.norm(s) * np.linalg.norm(y)):
             pairs.append((s, y, 1.0 / sy))
         Y, f, grad, g2 = Y_new, f_new, grad_new, g2_new
         if monitor.step(Y, f, float(np.sqrt(g2))):
             return InnerResult(Y, f, float(np.sqrt(g2)), False, monitor.stop)
-        best, stalled = _progress(f, best, stalled)
+        best, stalled = progress(f, best, stalled)
         if stalled >= STALL_ITERATIONS:
             return InnerResult(Y, f, float(np.sqrt(g2)), False)
 

@@ -9,10 +9,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from lowrank_sdp.kernels import linalg
+from lowrank_sdp import manifold
 from lowrank_sdp.problem import Problem
-from lowrank_sdp.solvers._common import InnerOptions, InnerResult, Monitor
-from lowrank_sdp.solvers.rgd import STALL_ITERATIONS, _progress
+from lowrank_sdp.solvers._common import STALL_ITERATIONS, InnerOptions, InnerResult, Monitor, progress
 
 MAX_INNER = 200
 KAPPA, THETA = 0.1, 1.0  # tCG stops at |r| <= |r0| min(kappa, |r0|^theta): superlinear near the end
@@ -22,9 +21,7 @@ def trust_region(problem: Problem, Y: np.ndarray, options: InnerOptions,
                  monitor: Monitor) -> InnerResult:
     objective = problem.objective
     f, CY = objective.evaluate(Y)
-    grad = np.empty_like(Y)
-    lam = np.empty(Y.shape[0])
-    _, g2 = linalg.riemannian_gradient(CY, Y, grad, lam)
+    grad, lam, g2 = manifold.riemannian_gradient(Y, CY)
     radius_max = np.sqrt(Y.shape[0]) * np.pi / 2  # each row moves at most a quarter circle
     radius = radius_max / 8
     best, stalled = f, 0
@@ -35,12 +32,12 @@ def trust_region(problem: Problem, Y: np.ndarray, options: InnerOptions,
 
         def hess(V, Y=Y, lam=lam):
             HV = 2.0 * objective.matmat(V)
-            linalg.project_tangent(Y, HV, HV)
+            manifold.project(Y, HV, out=HV)
             HV -= 2.0 * lam[:, None] * V
             return HV
 
         eta, Heta = _truncated_cg(grad, hess, radius)
-        Y_new = linalg.retract(Y, eta, 1.0, np.empty_like(Y))
+        Y_new = manifold.retract(Y, eta)
         f_new, CY_new = objective.evaluate(Y_new)
         model = float(np.vdot(grad, eta) + 0.5 * np.vdot(eta, Heta))
         actual = f_new - f
@@ -55,12 +52,10 @@ def trust_region(problem: Problem, Y: np.ndarray, options: InnerOptions,
             radius = min(2.0 * radius, radius_max)
         if rho > 0.1:
             Y, f, CY = Y_new, f_new, CY_new
-            lam = np.empty(Y.shape[0])
-            grad = np.empty_like(Y)
-            _, g2 = linalg.riemannian_gradient(CY, Y, grad, lam)
+            grad, lam, g2 = manifold.riemannian_gradient(Y, CY)
         if monitor.step(Y, f, float(np.sqrt(g2))):
             return InnerResult(Y, f, float(np.sqrt(g2)), False, monitor.stop)
-        best, stalled = _progress(f, best, stalled)
+        best, stalled = progress(f, best, stalled)
         if radius < 1e-14 * radius_max or stalled >= STALL_ITERATIONS:
             return InnerResult(Y, f, float(np.sqrt(g2)), False)
 

@@ -1,0 +1,16 @@
+"""The measured method choice behind ``method="auto"`` (shipped with the package as code).
+
+Written by ``python benchmarks/methods.py --write-table``; the timings are in
+benchmarks/results/methods.json and docs/benchmarks.md ("Which method method="auto" picks").
+"""
+
+MEASURED = {
+    "choice": {
+        "dense": "rgd",
+        "nonlinear": "rgd",
+        "operator": "lbfgs",
+        "sparse": "rgd"
+    },
+    "measured": "2026-11-23T16:29:23+00:00",
+    "source": "benchmarks/methods.py"
+}
