@@ -30,7 +30,7 @@ sys.path.insert(0, str(REPO))
 from benchmarks._report import machine_info, machine_line  # noqa: E402
 from bnn.train import CALIBRATION_SIZE, HARDEN_K, TrainConfig  # noqa: E402
 
-EVAL_SAMPLES = TrainConfig().eval_samples
+EVAL_SAMPLES = TrainConfig().samples
 
 RESULTS = REPO / "benchmarks" / "results" / "bnn_bench.json"
 DOC = REPO / "docs" / "bnn-results.md"

@@ -18,6 +18,24 @@ model's with :func:`set_mode`):
 
 The samples are a function of the layer's ``seed`` and ``draws`` buffers, not of torch's global
 random state: they are identical on every DistributedDataParallel rank and after a resume.
+
+Recipes (the layer's ``recipe``):
+
+- ``"adapter"`` (default): the above, trained with :class:`bnn.RiemannianAdam` on the oblique
+  manifold (rows of the factor kept at unit norm by the optimizer's retraction).
+- ``"paper"``: the published VISPA recipe as its code behaves. The factor's columns are the mean
+  M and the K noise directions Z, each Xavier-normal initialised as a weight-shaped tensor; a
+  learnable per-output-channel scale ``alpha`` ~ U(0, 1) multiplies the layer's output; one draw
+  rv ~ N(0, I_K / S) (S = ``paper_s``, 100) per layer and forward pass, in eval mode too; the
+  weights are sign(w), w = (m + Z rv) / sqrt(A), A = m² + |z|² / S, and the gradient is
+  grad_m = grad_w, grad_z = rv grad_w sqrt(S) (identity straight-through). The normalisation by
+  sqrt(A) is not persisted into M, Z (the published code assigns it to a reshaped view's
+  ``.data``) and, A being positive, it cannot change sign(w): this forward skips it (the
+  reference test, tests/test_bnn_paper_recipe.py, does it literally and matches). Train with
+  plain SGD on every parameter (bnn.train's ``recipe="paper"``).
+- ``"sphere"``: the same, except that the normalisation persists: every training forward pass
+  rescales the stored rows to m² + |z|² / S = 1 first, so the rows (m, z / sqrt(S)) stay on the
+  oblique manifold (the adapter's geometry) while the optimizer is the paper's plain SGD.
 """
 
 from __future__ import annotations
@@ -32,6 +50,7 @@ from torch import nn
 from bnn._checks import check_choice, check_int, check_unit_interval, invalid
 
 MODES = ("train", "relaxed", "mean", "sample", "fixed")
+RECIPES = ("adapter", "paper", "sphere")
 SURROGATES = ("hardtanh", "approxsign", "identity")
 
 _MASK63 = (1 << 63) - 1
@@ -55,6 +74,23 @@ class _SignSTE(torch.autograd.Function):
         if ctx.surrogate == "hardtanh":
             return grad * (x.abs() <= 1).to(grad.dtype), None
         return grad * (2.0 - 2.0 * x.abs()).clamp_min(0.0), None  # approxsign (Bi-Real Net)
+
+
+class _PaperSign(torch.autograd.Function):
+    """sign(factor · xi), xi = (1, rv); backward grad_m = grad_w, grad_z = rv grad_w sqrt(S)."""
+
+    @staticmethod
+    def forward(ctx, factor: torch.Tensor, xi: torch.Tensor, root_s: float) -> torch.Tensor:
+        ctx.save_for_backward(xi)
+        ctx.root_s = root_s
+        w = torch.einsum("...k,k->...", factor, xi)
+        return torch.where(w >= 0, 1.0, -1.0).to(w.dtype)
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor):
+        (xi,) = ctx.saved_tensors
+        scale = torch.cat([xi[:1], xi[1:] * ctx.root_s])
+        return grad.unsqueeze(-1) * scale, None, None
 
 
 def binarize(x: torch.Tensor, surrogate: str = "identity") -> torch.Tensor:
@@ -102,12 +138,15 @@ class BinaryLayer(nn.Module):
     Parameters shared by both: ``rank`` K >= 0 (columns of Z); ``samples`` S, the number of xi
     drawn per training forward pass (the batch is split into S chunks, one sampled network each);
     ``noise`` s in [0, 1], the sampled weights are sign(mu + s Z g) (s = 1 is the method as
-    written; s < 1 damps the sampling noise without changing the factor; the default 0.003 and
+    written; s < 1 damps the sampling noise without changing the factor; the default (None:
+    0.003 for recipe "adapter", 1 otherwise) 0.003 and
     ``init_mu=0.1`` are what benchmarks/bnn_vispa_ablation.py measured best); ``init_mu`` a and
     ``init_z``
     (initialisation, see :meth:`reset_factor`); ``binary_input`` binarizes the input with
     :class:`SignActivation` (``input_surrogate``) first; ``seed`` the layer's sample stream
-    (default: drawn from torch's global generator, so ``torch.manual_seed`` fixes it).
+    (default: drawn from torch's global generator, so ``torch.manual_seed`` fixes it);
+    ``recipe`` ``"adapter"`` | ``"paper"`` | ``"sphere"`` (see the module doc; the last two use
+    ``paper_s`` S and own the per-channel scale ``alpha``, and their noise must be 1).
     """
 
     def __init__(
@@ -119,24 +158,39 @@ class BinaryLayer(nn.Module):
         binary_input: bool,
         input_surrogate: str,
         samples: int,
-        noise: float,
+        noise: float | None,
         init_mu: float,
         init_z: float | None,
         seed: int | None,
         device: torch.device | str | None,
         dtype: torch.dtype | None,
         name: str,
+        recipe: str = "adapter",
+        paper_s: float = 100.0,
     ) -> None:
         super().__init__()
+        self.recipe = check_choice(recipe, RECIPES, "recipe", name)
         self.rank = check_int(rank, "rank", name, 0)
         self.samples = check_int(samples, "samples", name, 1)
+        if noise is None:
+            noise = 0.003 if self.recipe == "adapter" else 1.0
         self.noise = check_unit_interval(noise, "noise", name)
+        if self.recipe != "adapter":
+            if self.noise != 1.0:
+                raise invalid("noise", name, f"1 with recipe={self.recipe!r}", noise)
+            if isinstance(paper_s, bool) or not isinstance(paper_s, (int, float)) \
+                    or not paper_s > 0:
+                raise invalid("paper_s", name, "a positive number", paper_s)
+        self.paper_s = float(paper_s)
         self.binary_input = bool(binary_input)
         self.input_surrogate = check_choice(input_surrogate, SURROGATES, "input_surrogate", name)
         kw = {"device": device, "dtype": dtype}
         self.factor = nn.Parameter(torch.empty(*weight_shape, self.rank + 1, **kw))
         out = weight_shape[0]
         self.bias = nn.Parameter(torch.zeros(out, **kw)) if bias else None
+        # the published per-output-channel scale, U(0, 1)
+        self.alpha = (nn.Parameter(torch.rand(out, **kw)) if self.recipe != "adapter"
+                      else None)
         if seed is None:
             seed = int(torch.randint(0, 2**62, (1,)).item())
         self.register_buffer("seed", torch.tensor(int(seed) & _MASK63, device=device))
@@ -166,6 +220,8 @@ class BinaryLayer(nn.Module):
     def reset_factor(self, init_mu: float = 0.1, init_z: float | None = None) -> None:
         """Initialise the factor.
 
+        Recipes ``"paper"``, ``"sphere"``: every column (M, z_1, ..., z_K) Xavier-normal,
+        std sqrt(2 / (fan_in + fan_out)) (`init_mu`, `init_z` unused).
         Default: mu_i ~ U(-init_mu, init_mu) and z_i = sqrt(1 - mu_i^2) u_i with u_i a uniform
         random unit vector of R^K (for K = 0 only mu, clipped to [-1, 1]). With ``init_z`` given
         (K >= 1): |z_i| = init_z and mu_i = ±sqrt(1 - init_z^2) with a random sign, the reading
@@ -174,6 +230,11 @@ class BinaryLayer(nn.Module):
         name = type(self).__name__
         init_mu = check_unit_interval(init_mu, "init_mu", name)
         f = self.factor
+        if self.recipe != "adapter":
+            # Xavier-normal on every weight-shaped column: M and each z_k
+            fan_in, fan_out = nn.init._calculate_fan_in_and_fan_out(f[..., 0])
+            f.normal_(0.0, math.sqrt(2.0 / (fan_in + fan_out)))
+            return
         if init_z is not None and self.rank > 0:
             init_z = check_unit_interval(init_z, "init_z", name, closed=False)
             sign = torch.where(torch.rand_like(f[..., 0]) < 0.5, -1.0, 1.0).to(f.dtype)
@@ -193,10 +254,12 @@ class BinaryLayer(nn.Module):
         """xi = (1, g) for `n` samples of draw number `stream`, shape ``(n, K + 1)``.
 
         g comes from a CPU generator seeded by (seed, stream), so it is the same on every
-        device and every rank.
+        device and every rank (recipes "paper", "sphere": g ~ N(0, I_K / S)).
         """
         gen = torch.Generator().manual_seed(_mix(int(self.seed), stream))
         g = torch.randn(n, self.rank, generator=gen, dtype=torch.float64)
+        if self.recipe != "adapter":
+            g = g / math.sqrt(self.paper_s)  # rv ~ N(0, I_K / S)
         xi = torch.cat([torch.ones(n, 1, dtype=torch.float64), g], dim=1)
         return xi.to(device=self.factor.device, dtype=self.factor.dtype)
 
@@ -219,7 +282,8 @@ class BinaryLayer(nn.Module):
         self.mode = "fixed"
 
     def _effective_mode(self) -> str:
-        if self.mode == "train" and not self.training:
+        # The published recipe draws in eval mode as well.
+        if self.mode == "train" and not self.training and self.recipe == "adapter":
             return "mean"
         return self.mode
 
@@ -242,6 +306,11 @@ class BinaryLayer(nn.Module):
             with torch.no_grad():
                 self.draws += 1
             self.last_xi = xi.detach()
+        if self.recipe != "adapter":
+            if mode == "relaxed":
+                return torch.einsum("...k,sk->s...", self.factor, xi)
+            return torch.stack([_PaperSign.apply(self.factor, x, math.sqrt(self.paper_s))
+                                for x in xi])
         if self.noise != 1.0:
             xi = xi * torch.tensor([1.0] + [self.noise] * self.rank).to(xi)
         w = torch.einsum("...k,sk->s...", self.factor, xi)
@@ -259,14 +328,28 @@ class BinaryLayer(nn.Module):
         finally:
             self.mode = saved
 
+    @torch.no_grad()
+    def normalize_(self) -> None:
+        """Rescale the stored rows to m² + |z|² / S = 1 (what recipe "sphere" does before every
+        training forward pass)."""
+        f = self.factor
+        a = f[..., :1].square() + f[..., 1:].square().sum(-1, keepdim=True) / self.paper_s
+        f.div_(a.sqrt_().clamp_min_(torch.finfo(f.dtype).tiny))
+
     def _apply_chunks(self, x: torch.Tensor, fn) -> torch.Tensor:
         if self.binary_input:
             x = binarize(x, self.input_surrogate)
+        if self.recipe == "sphere" and self.training and self.mode == "train":
+            self.normalize_()
         w = self.weights()
         if w.shape[0] == 1:
-            return fn(x, w[0])
-        chunks = torch.tensor_split(x, w.shape[0], dim=0)
-        return torch.cat([fn(c, w[s]) for s, c in enumerate(chunks) if c.shape[0] > 0], dim=0)
+            out = fn(x, w[0])
+        else:
+            chunks = torch.tensor_split(x, w.shape[0], dim=0)
+            out = torch.cat([fn(c, w[s]) for s, c in enumerate(chunks) if c.shape[0] > 0], dim=0)
+        if self.alpha is not None:
+            out = out * self.alpha.view(1, -1, *([1] * (out.dim() - 2)))
+        return out
 
     # The mode is part of the state (a hardened model reloads as hardened).
     def get_extra_state(self) -> dict:
@@ -282,7 +365,9 @@ class BinaryLayer(nn.Module):
         super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
     def extra_repr(self) -> str:
-        return (f"rank={self.rank}, samples={self.samples}, noise={self.noise}, "
+        recipe = f", recipe={self.recipe!r}, paper_s={self.paper_s:g}" \
+            if self.recipe != "adapter" else ""
+        return (f"rank={self.rank}{recipe}, samples={self.samples}, noise={self.noise}, "
                 f"binary_input={self.binary_input}, bias={self.bias is not None}, "
                 f"mode={self.mode!r}")
 
@@ -308,10 +393,12 @@ class BinaryLinear(BinaryLayer):
         *,
         input_surrogate: str = "hardtanh",
         samples: int = 1,
-        noise: float = 0.003,
+        noise: float | None = None,
         init_mu: float = 0.1,
         init_z: float | None = None,
         seed: int | None = None,
+        recipe: str = "adapter",
+        paper_s: float = 100.0,
         device: torch.device | str | None = None,
         dtype: torch.dtype | None = None,
     ) -> None:
@@ -320,7 +407,8 @@ class BinaryLinear(BinaryLayer):
         super().__init__(
             (self.out_features, self.in_features), rank, bias=bias, binary_input=binary_input,
             input_surrogate=input_surrogate, samples=samples, noise=noise, init_mu=init_mu,
-            init_z=init_z, seed=seed, device=device, dtype=dtype, name="BinaryLinear")
+            init_z=init_z, seed=seed, device=device, dtype=dtype, name="BinaryLinear",
+            recipe=recipe, paper_s=paper_s)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self._apply_chunks(x, lambda c, w: F.linear(c, w, self.bias))
@@ -360,10 +448,12 @@ class BinaryConv2d(BinaryLayer):
         dilation: int | tuple[int, int] = 1,
         input_surrogate: str = "hardtanh",
         samples: int = 1,
-        noise: float = 0.003,
+        noise: float | None = None,
         init_mu: float = 0.1,
         init_z: float | None = None,
         seed: int | None = None,
+        recipe: str = "adapter",
+        paper_s: float = 100.0,
         device: torch.device | str | None = None,
         dtype: torch.dtype | None = None,
     ) -> None:
@@ -378,7 +468,7 @@ class BinaryConv2d(BinaryLayer):
             (self.out_channels, self.in_channels, *self.kernel_size), rank, bias=bias,
             binary_input=binary_input, input_surrogate=input_surrogate, samples=samples,
             noise=noise, init_mu=init_mu, init_z=init_z, seed=seed, device=device, dtype=dtype,
-            name=name)
+            name=name, recipe=recipe, paper_s=paper_s)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self._apply_chunks(

@@ -39,7 +39,18 @@ from bnn.models import (
 EVAL_MODES = ("harden", "ensemble", "mean", "sample")
 
 #: Each method's default learning rate for its binary weights (chosen on the validation split).
-DEFAULT_LR = {"ste": 1e-2, "bayesbinn": 1e-1, "vispa": 1e-2}
+DEFAULT_LR = {"ste": 1e-2, "bayesbinn": 1e-2, "vispa": 1e-2}
+#: VISPA's recipes: "adapter" (this package's, RiemannianAdam on the oblique manifold); "paper"
+#: (the published recipe as its code behaves) and "sphere" (the same, rows kept on the sphere):
+#: see bnn.layers. The last two train every parameter with one SGD (momentum 0.9, weight decay).
+RECIPES = ("adapter", "paper", "sphere")
+#: The published recipe's learning rate (its SGD, every parameter), batch size, warm-up epochs,
+#: ensemble size and weight decay per setting.
+PAPER_LR = 0.1
+PAPER_BATCH = 256
+PAPER_WARMUP = 5
+PAPER_SAMPLES = 40
+PAPER_WEIGHT_DECAY = {"real": 5e-4, "binary": 1e-5}
 
 
 @dataclass
@@ -51,20 +62,26 @@ class TrainConfig:
     model: str = "mlp"
     method: str = "vispa"
     rank: int = 4
+    recipe: str = "adapter"  # VISPA only: "adapter" | "paper" | "sphere" (see RECIPES)
     epochs: int = 5
-    batch_size: int = 100
-    lr: float | None = None  # None: DEFAULT_LR[method]
+    batch_size: int | None = None  # None: 256 for the paper/sphere recipes, else 100
+    lr: float | None = None  # None: DEFAULT_LR[method] (PAPER_LR for the paper/sphere recipes)
     lr_fp: float = 1e-3  # Adam's rate for the full-precision (BatchNorm) parameters
     seed: int = 0
     activations: str = "real"
     eval_mode: str = "harden"
-    eval_samples: int = 8
+    eval_samples: int | None = None  # None: 40 for the paper/sphere recipes, else 8
+    # paper/sphere recipes: SGD weight decay (None: PAPER_WEIGHT_DECAY) and warm-up epochs
+    # (None: PAPER_WARMUP; the other recipes and methods: 0)
+    weight_decay: float | None = None
+    warmup_epochs: int | None = None
     extra_eval_modes: tuple[str, ...] = ()  # also evaluate these (test set: once each)
     select: str = "best"  # "best": the epoch of best validation accuracy; "last": the last epoch
     train_limit: int | None = None
     val_size: int | None = None
-    bayesbinn_temperature: float = 1.0
+    bayesbinn_temperature: float = 1e-10
     bayesbinn_numerics: str = "stable"
+    bayesbinn_beta: float = 0.0
     bayesbinn_lam_init: float = 10.0
     # bnn.BinaryLinear's `noise`, `init_mu`, `init_z`, `samples`; None: the adapter's default
     vispa_noise: float | None = None
@@ -84,13 +101,49 @@ class TrainConfig:
         for mode in self.extra_eval_modes:
             check_choice(mode, EVAL_MODES, "extra_eval_modes", "train")
         check_choice(self.select, ("best", "last"), "select", "train")
+        check_choice(self.recipe, RECIPES, "recipe", "train")
+        if self.recipe != "adapter" and self.method != "vispa":
+            raise invalid("recipe", "train", '"adapter" unless method="vispa"', self.recipe)
         check_int(self.rank, "rank", "train", 0)
         check_int(self.epochs, "epochs", "train", 1)
-        check_int(self.batch_size, "batch_size", "train", 1)
-        check_int(self.eval_samples, "eval_samples", "train", 1)
+        if self.batch_size is not None:
+            check_int(self.batch_size, "batch_size", "train", 1)
+        if self.eval_samples is not None:
+            check_int(self.eval_samples, "eval_samples", "train", 1)
+        if self.warmup_epochs is not None:
+            check_int(self.warmup_epochs, "warmup_epochs", "train", 0)
         if self.lr is not None and not (isinstance(self.lr, (int, float)) and self.lr > 0):
             raise invalid("lr", "train", "a positive number or None", self.lr)
+        if self.weight_decay is not None and not (
+                isinstance(self.weight_decay, (int, float)) and self.weight_decay >= 0):
+            raise invalid("weight_decay", "train", "a non-negative number or None",
+                          self.weight_decay)
         return self
+
+    # The effective values of the options whose default depends on the method and recipe.
+    @property
+    def paper(self) -> bool:
+        return self.method == "vispa" and self.recipe != "adapter"
+
+    @property
+    def batch(self) -> int:
+        return self.batch_size or (PAPER_BATCH if self.paper else 100)
+
+    @property
+    def samples(self) -> int:
+        return self.eval_samples or (PAPER_SAMPLES if self.paper else 8)
+
+    @property
+    def warmup(self) -> int:
+        if self.warmup_epochs is not None:
+            return self.warmup_epochs
+        return PAPER_WARMUP if self.paper else 0
+
+    @property
+    def rate(self) -> float:
+        if self.lr is not None:
+            return self.lr
+        return PAPER_LR if self.paper else DEFAULT_LR[self.method]
 
 
 @dataclass
@@ -115,6 +168,7 @@ class TrainResult:
         return {
             "method": c.method,
             "rank": c.rank if c.method == "vispa" else None,
+            "recipe": c.recipe if c.method == "vispa" else None,
             "model": c.model,
             "dataset": c.dataset,
             "activations": c.activations,
@@ -173,7 +227,15 @@ def _full_precision_params(model: nn.Module) -> list[nn.Parameter]:
 
 def make_optimizer(model: nn.Module, config: TrainConfig, n_train: int) -> _Joint:
     """The method's optimizer for the binary layers and Adam for the full-precision parameters."""
-    lr = config.lr if config.lr is not None else DEFAULT_LR[config.method]
+    lr = config.rate
+    if config.paper:  # the published recipe: one SGD, weight decay on every parameter
+        wd = (config.weight_decay if config.weight_decay is not None
+              else PAPER_WEIGHT_DECAY[config.activations])
+        joint = _Joint(torch.optim.SGD(model.parameters(), lr=lr, momentum=0.9,
+                                       weight_decay=wd))
+        for g in joint.param_groups:
+            g["base_lr"] = g["lr"]
+        return joint
     if config.method == "vispa":  # one optimizer: Riemannian Adam on factors, Adam on the rest
         from bnn.optim import RiemannianAdam, param_groups
 
@@ -193,6 +255,7 @@ def make_optimizer(model: nn.Module, config: TrainConfig, n_train: int) -> _Join
 
         binary = BayesBiNN(binary_layers(model), train_set_size=n_train, lr=lr,
                            temperature=config.bayesbinn_temperature,
+                           beta=config.bayesbinn_beta,
                            numerics=config.bayesbinn_numerics)
     joint = _Joint(binary, adam)
     for g in joint.param_groups:
@@ -200,9 +263,14 @@ def make_optimizer(model: nn.Module, config: TrainConfig, n_train: int) -> _Join
     return joint
 
 
-def _set_lr(optimizer: _Joint, step: int, total: int) -> None:
-    # Cosine decay to zero over the run: a function of the global step only, so resume is exact.
-    factor = 0.5 * (1.0 + math.cos(math.pi * min(step, total) / total))
+def _set_lr(optimizer: _Joint, step: int, total: int, warmup: int = 0) -> None:
+    # Linear warm-up over `warmup` steps, then cosine decay to zero over the rest of the run: a
+    # function of the global step only, so resume is exact.
+    if step < warmup:
+        factor = (step + 1) / warmup
+    else:
+        span = max(total - warmup, 1)
+        factor = 0.5 * (1.0 + math.cos(math.pi * min(step - warmup, span) / span))
     for g in optimizer.param_groups:
         g["lr"] = g["base_lr"] * factor
 
@@ -292,6 +360,8 @@ def evaluate(model: nn.Module, method: str, x: torch.Tensor, y: torch.Tensor,
         from bnn.deploy import evaluate as vispa_evaluate
 
         batches = list(zip(x.split(_EVAL_BATCH), y.split(_EVAL_BATCH)))
+        if any(getattr(m, "recipe", "adapter") != "adapter" for m in binary_layers(model)):
+            calib = None  # the published test: BatchNorm statistics of training, not recomputed
         return vispa_evaluate(model, batches, mode=mode, samples=samples, seed=seed,
                               calibration=calib if mode != "mean" else None).accuracy
     if mode == "mean":
@@ -324,6 +394,8 @@ def memory_bytes(model: nn.Module, optimizer: _Joint | None = None) -> tuple[int
     binary_ids = {id(t) for m in binary_layers(model) for t in (*m.parameters(), *m.buffers())}
     rest = [t for t in (*model.parameters(), *model.buffers())
             if id(t) not in binary_ids and t.is_floating_point()]
+    # + the paper recipe's per-channel scales (full precision, part of the deployed network)
+    rest += [m.alpha for m in binary_layers(model) if getattr(m, "alpha", None) is not None]
     deployed = (n_binary + 7) // 8 + sum(4 * t.numel() for t in rest)
     return train, deployed
 
@@ -353,13 +425,23 @@ def train(config: TrainConfig, data: Splits | None = None,
         given = {"noise": config.vispa_noise, "init_mu": config.vispa_init_mu,
                  "init_z": config.vispa_init_z, "samples": config.vispa_samples}
         options.update({k: v for k, v in given.items() if v is not None})
+        if config.paper:
+            options["recipe"] = config.recipe
     model = build_model(config.model, config.method, data.input_shape, data.num_classes,
                         activations=config.activations, rank=config.rank, **options)
+    if config.paper:  # the published W1A1 surrogate: (2 - 2|x|)_+
+        from bnn.layers import SignActivation
+
+        for m in model.modules():
+            if isinstance(m, SignActivation):
+                m.surrogate = "approxsign"
     n = len(data.y_train)
+    batch_size = config.batch
     optimizer = make_optimizer(model, config, n)
     gen = torch.Generator().manual_seed(config.seed)
-    steps_per_epoch = math.ceil(n / config.batch_size)
+    steps_per_epoch = math.ceil(n / batch_size)
     total = steps_per_epoch * config.epochs
+    warmup = steps_per_epoch * config.warmup
     history: list[dict] = []
     best = {"val": -1.0, "epoch": 0, "state": None}
     start = 0
@@ -381,9 +463,9 @@ def train(config: TrainConfig, data: Splits | None = None,
         loss_sum, correct = 0.0, 0
         t0 = time.perf_counter()
         for b in batches:
-            idx = perm[b * config.batch_size:(b + 1) * config.batch_size]
+            idx = perm[b * batch_size:(b + 1) * batch_size]
             x, y = data.x_train[idx], data.y_train[idx]
-            _set_lr(optimizer, (epoch - 1) * steps_per_epoch + b, total)
+            _set_lr(optimizer, (epoch - 1) * steps_per_epoch + b, total, warmup)
             optimizer.zero_grad()
             logits = model(x)
             loss = F.cross_entropy(logits, y)
@@ -411,7 +493,7 @@ def train(config: TrainConfig, data: Splits | None = None,
     # The deployed network: BatchNorm recalibrated on a fixed slice of the training set.
     calibration = data.x_train[:CALIBRATION_SIZE]
     deployed = deployed_network(model, config.method, calibration, (data.x_val, data.y_val))
-    kw = {"samples": config.eval_samples, "deployed": deployed, "calibration": calibration}
+    kw = {"samples": config.samples, "deployed": deployed, "calibration": calibration}
     val_acc = evaluate(model, config.method, data.x_val, data.y_val, config.eval_mode, **kw)
     test_acc = {}
     for mode in (config.eval_mode, *config.extra_eval_modes):  # the test set: once per number
@@ -448,8 +530,19 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--model", choices=ARCHITECTURES, default=d.model)
     p.add_argument("--method", choices=METHODS, default=d.method)
     p.add_argument("--rank", type=int, default=d.rank, help="VISPA's K (0: the diagonal case)")
+    p.add_argument("--recipe", choices=RECIPES, default=d.recipe,
+                   help="VISPA: adapter (RiemannianAdam on the sphere, default) | paper (the "
+                        "published recipe: SGD, warm-up cosine, batch 256, 40-draw ensemble) | "
+                        "sphere (paper, rows kept on the sphere)")
     p.add_argument("--epochs", type=int, default=d.epochs)
-    p.add_argument("--batch-size", type=int, default=d.batch_size)
+    p.add_argument("--batch-size", type=int, default=None,
+                   help="default 100 (256 for the paper/sphere recipes)")
+    p.add_argument("--weight-decay", type=float, default=None,
+                   help="paper/sphere recipes: SGD weight decay on every parameter (default "
+                        "5e-4 W1A32, 1e-5 W1A1)")
+    p.add_argument("--warmup-epochs", type=int, default=None,
+                   help="linear learning-rate warm-up (default 5 for the paper/sphere recipes, "
+                        "else 0)")
     p.add_argument("--lr", type=float, default=None,
                    help="learning rate of the binary weights (default per method: "
                         + ", ".join(f"{k} {v:g}" for k, v in DEFAULT_LR.items()) + ")")
@@ -461,8 +554,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--eval-mode", choices=EVAL_MODES, default=d.eval_mode,
                    help="harden: the deployed ±1 network (default); ensemble: a Monte Carlo "
                         "average of sampled networks; mean; sample")
-    p.add_argument("--eval-samples", type=int, default=d.eval_samples,
-                   help="networks in an ensemble")
+    p.add_argument("--eval-samples", type=int, default=None,
+                   help="networks in an ensemble (default 8; 40 for the paper/sphere recipes)")
     p.add_argument("--extra-eval-modes", nargs="*", choices=EVAL_MODES, default=[],
                    help="also report these eval modes (test_accuracy_<mode> in the JSON)")
     p.add_argument("--select", choices=("best", "last"), default=d.select,
@@ -473,6 +566,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--bayesbinn-temperature", type=float, default=d.bayesbinn_temperature)
     p.add_argument("--bayesbinn-numerics", choices=("stable", "reference"),
                    default=d.bayesbinn_numerics)
+    p.add_argument("--bayesbinn-beta", type=float, default=d.bayesbinn_beta,
+                   help="BayesBiNN's momentum of the natural gradient")
     p.add_argument("--bayesbinn-lam-init", type=float, default=d.bayesbinn_lam_init)
     p.add_argument("--vispa-noise", type=float, default=None,
                    help="VISPA: training weights sign(mu + s Z g) with this s in [0, 1] "

@@ -13,15 +13,29 @@ the forward pass runs on w_τ, and the Bayesian learning rule updates λ with th
 
 (N the training-set size, L the minibatch mean loss, λ₀ the prior, one sample per step).
 
-Float32 saturation. In float32, tanh(x) rounds to exactly 1 once |x| ≳ 9, so with the published
-settings (λ initialised at ±10, τ = 1e-10) both 1 - w_τ² and 1 - μ² are exactly 0 and the reference
-code's scale (1 - w_τ² + 1e-10) / τ / (1 - μ² + 1e-10) becomes the constant 1e10: the update turns
-into sign-forward, straight-through momentum SGD on λ with a huge gain and the λ - λ₀ pull, not the
-relaxation it describes. ``numerics="reference"`` reproduces that float32 formula verbatim.
-``numerics="stable"`` (the default here) computes s exactly for any λ and τ, from
-log(1 - tanh²(x)) = log 4 - 2|x| - 2 log1p(e^{-2|x|}), so s = exp(ℓ(ρ/τ) - ℓ(λ)) / τ with
-ρ = λ + δ: no cancellation, no saturation; with it the default temperature is τ = 1, where the
-relaxation is a real one (with τ → 0, s → 0 almost surely and nothing would learn).
+The published scale carries a regulariser ε = 1e-10 in both numerator and denominator,
+
+    s = (1 - w_τ² + ε) / τ / (1 - μ² + ε),
+
+and with the published temperature τ = 1e-10 it is ε, not the relaxation, that sets the update: the
+sampled w_τ is ±1 (so 1 - w_τ² = 0 and the numerator is ε / τ = 1) and s = 1 / (sech²(λ) + ε), at
+most 1e10. The update is then sign-forward, straight-through momentum SGD on an unbounded λ whose
+only other force is the pull λ - λ₀ (a forgetting rate lr): the rule the paper's results come from.
+Without ε (the textbook relaxation) s → 0 almost surely as τ → 0 and nothing would learn.
+
+Float32 saturation. In float32, tanh(x) rounds to exactly ±1 once |x| ≳ 9, so the verbatim
+expression computes 1 - μ² by cancellation: 0 for |λ| ≳ 9 and a coarse staircase below.
+``numerics="reference"`` reproduces that float32 formula verbatim. ``numerics="stable"`` (the
+default) evaluates the same formula, ε included, without cancellation, from
+sech²(x) = 4 e^{-2|x|} / (1 + e^{-2|x|})²:
+s = (sech²(ρ/τ) + ε) / τ / (sech²(λ) + ε), ρ = λ + δ. Both agree wherever float32 does not
+round; at τ = 1 the ε terms are negligible and s is the exact relaxation's scale. The published
+code also uses a μ one step stale in s (it reassigns λ and then takes tanh of the old tensor); that
+slip is not reproduced (its effect is nil once λ saturates).
+
+Defaults (chosen on validation, see docs/bnn-results.md): τ = 1e-10 and λ initialised at ±10 as
+published, β = 0 (the published MNIST setting, no momentum), lr 1e-2 (bnn.train), one
+sample per step, prior λ₀ = 0.
 
 Evaluation: the mode (the deployed ±1 network sign(λ), sign(0) = +1), the mean tanh(λ) (real
 weights), one Bernoulli sample w = sign(λ + δ), or a Monte Carlo ensemble of such samples.
@@ -38,12 +52,29 @@ from torch.nn import functional as F
 from bnn._checks import invalid
 
 _LOG4 = math.log(4.0)
+#: The published scale's regulariser (numerator and denominator).
+EPS = 1e-10
 
 
 def log_sech2(x: torch.Tensor) -> torch.Tensor:
     """log(1 - tanh(x)²) without cancellation, for any x."""
     a = x.abs()
     return _LOG4 - 2.0 * a - 2.0 * torch.log1p(torch.exp(-2.0 * a))
+
+
+def sech2(x: torch.Tensor) -> torch.Tensor:
+    """1 - tanh(x)² = 4 e^{-2|x|} / (1 + e^{-2|x|})² without cancellation.
+
+    |x| is capped at 40 (sech² < 1e-34 there, negligible next to ε): exp of a hugely negative
+    float32 takes a slow underflow path on CPU, 30x slower than the rest of the step.
+    """
+    e = torch.exp(x.abs().clamp_max(40.0).mul_(-2.0))
+    return e.mul(4.0).div_((1.0 + e).square_())
+
+
+def stable_scale(rho: torch.Tensor, lam: torch.Tensor, tau: float) -> torch.Tensor:
+    """The published scale (1 - tanh²(ρ/τ) + ε) / τ / (1 - tanh²(λ) + ε), without cancellation."""
+    return (sech2(rho / tau) + EPS).div_(tau).div_(sech2(lam) + EPS)
 
 
 def _logistic_half(shape, like: torch.Tensor) -> torch.Tensor:
@@ -63,7 +94,7 @@ class _BayesBinary(nn.Module):
     def _setup(self, shape, lam_init: float, lam_std: float) -> None:
         signs = torch.randint(0, 2, shape).float() * 2 - 1
         self.register_buffer("lam", signs * (lam_init + lam_std * torch.randn(shape)))
-        self.temperature = 1.0
+        self.temperature = 1e-10
         self._w: torch.Tensor | None = None
         self._sampled: torch.Tensor | None = None
         self._rho: torch.Tensor | None = None
@@ -127,7 +158,7 @@ class BayesBiNN(torch.optim.Optimizer):
     """
 
     def __init__(self, layers: list[_BayesBinary], train_set_size: int, lr: float = 3e-4,
-                 beta: float = 0.99, temperature: float = 1.0, prior_lam: float = 0.0,
+                 beta: float = 0.0, temperature: float = 1e-10, prior_lam: float = 0.0,
                  numerics: str = "stable") -> None:
         if numerics not in ("stable", "reference"):
             raise invalid("numerics", "BayesBiNN", 'one of "stable", "reference"', numerics)
@@ -148,9 +179,9 @@ class BayesBiNN(torch.optim.Optimizer):
                 continue
             if group["numerics"] == "reference":  # the published float32 expression, verbatim
                 mu = torch.tanh(lam)
-                scale = (1 - w * w + 1e-10) / tau / (1 - mu * mu + 1e-10)
+                scale = (1 - w * w + EPS) / tau / (1 - mu * mu + EPS)
             else:
-                scale = torch.exp(log_sech2(rho / tau) - log_sech2(lam)) / tau
+                scale = stable_scale(rho, lam, tau)
             g_hat = n * scale * w.grad
             state = self.state[lam]
             if not state:
