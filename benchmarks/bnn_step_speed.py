@@ -1,0 +1,99 @@
+"""Time per training step of VISPA against STE on the MLP 784-512-512-10 (Fashion-MNIST shapes).
+
+    .venv/bin/python benchmarks/bnn_step_speed.py [--threads 1] [--steps 60] [--batch 100]
+
+Every method's step (forward, backward, optimizer step) is timed in the same process, the
+methods interleaved round by round so that a change in the machine's load hits all of them;
+the report gives medians per phase and the ratio to STE, with the load average before and after.
+Random inputs: the timing does not depend on the data.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+
+def _variants():
+    return [
+        ("STE (Adam)", {"method": "ste"}),
+        ("VISPA K=0", {"method": "vispa", "rank": 0}),
+        ("VISPA K=4", {"method": "vispa", "rank": 4}),
+        ("VISPA K=4 paper (SGD)", {"method": "vispa", "rank": 4, "recipe": "paper"}),
+    ]
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--steps", type=int, default=60)
+    p.add_argument("--batch", type=int, default=100)
+    p.add_argument("--json", type=str, default=None, help="also write the numbers here")
+    args = p.parse_args(argv)
+    os.environ.setdefault("OMP_NUM_THREADS", str(args.threads))
+    import torch
+    import torch.nn.functional as F
+
+    from bnn.models import build_model
+    from bnn.train import TrainConfig, make_optimizer
+
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(0)
+    load_before = os.getloadavg()
+    runs = []
+    for label, over in _variants():
+        cfg = TrainConfig(dataset="fashion-mnist", model="mlp", **over)
+        opts = {"recipe": cfg.recipe} if cfg.paper else {}
+        model = build_model("mlp", cfg.method, (1, 28, 28), 10, rank=cfg.rank, **opts)
+        opt = make_optimizer(model, cfg, 50_000)
+        runs.append({"label": label, "model": model, "opt": opt,
+                     "times": {"forward": [], "backward": [], "step": [], "total": []}})
+    x = torch.randn(args.batch, 1, 28, 28)
+    y = torch.randint(0, 10, (args.batch,))
+    for i in range(args.steps + 5):
+        for r in runs:  # interleaved: one step of each method per round
+            model, opt = r["model"], r["opt"]
+            model.train()
+            t0 = time.perf_counter()
+            opt.zero_grad()
+            loss = F.cross_entropy(model(x), y)
+            t1 = time.perf_counter()
+            loss.backward()
+            t2 = time.perf_counter()
+            opt.step()
+            t3 = time.perf_counter()
+            if i >= 5:  # warm-up rounds are not counted
+                for k, v in (("forward", t1 - t0), ("backward", t2 - t1), ("step", t3 - t2),
+                             ("total", t3 - t0)):
+                    r["times"][k].append(v)
+    load_after = os.getloadavg()
+    ste = statistics.median(runs[0]["times"]["total"])
+    out = {"threads": args.threads, "batch": args.batch, "steps": args.steps,
+           "load_before": load_before, "load_after": load_after, "torch": torch.__version__,
+           "methods": {}}
+    print(f"torch {torch.__version__}, {args.threads} thread(s), batch {args.batch}, "
+          f"{args.steps} steps each, interleaved; load average before "
+          f"{load_before[0]:.2f}, after {load_after[0]:.2f} (shared machine)")
+    print(f"{'method':24s} {'forward':>9s} {'backward':>9s} {'step':>9s} {'total':>9s} "
+          f"{'x STE':>6s}   (medians, ms)")
+    for r in runs:
+        med = {k: statistics.median(v) * 1e3 for k, v in r["times"].items()}
+        ratio = med["total"] / (ste * 1e3)
+        out["methods"][r["label"]] = {**med, "ratio_to_ste": ratio}
+        print(f"{r['label']:24s} {med['forward']:9.2f} {med['backward']:9.2f} "
+              f"{med['step']:9.2f} {med['total']:9.2f} {ratio:6.2f}")
+    if args.json:
+        Path(args.json).write_text(json.dumps(out, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
