@@ -40,13 +40,13 @@ RESULTS = REPO / "benchmarks" / "results" / "maxcut_gset.json"
 PLOT = REPO / "docs" / "img" / "maxcut_time_vs_edges.png"
 VARIANTS = {
     "hyperplanes": ("1000 hyperplanes, no local search", {"local_search": False}),
-    "one_flip": ("1000 hyperplanes, 1-flip search on the best 8", {"tabu_moves": 0}),
+    "one_flip": ("1000 hyperplanes, 1-flip search on the best 8", {"moves": 0}),
     "one_flip_more": ("10000 hyperplanes, 1-flip search on the best 64",
-                      {"trials": 10000, "candidates": 64, "tabu_moves": 0}),
+                      {"trials": 10000, "candidates": 64, "moves": 0}),
     "tabu_short": ("as the default, all tenures in [n/100, n/10)", {"tenures": ((100, 10),)}),
     "tabu_long": ("as the default, all tenures in [n/50, n/5)", {"tenures": ((50, 5),)}),
     "default": ("1000 hyperplanes, 1-flip + tabu search on the best 8 (the default)", {}),
-    "tabu_x4": ("as the default, with 4x the tabu moves", {"tabu_moves": "x4"}),
+    "tabu_x4": ("as the default, with 4x the tabu moves", {"moves": "x4"}),
 }
 """Rounding settings compared on the same SDP factor (the ablation table)."""
 SAME_GRAPH = {"maxG11": "G11", "maxG32": "G32", "maxG51": "G51", "maxG60": "G60"}
@@ -111,8 +111,8 @@ def rounding_variants(Y: np.ndarray, graph, n: int) -> dict:
     out = {}
     for key, (_, options) in VARIANTS.items():
         options = dict(options)
-        if options.get("tabu_moves") == "x4":
-            options["tabu_moves"] = 4 * int(min(20000, 3e7 // n))  # 4x round_cut's "auto"
+        if options.get("moves") == "x4":
+            options["moves"] = 4 * rounding.auto_moves(W, n)
         default_tenures = rounding._TENURES
         rounding._TENURES = options.pop("tenures", default_tenures)  # private knob, ablation only
         try:

@@ -19,13 +19,15 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from lowrank_sdp._validation import check_positive_int
+from lowrank_sdp._validation import check_nonnegative, check_positive_int
 from lowrank_sdp.io.graph import Graph, as_graph, laplacian_quarter
 from lowrank_sdp.io.readers import read_graph
 from lowrank_sdp.result import BaseResult, IterationState, Result, Status
-from lowrank_sdp.rounding import round_cut
+from lowrank_sdp.rounding import check_moves, round_cut
 
 __all__ = ["MaxCutResult", "laplacian_quarter", "maxcut"]
+
+_ROUNDING_SHARE = 0.2  # of time_limit, held back from the SDP solve for the rounding
 
 
 @dataclass(frozen=True)
@@ -125,6 +127,8 @@ def maxcut(
     verbose: bool = False,
     trials: int = 1000,
     local_search: bool = True,
+    rounding_moves: int | str | None = "auto",
+    rounding_time: float | None = None,
     weight: str | None = "weight",
 ) -> MaxCutResult:
     """Solve the Max-Cut SDP of `graph` with a certified bound, and round it to a cut.
@@ -138,6 +142,12 @@ def maxcut(
         passed to `lowrank_sdp.solve` (see there).
     trials : number of random hyperplanes of the rounding.
     local_search : improve the best hyperplane cuts by local search (see `round_cut`).
+    rounding_moves : tabu-move budget of the rounding (`round_cut`'s `moves`; None: no move
+        budget, search until the time is spent).
+    rounding_time : seconds for the rounding. With `time_limit`, the limit covers SDP and
+        rounding: the solve gets time_limit - rounding_time (rounding_time defaults to a fifth
+        of time_limit) and the rounding whatever is left of time_limit when the solve returns.
+        Either stops earlier at its own budget (tol, rounding_moves); the bound is kept.
     weight : the networkx edge attribute holding the weight (default "weight", missing = 1;
         None: every edge weighs 1).
 
@@ -152,6 +162,16 @@ def maxcut(
     trials = check_positive_int(trials, "trials", "maxcut")
     g = _graph_input(graph, weight)
     W, name, n, m = g.adjacency, g.name or "graph", g.n, g.m
+    time_limit = check_nonnegative(time_limit, "time_limit", "maxcut", allow_none=True)
+    rounding_time = check_nonnegative(rounding_time, "rounding_time", "maxcut", allow_none=True)
+    if time_limit is not None and not np.isfinite(time_limit):
+        time_limit = None
+    check_moves(rounding_moves, time_limit if rounding_time is None else rounding_time,
+                "rounding_moves", "maxcut")
+    solve_limit = time_limit
+    if time_limit is not None:
+        reserve = _ROUNDING_SHARE * time_limit if rounding_time is None else rounding_time
+        solve_limit = max(0.0, time_limit - reserve)
 
     t0 = time.perf_counter()
     res = lowrank_sdp.solve(
@@ -160,7 +180,7 @@ def maxcut(
         rank=rank,
         method=method,
         tol=tol,
-        time_limit=time_limit,
+        time_limit=solve_limit,
         seed=seed,
         callback=callback,
         Y0=Y0,
@@ -171,8 +191,12 @@ def maxcut(
     )
     t1 = time.perf_counter()
     status = res.status
+    rounding_limit = rounding_time
+    if time_limit is not None:
+        rounding_limit = max(0.0, time_limit - (t1 - start))
     try:
-        x, value = round_cut(res.Y, W, trials=trials, seed=seed, local_search=local_search)
+        x, value = round_cut(res.Y, W, trials=trials, seed=seed, local_search=local_search,
+                             moves=rounding_moves, time_limit=rounding_limit)
     except KeyboardInterrupt:
         # Ctrl-C during rounding: fall back to one plain hyperplane (milliseconds).
         x, value = round_cut(res.Y, W, trials=1, seed=seed, local_search=False)

@@ -3,25 +3,33 @@
 Goemans-Williamson rounding labels vertex i by the side of a random hyperplane its row y_i
 falls on, x_i = sign(<y_i, g>) with g ~ N(0, I_r). Many hyperplanes are drawn at once
 (one (n, r) @ (r, trials) product per chunk), the best few cuts are improved by a 1-flip local
-search and then a short tabu search, and the best cut is returned with its value recomputed
-from the labels.
+search and a tabu search (O(deg) per move), and then a breakout schedule perturbs the best cut
+along the SDP geometry and searches again until the move (or time) budget is spent. The best
+cut is returned with its value recomputed from the labels.
 """
 
 from __future__ import annotations
 
 import numbers
+import time
 
 import numpy as np
 import scipy.sparse as sp
 
-from lowrank_sdp._validation import check_positive_int, invalid
+from lowrank_sdp._validation import check_nonnegative, check_positive_int, invalid
 from lowrank_sdp.io.graph import as_graph
 from lowrank_sdp.kernels import cut as _k
 
 __all__ = ["as_adjacency", "cut_value", "round_cut"]
 
 _CHUNK_ENTRIES = 1 << 22  # entries of Y @ R held at once: 32 MiB of float64
-_TABU_WORK = 3e7  # tabu moves x vertices per candidate for tabu_moves="auto"
+_MOVE_WORK = 6e6
+"""moves="auto" is _MOVE_WORK / (mean degree + 8) tabu moves: about a fixed amount of work per
+graph (a move costs O(deg) plus a constant), and at least _MIN_MOVES_PER_VERTEX * n."""
+_MIN_MOVES_PER_VERTEX = 20
+_MAX_MOVES_PER_VERTEX = 1000  # small graphs need no fixed amount of work
+_EPISODE_MAX = 200_000  # longest tabu run between two time checks
+_BUCKET_SPAN_MAX = 1 << 24  # integer weights up to this weighted degree use gain buckets
 _TENURES = ((100, 10), (50, 5))
 """Tabu tenures are drawn in [n/a, n/b), the candidates taking turns over these ranges: short
 tenures suit the dense G-set graphs, long ones the sparse toroidal grids (measured on G1-G54)."""
@@ -52,6 +60,47 @@ def cut_value(adjacency, x) -> float:
     return float(_k.cut_value(A.indptr, A.indices, A.data, _labels(x, A.shape[0], "cut_value")))
 
 
+def check_moves(moves, time_limit: float | None, param: str, func: str) -> int | str | None:
+    """Validate a tabu-move budget: a non-negative int, "auto", or None (needs a time limit)."""
+    if moves is None:
+        if time_limit is None or not np.isfinite(time_limit):
+            raise invalid(param, func, 'an int or "auto" when there is no time limit', moves)
+        return None
+    if isinstance(moves, str) and moves == "auto":
+        return moves
+    if isinstance(moves, bool) or not isinstance(moves, numbers.Integral) or moves < 0:
+        raise invalid(param, func, 'a non-negative int, "auto" or None', moves)
+    return int(moves)
+
+
+def auto_moves(adjacency, n: int) -> int:
+    """The move budget of moves="auto" for an adjacency with n vertices."""
+    work = max(_MOVE_WORK / (adjacency.nnz / max(n, 1) + 8.0), _MIN_MOVES_PER_VERTEX * n)
+    return int(min(work, _MAX_MOVES_PER_VERTEX * n))
+
+
+def _stall(n: int) -> int:
+    """Moves without a new best after which a tabu run ends (and the next perturbation comes)."""
+    return max(500, 2 * n)
+
+
+def _perturbation(Y: np.ndarray, x: np.ndarray, active: np.ndarray, strength: int,
+                  rng: np.random.Generator) -> np.ndarray:
+    """x with a cluster of `strength` vertices flipped: those whose SDP vectors are most
+    (anti-)parallel to a random vertex's. The SDP puts y_i ~ ±y_j when i and j should be on
+    the same / opposite sides, so flipping the whole cluster keeps the cut inside it and only
+    moves its boundary: a jump that 1-flip and tabu moves rarely make.
+    """
+    c = active[rng.integers(active.size)]
+    score = np.abs(Y @ Y[c])
+    score[c] = np.inf
+    k = min(strength, x.size)
+    cluster = np.argpartition(-score, k - 1)[:k]
+    out = x.copy()
+    out[cluster] = -out[cluster]
+    return out
+
+
 def round_cut(
     Y: np.ndarray,
     adjacency,
@@ -59,7 +108,8 @@ def round_cut(
     seed: int | None = 0,
     local_search: bool = True,
     candidates: int = 8,
-    tabu_moves: int | str = "auto",
+    moves: int | str | None = "auto",
+    time_limit: float | None = None,
 ) -> tuple[np.ndarray, float]:
     """Best cut from `trials` random hyperplanes through the rows of Y, locally improved.
 
@@ -68,16 +118,24 @@ def round_cut(
     Y : (n, r) array whose rows are the vectors of the SDP solution X = Y Y^T.
     adjacency : symmetric (n, n) weight matrix, sparse or dense.
     trials : number of random hyperplanes.
-    seed : seed of the hyperplanes and of the tabu tenures; the same seed gives the same cut.
+    seed : seed of the hyperplanes, tenures and perturbations; the same seed and move budget
+        give the same cut.
     local_search : improve the `candidates` best hyperplane cuts by 1-flip local search and
-        then `tabu_moves` moves of tabu search each ("auto": about 3e7 / n, at most 20000;
-        0 skips tabu search). False returns the best hyperplane cut as is.
+        tabu search, then perturb the best cut and search again (breakout) until the budget is
+        spent. False returns the best hyperplane cut as is.
+    moves : total budget of tabu moves (each O(deg)). "auto": 6e6 / (mean degree + 8), at
+        least 20 n and at most 1000 n (about a fixed amount of work, a few tenths of a second);
+        0: 1-flip search only; None: no move budget (then `time_limit` must be given).
+    time_limit : seconds for the local search, checked between tabu runs (of at most 200,000
+        moves); None: no limit. A time limit makes the cut depend on the machine's speed; the
+        move budget does not.
 
     Returns
     -------
     (x, value) : int8 labels in {-1, +1} (x[0] = +1) and the cut value, recomputed from x.
     """
     func = "round_cut"
+    start = time.perf_counter()
     Y = np.asarray(Y, dtype=np.float64)
     A = as_adjacency(adjacency, func=func)
     n = A.shape[0]
@@ -87,12 +145,12 @@ def round_cut(
         raise invalid("Y", func, "finite", "<non-finite entries>")
     trials = check_positive_int(trials, "trials", func)
     candidates = check_positive_int(candidates, "candidates", func)
-    if tabu_moves == "auto":
-        tabu_moves = int(min(20000, _TABU_WORK // max(n, 1)))
-    elif isinstance(tabu_moves, bool) or not isinstance(tabu_moves, numbers.Integral) or (
-        tabu_moves < 0
-    ):
-        raise invalid("tabu_moves", func, 'a non-negative int or "auto"', tabu_moves)
+    time_limit = check_nonnegative(time_limit, "time_limit", func, allow_none=True)
+    moves = check_moves(moves, time_limit, "moves", func)
+    if moves == "auto":
+        moves = auto_moves(A, n)
+    elif moves is None:
+        moves = np.iinfo(np.int64).max
     if n == 0:
         return np.zeros(0, dtype=np.int8), 0.0
     rng = np.random.default_rng(seed)
@@ -118,25 +176,74 @@ def round_cut(
 
     x_best, v_best = best_x[0], best_vals[0]
     if local_search:
-        tol = 1e-9 * max(1.0, float(np.abs(w).max(initial=0.0)))
-        tenures = [rng.integers(n // a + 1, n // b + 10, size=1024) for a, b in _TENURES]
-        # No cut weighs more than the positive edges: stop searching once one reaches that.
-        ceiling = float(w[w > 0].sum()) / 2.0
-        for k, (x0, v0) in enumerate(zip(best_x, best_vals)):
-            x, g = _k.one_flip_search(ip, ix, w, x0, tol)
-            v = v0 + g
-            if tabu_moves:
-                x2, g2 = _k.tabu_search(
-                    ip, ix, w, x, tabu_moves, tenures[k % len(tenures)], tol, ceiling - v
-                )
-                x, v = x2, v + g2
-            if v > v_best + tol:
-                x_best, v_best = x, v
-            if v_best >= ceiling - tol:
-                break
+        x_best, v_best = _search(Y, A, best_x, best_vals, moves, time_limit, start, rng)
     if x_best[0] < 0:
         x_best = -x_best  # the cut is the same; fix the sign for readable output
     value = float(_k.cut_value(ip, ix, w, x_best))
     # The incremental bookkeeping must agree with a fresh count (it is exact for integer weights).
     assert abs(value - v_best) <= 1e-6 * max(1.0, abs(value)), (value, v_best)
     return x_best, value
+
+
+def _search(Y, A, starts, start_vals, moves, time_limit, start, rng):
+    """1-flip + tabu search from each start, then breakout rounds from the best cut found."""
+    n = A.shape[0]
+    ip, ix, w = A.indptr, A.indices, A.data
+    tol = 1e-9 * max(1.0, float(np.abs(w).max(initial=0.0)))
+    # No cut weighs more than the positive edges: stop searching once one reaches that.
+    ceiling = float(w[w > 0].sum()) / 2.0
+    rows = np.repeat(np.arange(n), np.diff(ip))
+    span = float(np.bincount(rows, weights=np.abs(w), minlength=n).max(initial=0.0))
+    tabu = (_k.tabu_search_buckets if np.all(w == np.rint(w)) and span <= _BUCKET_SPAN_MAX
+            else _k.tabu_search)
+    tenures = [rng.integers(n // a + 1, n // b + 10, size=1024) for a, b in _TENURES]
+    stall = _stall(n)
+    active = np.flatnonzero(np.diff(ip))
+    deadline = np.inf if time_limit is None else start + time_limit
+    left = moves
+
+    def run(x, v, episode):
+        nonlocal left
+        cap = min(left, _EPISODE_MAX)
+        if cap <= 0 or v >= ceiling - tol:
+            return x, v
+        x2, g, used = tabu(ip, ix, w, x, cap, tenures[episode % len(tenures)], tol,
+                           ceiling - v, stall)
+        left -= used
+        return x2, v + g
+
+    x_best, v_best = starts[0], start_vals[0]
+    episode = 0
+    for x0, v0 in zip(starts, start_vals):
+        x, g = _k.one_flip_search(ip, ix, w, x0, tol)
+        x, v = run(x, v0 + g, episode)
+        episode += 1
+        if v > v_best + tol:
+            x_best, v_best = x, v
+        if v_best >= ceiling - tol or time.perf_counter() >= deadline:
+            return x_best, v_best
+    if active.size == 0:
+        return x_best, v_best
+    # Breakout: perturb the current cut, search, keep the result; the perturbation grows while
+    # the search falls back to the same cut and resets when it finds a better one.
+    k0 = max(2, n // 100)
+    strength = k0
+    x_cur, v_cur = x_best, v_best
+    since_best = 0
+    while left > 0 and v_best < ceiling - tol and time.perf_counter() < deadline:
+        x = _perturbation(Y, x_cur, active, strength, rng)
+        v = v_cur + float(_k.cut_value(ip, ix, w, x) - _k.cut_value(ip, ix, w, x_cur))
+        x, g = _k.one_flip_search(ip, ix, w, x, tol)
+        x, v = run(x, v + g, episode)
+        episode += 1
+        if v > v_best + tol:
+            x_best, v_best = x, v
+            strength = k0
+            since_best = 0
+        else:
+            strength = min(strength + k0, max(k0, n // 10))
+            since_best += 1
+        x_cur, v_cur = x, v
+        if since_best and since_best % 20 == 0:
+            x_cur, v_cur = x_best, v_best  # a long detour: go back to the best cut
+    return x_best, v_best

@@ -90,8 +90,8 @@ def test_kernels_match_their_python_originals(weights):
     np.testing.assert_allclose(K.flip_gains(ip, ix, w, x), K.flip_gains.py_func(ip, ix, w, x))
     for fast, slow in [(K.one_flip_search(ip, ix, w, x, 1e-9),
                         K.one_flip_search.py_func(ip, ix, w, x, 1e-9)),
-                       (K.tabu_search(ip, ix, w, x, 200, tenures, 1e-9, np.inf),
-                        K.tabu_search.py_func(ip, ix, w, x, 200, tenures, 1e-9, np.inf))]:
+                       (K.tabu_search(ip, ix, w, x, 200, tenures, 1e-9, np.inf, 50),
+                        K.tabu_search.py_func(ip, ix, w, x, 200, tenures, 1e-9, np.inf, 50))]:
         np.testing.assert_array_equal(fast[0], slow[0])
         assert fast[1] == pytest.approx(slow[1])
 
@@ -124,7 +124,7 @@ def test_local_searches_report_true_gains_and_reach_local_optima(seed):
     assert gain1 >= 0
     assert np.all(K.flip_gains(ip, ix, w, x1) <= 1e-9)  # no single flip improves
 
-    x2, gain2 = K.tabu_search(ip, ix, w, x1, 500, np.full(4, 5), 1e-9, np.inf)
+    x2, gain2, _ = K.tabu_search(ip, ix, w, x1, 500, np.full(4, 5), 1e-9, np.inf, 500)
     assert laplacian_cut(W, x2) == pytest.approx(start + gain1 + gain2)
     assert gain2 >= 0
 
@@ -133,9 +133,9 @@ def test_tabu_search_stops_at_its_target():
     W = random_graph(50, 0.2, seed=5, weights="one")
     ip, ix, w = csr_arrays(W)
     x = np.ones(50, dtype=np.int8)
-    _, gain = K.tabu_search(ip, ix, w, x, 10_000, np.full(4, 3), 1e-9, 3.0)
+    _, gain, _ = K.tabu_search(ip, ix, w, x, 10_000, np.full(4, 3), 1e-9, 3.0, 10_000)
     assert 3.0 <= gain < 3.0 + w.max() * 50  # stopped near the target, not at 10,000 moves
-    full = K.tabu_search(ip, ix, w, x, 10_000, np.full(4, 3), 1e-9, np.inf)[1]
+    full = K.tabu_search(ip, ix, w, x, 10_000, np.full(4, 3), 1e-9, np.inf, 10_000)[1]
     assert full > gain
 
 
@@ -162,7 +162,7 @@ def test_local_search_never_loses_and_hyperplanes_match_a_direct_count():
     R = np.random.default_rng(3).standard_normal((5, 50))
     direct = max(laplacian_cut(W, np.where(Y @ R[:, t] < 0, -1, 1)) for t in range(50))
     assert plain == pytest.approx(direct)
-    _, one_flip = round_cut(Y, W, trials=50, seed=3, tabu_moves=0)
+    _, one_flip = round_cut(Y, W, trials=50, seed=3, moves=0)
     _, tabu = round_cut(Y, W, trials=50, seed=3)
     assert plain <= one_flip <= tabu
 
@@ -193,7 +193,8 @@ def _chunked_directions(r: int, trials: int, chunk: int, seed: int) -> np.ndarra
 @pytest.mark.parametrize(
     ("kwargs", "param"),
     [({"trials": 0}, "trials"), ({"candidates": -1}, "candidates"),
-     ({"tabu_moves": -3}, "tabu_moves"), ({"tabu_moves": "many"}, "tabu_moves")],
+     ({"moves": -3}, "moves"), ({"moves": "many"}, "moves"), ({"moves": None}, "moves"),
+     ({"time_limit": -1.0}, "time_limit")],
 )
 def test_round_cut_rejects_bad_options(kwargs, param):
     W = random_graph(10, 0.5, seed=0)
