@@ -29,6 +29,7 @@ graph (a move costs O(deg) plus a constant), and at least _MIN_MOVES_PER_VERTEX 
 _MIN_MOVES_PER_VERTEX = 20
 _MAX_MOVES_PER_VERTEX = 1000  # small graphs need no fixed amount of work
 _EPISODE_MAX = 200_000  # longest tabu run between two time checks
+_BREAKOUT = True  # False: no breakout rounds (the benchmark's ablation only)
 _BUCKET_SPAN_MAX = 1 << 24  # integer weights up to this weighted degree use gain buckets
 _TENURES = ((100, 10), (50, 5))
 """Tabu tenures are drawn in [n/a, n/b), the candidates taking turns over these ranges: short
@@ -222,7 +223,7 @@ def _search(Y, A, starts, start_vals, moves, time_limit, start, rng):
             x_best, v_best = x, v
         if v_best >= ceiling - tol or time.perf_counter() >= deadline:
             return x_best, v_best
-    if active.size == 0:
+    if active.size == 0 or not _BREAKOUT:
         return x_best, v_best
     # Breakout: perturb the current cut, search, keep the result; the perturbation grows while
     # the search falls back to the same cut and resets when it finds a better one.
