@@ -96,6 +96,7 @@ def run_one(name: str, path: Path, ref: dict, time_limit: float | None,
     res = maxcut(graph, time_limit=time_limit, rounding_moves=moves)
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
     out = res.to_dict()
+    out["sdp_value"], out["upper_bound"] = res.sdp_value, res.upper_bound  # Max-Cut names
     out["name"] = name
     out["file"] = str(path.relative_to(REPO))
     out["sdp_reference"] = ref["sdp_reference"]
@@ -177,7 +178,8 @@ def markdown(data: dict) -> str:
     lines = [machine_line(data["machine"]), ""]
     lines.append(
         f"`maxcut(graph, tol={settings['tol']}, trials={settings['trials']}, seed=0, "
-        f"time_limit={settings['time_limit']}, rounding_moves={settings['rounding_moves']})`"
+        f"time_limit={settings['time_limit']}, rounding_moves="
+        f"{'None' if settings['rounding_moves'] == 'none' else chr(34) + 'auto' + chr(34)})`"
         f" per graph (the limit covers SDP + rounding); {s['instances']} instances, "
         f"{s['certified']} certified, {s['total_seconds']:.0f} s in all. "
         f"The machine was shared: 1-minute load {s.get('load_1min_min', float('nan')):.1f}"
