@@ -52,6 +52,8 @@ VARIANTS = {
                     {"moves": "candidates"}),
     "default": ("1-flip + tabu on the best 8, then breakout rounds: moves=\"auto\" (the default)",
                 {}),
+    "cluster": ("as the default, perturbing by SDP cluster flips instead of random flips",
+                {"perturbation": "cluster"}),
     "moves_x4": ("as the default, with 4x the moves", {"moves": "x4"}),
 }
 """Rounding settings compared on the same SDP factor (the ablation table)."""
@@ -119,20 +121,21 @@ def rounding_variants(Y: np.ndarray, graph, n: int) -> dict:
     """Cut value and seconds of each rounding setting in VARIANTS on the same factor Y."""
     W = graph.adjacency
     out = {}
+    defaults = (rounding._BREAKOUT, rounding._PERTURBATION)
     for key, (_, options) in VARIANTS.items():
         options = dict(options)
         if options.get("moves") == "x4":
             options["moves"] = 4 * rounding.auto_moves(W, n)
-        elif options.get("moves") == "candidates":  # private knob, ablation only
+        elif options.get("moves") == "candidates":  # private knobs, ablation only
             options["moves"] = rounding.auto_moves(W, n)
-            default_breakout, rounding._BREAKOUT = rounding._BREAKOUT, False
+            rounding._BREAKOUT = False
+        rounding._PERTURBATION = options.pop("perturbation", defaults[1])
         try:
             start = time.perf_counter()
             _, value = rounding.round_cut(Y, W, seed=0, **options)
             out[key] = {"cut_value": value, "seconds": time.perf_counter() - start}
         finally:
-            if key == "no_breakout":
-                rounding._BREAKOUT = default_breakout
+            rounding._BREAKOUT, rounding._PERTURBATION = defaults
     return out
 
 
@@ -309,8 +312,10 @@ def main(argv: list[str] | None = None) -> None:
         return
 
     # Merge into earlier results so that --only refreshes a few rows without losing the rest.
+    threads = {k: os.environ.get(k) for k in ("NUMBA_NUM_THREADS", "OMP_NUM_THREADS",
+                                              "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")}
     settings = {"tol": 1e-6, "trials": 1000, "seed": 0, "time_limit": args.time_limit,
-                "rounding_moves": args.rounding_moves,
+                "rounding_moves": args.rounding_moves, "threads": threads,
                 "memory": "peak RSS of a fresh worker process per instance (ru_maxrss); "
                           "also the part above the warmed-up RSS before the instance"}
     old = json.loads(RESULTS.read_text()) if RESULTS.exists() else {"instances": []}
@@ -333,18 +338,20 @@ def main(argv: list[str] | None = None) -> None:
               f"solve={row['solve_seconds']:.2f}s round={row['rounding_seconds']:.2f}s "
               f"load={row['load_1min_before']:.1f} "
               f"rss={row['peak_rss_mib']:.0f}MiB (+{row['rss_above_warm_mib']:.0f})", flush=True)
+        save(rows, order, settings)  # after every instance: a stopped run keeps its rows
 
+    print(json.dumps(save(rows, order, settings)["summary"], indent=1))
+
+
+def save(rows: dict, order: list[str], settings: dict) -> dict:
+    """Write the results file, the docs sections and the plot from the rows so far."""
     ordered = [rows[name] for name in order if name in rows]
-    data = {
-        "machine": machine_info(),
-        "settings": settings,
-        "summary": summary(ordered),
-        "instances": ordered,
-    }
+    data = {"machine": machine_info(), "settings": settings, "summary": summary(ordered),
+            "instances": ordered}
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(data, indent=1) + "\n")
     write_outputs(data)
-    print(json.dumps(data["summary"], indent=1))
+    return data
 
 
 def write_outputs(data: dict) -> None:
