@@ -6,7 +6,8 @@
 
 Exit codes: 0 success (whatever the solver status), 2 bad input, 130 Ctrl-C before any result,
 141 (quietly) when the reader of stdout went away (`lowrank-sdp maxcut G1 --json | head -c 10`).
-A Ctrl-C during the solve stops it; the best point so far is still rounded and printed.
+A Ctrl-C during the solve stops it at the next iteration; the best point so far is still certified,
+rounded and printed (status INTERRUPTED, exit 0). A second Ctrl-C aborts at once (exit 130).
 """
 
 from __future__ import annotations
@@ -268,7 +269,11 @@ def main(argv: list[str] | None = None) -> int:
             progress.close()
         print(f"lowrank-sdp {args.command}: error: {err}", file=sys.stderr)
         return EXIT_BAD_INPUT
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, SystemError) as err:
+        # A second Ctrl-C aborts the solve; inside a Numba call it surfaces as a SystemError whose
+        # cause is the KeyboardInterrupt (lowrank_sdp._interrupt). Any other SystemError is a bug.
+        if isinstance(err, SystemError) and not isinstance(err.__cause__, KeyboardInterrupt):
+            raise
         if progress is not None:
             progress.close()
         print(f"lowrank-sdp {args.command}: interrupted", file=sys.stderr)

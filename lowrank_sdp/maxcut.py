@@ -19,6 +19,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from lowrank_sdp import _interrupt
 from lowrank_sdp._validation import check_nonnegative, check_positive_int
 from lowrank_sdp.io.graph import Graph, as_graph, laplacian_quarter
 from lowrank_sdp.io.readers import read_graph
@@ -173,34 +174,35 @@ def maxcut(
         reserve = _ROUNDING_SHARE * time_limit if rounding_time is None else rounding_time
         solve_limit = max(0.0, time_limit - reserve)
 
-    t0 = time.perf_counter()
-    res = lowrank_sdp.solve(
-        g.laplacian_quarter(),
-        sense="max",
-        rank=rank,
-        method=method,
-        tol=tol,
-        time_limit=solve_limit,
-        seed=seed,
-        callback=callback,
-        Y0=Y0,
-        max_iterations=max_iterations,
-        max_rank=max_rank,
-        rigorous=rigorous,
-        verbose=verbose,
-    )
-    t1 = time.perf_counter()
-    status = res.status
-    rounding_limit = rounding_time
-    if time_limit is not None:
-        rounding_limit = max(0.0, time_limit - (t1 - start))
-    try:
-        x, value = round_cut(res.Y, W, trials=trials, seed=seed, local_search=local_search,
-                             moves=rounding_moves, time_limit=rounding_limit)
-    except KeyboardInterrupt:
-        # Ctrl-C during rounding: fall back to one plain hyperplane (milliseconds).
-        x, value = round_cut(res.Y, W, trials=1, seed=seed, local_search=False)
-        status = Status.INTERRUPTED
+    # Ctrl-C sets a flag for the whole of solve + rounding (see lowrank_sdp._interrupt): the
+    # solve stops at its next iteration, and the rounding is then one plain hyperplane.
+    with _interrupt.deferred():
+        t0 = time.perf_counter()
+        res = lowrank_sdp.solve(
+            g.laplacian_quarter(),
+            sense="max",
+            rank=rank,
+            method=method,
+            tol=tol,
+            time_limit=solve_limit,
+            seed=seed,
+            callback=callback,
+            Y0=Y0,
+            max_iterations=max_iterations,
+            max_rank=max_rank,
+            rigorous=rigorous,
+            verbose=verbose,
+        )
+        t1 = time.perf_counter()
+        rounding_limit = rounding_time
+        if time_limit is not None:
+            rounding_limit = max(0.0, time_limit - (t1 - start))
+        if _interrupt.requested():
+            x, value = round_cut(res.Y, W, trials=1, seed=seed, local_search=False)
+        else:
+            x, value = round_cut(res.Y, W, trials=trials, seed=seed, local_search=local_search,
+                                 moves=rounding_moves, time_limit=rounding_limit)
+        status = Status.INTERRUPTED if _interrupt.requested() else res.status
     t2 = time.perf_counter()
 
     upper = float(res.bound)

@@ -16,6 +16,7 @@ import time
 import numpy as np
 import scipy.sparse as sp
 
+from lowrank_sdp import _interrupt
 from lowrank_sdp._validation import check_nonnegative, check_positive_int, invalid
 from lowrank_sdp.io.graph import as_graph
 from lowrank_sdp.kernels import cut as _k
@@ -237,8 +238,8 @@ def _search(Y, A, starts, start_vals, moves, time_limit, start, rng):
         x, v = run(x, v0 + g, which)
         if v > v_best + tol:
             x_best, v_best = x, v
-        if v_best >= ceiling - tol or time.perf_counter() >= deadline:
-            return x_best, v_best
+        if v_best >= ceiling - tol or time.perf_counter() >= deadline or _interrupt.requested():
+            return x_best, v_best  # (Ctrl-C: the best cut so far; see lowrank_sdp._interrupt)
     if active.size == 0 or not _BREAKOUT:
         return x_best, v_best
     # Breakout: perturb the current cut, search, keep the result; the perturbation grows while
@@ -248,7 +249,8 @@ def _search(Y, A, starts, start_vals, moves, time_limit, start, rng):
     x_cur, v_cur = x_best, v_best
     since_best = 0
     rounds = 0
-    while left > 0 and v_best < ceiling - tol and time.perf_counter() < deadline:
+    while (left > 0 and v_best < ceiling - tol and time.perf_counter() < deadline
+           and not _interrupt.requested()):
         x = _PERTURBATIONS[_PERTURBATION](Y, x_cur, active, strength, rng)
         rounds += 1
         which = rounds % len(tenures)  # short tenures suit dense graphs, long ones the grids

@@ -9,7 +9,7 @@ from collections.abc import Callable
 import numpy as np
 from threadpoolctl import threadpool_limits
 
-from lowrank_sdp import manifold
+from lowrank_sdp import _interrupt, manifold
 from lowrank_sdp._validation import check_nonnegative, check_positive_int, invalid
 from lowrank_sdp.certificate import certify_problem
 from lowrank_sdp.problem import Problem, make_problem
@@ -87,10 +87,18 @@ def solve(
     -------
     Result
         Every return (early stops too) carries a certified bound computed at the returned point.
+
+    Notes
+    -----
+    Ctrl-C (SIGINT, main thread) stops the solve at the next iteration: it returns the best point
+    seen with status INTERRUPTED and that point's certificate (computing it may take a moment on
+    large problems). A second Ctrl-C before it returns aborts at once with KeyboardInterrupt and no
+    result. A SIGINT handler set to SIG_IGN or SIG_DFL is left alone.
     """
     # The hot loops are serial kernels and vector-sized BLAS calls: a multi-threaded BLAS only adds
     # synchronisation (measured 25x slower on a loaded 2-core machine), so BLAS runs on one thread.
-    with threadpool_limits(limits=1, user_api="blas"):
+    # Ctrl-C sets a flag the monitor reads (a KeyboardInterrupt inside a Numba call crashes it).
+    with _interrupt.deferred(), threadpool_limits(limits=1, user_api="blas"):
         return _solve(C, sense=sense, rank=rank, method=method, tol=tol, time_limit=time_limit,
                       seed=seed, callback=callback, Y0=Y0, max_iterations=max_iterations,
                       max_rank=max_rank, rigorous=rigorous, verbose=verbose)
@@ -171,9 +179,13 @@ def _solve(C, *, sense, rank, method, tol, time_limit, seed, callback, Y0, max_i
             factor = min(0.5, max(1e-3, 0.7 * math.sqrt(target / cert.gap)))
             grad_tol = max(GRAD_TOL_FLOOR, min(grad_tol, achieved) * factor)
     except KeyboardInterrupt:
+        if _interrupt.insisted():  # a second Ctrl-C: the user wants out now, without a result
+            raise
+        # Raised by user code (a callback or an Objective): stop as for a Ctrl-C.
         status = Status.INTERRUPTED
-        if monitor.best_Y is not None:
-            Y = monitor.best_Y
+        cert = None
+    if status is Status.INTERRUPTED and monitor.best_Y is not None:
+        Y = monitor.best_Y  # the best point seen (RGD is nonmonotone)
         cert = None
 
     if cert is None or status is not Status.CERTIFIED:

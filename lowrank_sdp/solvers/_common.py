@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from lowrank_sdp import manifold
+from lowrank_sdp import _interrupt, manifold
 from lowrank_sdp.result import IterationRecord, IterationState, Status
 
 ARMIJO = 1e-4
@@ -138,6 +138,8 @@ class Monitor:
                 self.callback(IterationState.at(record, Y))
             except StopIteration:
                 self.stop = Status.CALLBACK
+        if self.stop is None and _interrupt.requested():  # Ctrl-C, deferred to here (_interrupt)
+            self.stop = Status.INTERRUPTED
         if self.stop is None and self.time_limit is not None and t >= self.time_limit:
             self.stop = Status.TIME_LIMIT
         if self.stop is None and self.max_iterations is not None:
