@@ -47,3 +47,70 @@ def check_choice(value: Any, choices: tuple[str, ...], param: str, func: str) ->
         listed = ", ".join(f'"{c}"' for c in choices)
         raise invalid(param, func, f"one of {listed}", value)
     return value
+
+
+def check_seed(value: Any, func: str, param: str = "seed") -> int:
+    """Return `value` as an int >= 0 (numpy ints too; bools and floats refused)."""
+    import numbers
+
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 0:
+        raise invalid(param, func, "a non-negative int", value)
+    return int(value)
+
+
+def check_bool(value: Any, param: str, func: str) -> bool:
+    """Return `value` as a bool if it is one (numpy bools too); 0, 1, "yes" and None are refused."""
+    import numpy as np
+
+    if not isinstance(value, (bool, np.bool_)):
+        raise invalid(param, func, "a bool", value)
+    return bool(value)
+
+
+def check_numeric_dtype(dtype: Any, param: str, func: str) -> None:
+    """Refuse complex, string, object (anything but bool, int, float) dtypes, one message each.
+
+    Casting would silently drop imaginary parts (a different problem) or parse strings as numbers.
+    """
+    import numpy as np
+
+    dtype = np.dtype(dtype)
+    if dtype.kind == "c":
+        raise invalid(param, func, "real (complex values are not supported)",
+                      f"<an array of dtype {dtype}>")
+    if dtype.kind not in "biuf":
+        raise invalid(param, func, "numeric (bool, int or float entries)",
+                      f"<an array of dtype {dtype}>")
+
+
+def as_numeric_array(value: Any, param: str, func: str):
+    """np.asarray(value) as float64, after `check_numeric_dtype` on what it holds."""
+    import numpy as np
+
+    try:
+        array = np.asarray(value)
+    except (TypeError, ValueError):  # ragged nested lists
+        raise invalid(param, func, "a numeric array", f"<{type(value).__name__}>") from None
+    check_numeric_dtype(array.dtype, param, func)
+    return array.astype(np.float64, copy=False)
+
+
+MAGNITUDE_LIMIT = 1e150
+"""The largest absolute row sum of C may be at most MAGNITUDE_LIMIT / sqrt(n). The solver squares
+and sums quantities of that size (gradient norms ~ n * rowsum^2, Lanczos inner products); beyond
+it they overflow to inf and the bound becomes -inf. Entries of 1e154 overflowed at n = 20."""
+
+
+def check_magnitude(row_sum: float, n: int, param: str, func: str, what: str = "row sum") -> None:
+    """Refuse a matrix so large that the solver's sums of squares would overflow."""
+    import math
+
+    limit = MAGNITUDE_LIMIT / math.sqrt(n)
+    if not row_sum <= limit:
+        raise invalid(
+            param, func,
+            f"scaled so that its largest absolute {what} is at most {MAGNITUDE_LIMIT:g} / sqrt(n) "
+            f"= {limit:.3g} (beyond that the solver's sums of squares overflow; divide C by a "
+            "power of 2 and multiply the value and bound back)",
+            f"<a matrix whose largest absolute {what} is {row_sum:.3g}>",
+        )

@@ -12,7 +12,13 @@ import numpy as np
 import scipy.sparse as sp
 from scipy.sparse.linalg import LinearOperator
 
-from lowrank_sdp._validation import check_choice, invalid
+from lowrank_sdp._validation import (
+    as_numeric_array,
+    check_choice,
+    check_magnitude,
+    check_numeric_dtype,
+    invalid,
+)
 from lowrank_sdp.objective import SYMMETRY_RTOL, LinearObjective, Objective
 
 SENSES = ("min", "max")
@@ -42,11 +48,16 @@ def validate_matrix(C, func: str = "solve") -> np.ndarray | sp.csr_matrix | Line
     """Check that C is a finite, square, symmetric, non-empty matrix or operator."""
     if isinstance(C, LinearOperator):
         n = _check_shape(C.shape, func)
+        check_numeric_dtype(C.dtype, "C", func)
         rng = np.random.default_rng(12345)
         u, v = rng.standard_normal(n), rng.standard_normal(n)
-        Cu, Cv = C.matvec(u), C.matvec(v)
+        Cu, Cv = _probe(C, u, func), _probe(C, v, func)
+        _probe(C, np.stack([u, v], axis=1), func)  # matmat too: the solver calls it every iteration
         if not (np.all(np.isfinite(Cu)) and np.all(np.isfinite(Cv))):
             raise invalid("C", func, "an operator with finite values", "<an operator giving NaN/inf>")
+        peak = float(np.max(np.abs(Cu)))  # |Cu| by parts: its square may overflow
+        gain = peak * float(np.linalg.norm(Cu / peak)) / float(np.linalg.norm(u)) if peak else 0.0
+        check_magnitude(gain, n, "C", func, "gain |C u| / |u| (on a random u)")
         a, b = float(v @ Cu), float(u @ Cv)
         scale = max(np.linalg.norm(Cu) * np.linalg.norm(v), np.linalg.norm(Cv) * np.linalg.norm(u))
         if abs(a - b) > 1e-8 * max(1.0, scale):
@@ -55,29 +66,26 @@ def validate_matrix(C, func: str = "solve") -> np.ndarray | sp.csr_matrix | Line
                 f"<an operator with |v^T C u - u^T C v| = {abs(a - b):.3g}>",
             )
         return C
-    dtype = C.dtype if sp.issparse(C) else np.asarray(C).dtype
-    if np.issubdtype(dtype, np.complexfloating):  # casting to float would drop the imaginary part
-        raise invalid("C", func, "a real matrix", f"<a matrix of dtype {dtype}>")
     if sp.issparse(C):
-        _check_shape(C.shape, func)
+        n = _check_shape(C.shape, func)
+        check_numeric_dtype(C.dtype, "C", func)
         C = sp.csr_matrix(C, dtype=np.float64)
         if not np.all(np.isfinite(C.data)):
             raise invalid("C", func, "finite (no NaN or inf entries)", "<a matrix with NaN or inf>")
+        check_magnitude(float(abs(C).sum(axis=1).max()), n, "C", func)
         scale = float(abs(C).max()) if C.nnz else 0.0
         diff = C - C.T
         asym = float(abs(diff).max()) if diff.nnz else 0.0
         _check_symmetric(asym, scale, func)
         return C
     if isinstance(C, np.ndarray) or isinstance(C, (list, tuple)):
-        try:
-            C = np.asarray(C, dtype=np.float64)
-        except (TypeError, ValueError):
-            raise invalid("C", func, "a numeric matrix", f"<{type(C).__name__}>") from None
+        C = as_numeric_array(C, "C", func)
         if C.ndim != 2:
             raise invalid("C", func, "a 2-D square matrix", f"<array of shape {C.shape}>")
-        _check_shape(C.shape, func)
+        n = _check_shape(C.shape, func)
         if not np.all(np.isfinite(C)):
             raise invalid("C", func, "finite (no NaN or inf entries)", "<a matrix with NaN or inf>")
+        check_magnitude(float(np.abs(C).sum(axis=1).max()), n, "C", func)
         _check_symmetric(float(np.max(np.abs(C - C.T))), float(np.max(np.abs(C))), func)
         return C
     raise invalid(
@@ -85,6 +93,21 @@ def validate_matrix(C, func: str = "solve") -> np.ndarray | sp.csr_matrix | Line
         "an ndarray, a scipy.sparse matrix, a symmetric LinearOperator or an Objective",
         f"<{type(C).__name__}>",
     )
+
+
+def _probe(C: LinearOperator, x: np.ndarray, func: str) -> np.ndarray:
+    """C @ x for a user operator, its output checked: real, and the shape of x."""
+    try:
+        out = C.matvec(x) if x.ndim == 1 else C.matmat(x)
+    except ValueError as err:  # scipy's reshape of a wrong-length result
+        raise invalid("C", func, f"an operator whose {'matvec' if x.ndim == 1 else 'matmat'} "
+                      f"returns shape {x.shape}", f"<an operator that failed: {err}>") from None
+    out = np.asarray(out)
+    check_numeric_dtype(out.dtype, "C", func)
+    if out.size != x.size:
+        raise invalid("C", func, f"an operator returning shape {x.shape}",
+                      f"<an operator returning shape {out.shape}>")
+    return out.reshape(x.shape).astype(np.float64, copy=False)
 
 
 def _check_shape(shape, func: str) -> int:

@@ -17,7 +17,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from lowrank_sdp import _interrupt
-from lowrank_sdp._validation import check_nonnegative, check_positive_int, invalid
+from lowrank_sdp._validation import as_numeric_array, check_nonnegative, check_positive_int, invalid
 from lowrank_sdp.io.graph import as_graph
 from lowrank_sdp.kernels import cut as _k
 
@@ -156,7 +156,7 @@ def round_cut(
     """
     func = "round_cut"
     start = time.perf_counter()
-    Y = np.asarray(Y, dtype=np.float64)
+    Y = as_numeric_array(Y, "Y", func)
     A = as_adjacency(adjacency, func=func)
     n = A.shape[0]
     if Y.ndim != 2 or Y.shape[0] != n or Y.shape[1] < 1:

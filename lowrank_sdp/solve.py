@@ -10,7 +10,14 @@ import numpy as np
 from threadpoolctl import threadpool_limits
 
 from lowrank_sdp import _interrupt, manifold
-from lowrank_sdp._validation import check_nonnegative, check_positive_int, invalid
+from lowrank_sdp._validation import (
+    as_numeric_array,
+    check_bool,
+    check_nonnegative,
+    check_positive_int,
+    check_seed,
+    invalid,
+)
 from lowrank_sdp.certificate import certify_problem
 from lowrank_sdp.problem import Problem, make_problem
 from lowrank_sdp.result import Certificate, IterationState, Result, Status
@@ -112,11 +119,9 @@ def _solve(C, *, sense, rank, method, tol, time_limit, seed, callback, Y0, max_i
     time_limit = check_nonnegative(time_limit, "time_limit", func, allow_none=True)
     if max_iterations is not None:
         max_iterations = check_positive_int(max_iterations, "max_iterations", func, " or None")
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise invalid("seed", func, "a non-negative int", seed)
-    for name_, flag in (("rigorous", rigorous), ("verbose", verbose)):
-        if not isinstance(flag, (bool, np.bool_)):
-            raise invalid(name_, func, "a bool", flag)
+    seed = check_seed(seed, func)
+    rigorous = check_bool(rigorous, "rigorous", func)
+    verbose = check_bool(verbose, "verbose", func)
     if callback is not None and not callable(callback):
         raise invalid("callback", func, "a callable or None", callback)
     if not (rank == "auto" or (isinstance(rank, (int, np.integer)) and not isinstance(rank, bool)
@@ -212,6 +217,10 @@ def certify(
     C, Y: np.ndarray, *, sense: str = "min", seed: int = 0, rigorous: bool = False
 ) -> Certificate:
     """The certificate (objective, dual bound, gap) of any point Y; its rows are normalised first."""
+    seed = check_seed(seed, "certify")
+    rigorous = check_bool(rigorous, "rigorous", "certify")
+    if Y is None:
+        raise invalid("Y", "certify", "a numeric (n, r) array", None)
     Y = _check_Y0(Y, "certify", param="Y")
     problem = make_problem(C, sense, "certify", n=Y.shape[0])
     if Y.shape[0] != problem.n:
@@ -261,14 +270,14 @@ def escape(problem: Problem, Y: np.ndarray, cert: Certificate, rng: np.random.Ge
 def _check_Y0(Y0, func: str, param: str = "Y0") -> np.ndarray | None:
     if Y0 is None:
         return None
-    try:
-        Y = np.array(Y0, dtype=np.float64, order="C", copy=True)
-    except (TypeError, ValueError):
-        raise invalid(param, func, "a numeric (n, r) array", f"<{type(Y0).__name__}>") from None
+    Y = np.array(as_numeric_array(Y0, param, func), dtype=np.float64, order="C", copy=True)
     if Y.ndim != 2 or Y.shape[0] == 0 or Y.shape[1] == 0:
         raise invalid(param, func, "a 2-D (n, r) array with n, r >= 1", f"<shape {Y.shape}>")
     if not np.all(np.isfinite(Y)):
         raise invalid(param, func, "finite (no NaN or inf)", "<an array with NaN or inf>")
+    # Rows are scaled by their largest entry first: the norm of a row of 1e200s overflows.
+    peak = np.max(np.abs(Y), axis=1)
+    Y /= np.where(peak > 0, peak, 1.0)[:, None]
     norms = np.linalg.norm(Y, axis=1)
     zero = np.flatnonzero(norms == 0)
     if zero.size:

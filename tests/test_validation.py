@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import re
+import warnings
 
 import numpy as np
 import pytest
 import scipy.sparse as sp
-from scipy.sparse.linalg import aslinearoperator
+from scipy.sparse.linalg import LinearOperator, aslinearoperator
 
 import lowrank_sdp as ls
+import lowrank_sdp.rounding
+from lowrank_sdp._validation import MAGNITUDE_LIMIT
 from lowrank_sdp.objective import SYMMETRY_RTOL
 
 
@@ -228,3 +231,106 @@ def test_input_is_not_modified():
     ls.certify(C, Y0)
     np.testing.assert_array_equal(C, C_copy)
     np.testing.assert_array_equal(Y0, Y0_copy)
+
+
+# ------------------------------------------------ issue 10, item 6: the gaps an adversarial pass found
+
+
+def test_certify_without_a_point():
+    with _raises("Y", "certify"):
+        ls.certify(_C(), None)
+
+
+@pytest.mark.parametrize("kwargs", [{"seed": -1}, {"seed": 1.5}, {"seed": True}, {"seed": "0"},
+                                    {"rigorous": 2}, {"rigorous": "yes"}, {"rigorous": None}])
+def test_certify_options(kwargs):
+    with _raises(next(iter(kwargs)), "certify"):
+        ls.certify(_C(), np.ones((5, 1)), **kwargs)
+
+
+def test_numeric_strings_are_not_parsed():
+    """'1.5' is text, not a number: refused for C (array or nested list), Y0 and certify's Y."""
+    C, Y = _C(), np.ones((5, 2))
+    for bad in (C.astype(str), C.astype(str).tolist(), C.astype(object)):
+        with _raises("C") as info:
+            ls.solve(bad)
+        assert "numeric" in str(info.value)
+    with _raises("Y0"):
+        ls.solve(C, Y0=Y.astype(str))
+    with _raises("Y", "certify"):
+        ls.certify(C, Y.astype(str))
+
+
+def _complex_cases():
+    C = _C().astype(complex)
+    op = LinearOperator((5, 5), matvec=lambda x: C @ x, dtype=complex)
+    # Declared real, but it computes complex values.
+    sneaky = LinearOperator((5, 5), matvec=lambda x: C.real @ x + 0j, dtype=np.float64)
+    W = np.abs(_C())
+    np.fill_diagonal(W, 0)
+    Y = np.ones((5, 2))
+    return {
+        "dense C": ("C", "solve", lambda: ls.solve(C)),
+        "sparse C": ("C", "solve", lambda: ls.solve(sp.csr_matrix(C))),
+        "complex operator": ("C", "solve", lambda: ls.solve(op)),
+        "operator computing complex": ("C", "solve", lambda: ls.solve(sneaky)),
+        "Y0": ("Y0", "solve", lambda: ls.solve(_C(), Y0=1j * Y)),
+        "certify Y": ("Y", "certify", lambda: ls.certify(_C(), Y + 1j)),
+        "maxcut dense": ("graph", "maxcut", lambda: ls.maxcut(W * (1 + 1j))),
+        "maxcut sparse": ("graph", "maxcut", lambda: ls.maxcut(sp.csr_matrix(W * (1 + 1j)))),
+        "round_cut Y": ("Y", "round_cut", lambda: ls.rounding.round_cut(Y + 1j, W)),
+    }
+
+
+@pytest.mark.parametrize("case", sorted(_complex_cases()))
+def test_complex_input_one_error_everywhere(case):
+    """Complex values were handled four ways (ComplexWarning and a dropped imaginary part,
+    accepted, "row 0 is zero", refused): now one error, and no warning on the way."""
+    param, func, call = _complex_cases()[case]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with _raises(param, func) as info:
+            call()
+    assert "must be real (complex values are not supported)" in str(info.value)
+
+
+def test_operator_returning_the_wrong_length():
+    C = _C()
+    short = LinearOperator((5, 5), matvec=lambda x: (C @ x)[:-1], dtype=np.float64)
+    with _raises("C") as info:
+        ls.solve(short)
+    assert "shape (5,)" in str(info.value)
+    bad_matmat = LinearOperator((5, 5), matvec=lambda x: C @ x,
+                                matmat=lambda X: (C @ X)[:, :1], dtype=np.float64)
+    with _raises("C") as info:
+        ls.solve(bad_matmat)
+    assert "(5, 2)" in str(info.value)
+
+
+@pytest.mark.parametrize("scale", [1e154, 1e200, 1e300])
+@pytest.mark.parametrize("kind", ["dense", "sparse", "operator"])
+def test_entries_that_would_overflow_are_refused(kind, scale):
+    """Entries of 1e154 gave bound -inf and status STATIONARY (sums of squares overflowed)."""
+    wrap = {"dense": np.array, "sparse": sp.csr_matrix, "operator": aslinearoperator}[kind]
+    with _raises("C") as info:
+        ls.solve(wrap(_C(20) * scale))
+    assert "overflow" in str(info.value)
+
+
+@pytest.mark.parametrize("n", [20, 300])
+def test_largest_accepted_scale_does_not_overflow(n):
+    """Just inside the limit every sum stays finite: a finite bound below the value, no warning."""
+    C = _C(n)
+    C *= 0.99 * MAGNITUDE_LIMIT / np.sqrt(n) / np.abs(C).sum(axis=1).max()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # numpy's "overflow encountered" is a RuntimeWarning
+        res = ls.solve(C, max_iterations=50)
+    assert np.isfinite(res.bound) and np.isfinite(res.objective)
+    assert res.bound <= res.objective
+
+
+def test_huge_Y0_rows_are_normalised_not_zeroed():
+    Y0 = np.full((5, 2), 1e200)
+    res = ls.certify(_C(), Y0)
+    assert np.isfinite(res.objective)
+    np.testing.assert_allclose(ls.certify(_C(), np.ones((5, 2))).objective, res.objective)

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
-from lowrank_sdp._validation import SYMMETRY_RTOL, invalid
+from lowrank_sdp._validation import SYMMETRY_RTOL, check_numeric_dtype, invalid
 from lowrank_sdp.io._text import warn
 
 __all__ = ["SYMMETRY_RTOL", "Graph", "as_graph", "graph_from_edges", "graph_from_matrix",
@@ -181,10 +181,7 @@ def graph_from_matrix(
     if sp.issparse(A):
         if A.ndim != 2 or A.shape[0] != A.shape[1] or A.shape[0] < 1:
             raise invalid(param, func, what, f"<a sparse matrix of shape {A.shape}>")
-        if not (np.issubdtype(A.dtype, np.number) or A.dtype == bool) or np.issubdtype(
-            A.dtype, np.complexfloating
-        ):
-            raise invalid(param, func, what, f"<a sparse matrix of dtype {A.dtype}>")
+        check_numeric_dtype(A.dtype, param, func)  # the one message for complex and text
         W = sp.csr_matrix(A, dtype=np.float64, copy=True)
         W.sum_duplicates()
     else:
@@ -194,10 +191,7 @@ def graph_from_matrix(
             raise invalid(param, func, what, f"<a ragged {type(A).__name__}>") from None
         if arr.ndim != 2 or arr.shape[0] != arr.shape[1] or arr.shape[0] < 1:
             raise invalid(param, func, what, f"<an array of shape {arr.shape}>")
-        if arr.dtype != bool and (
-            not np.issubdtype(arr.dtype, np.number) or np.issubdtype(arr.dtype, np.complexfloating)
-        ):
-            raise invalid(param, func, what, f"<an array of dtype {arr.dtype}>")
+        check_numeric_dtype(arr.dtype, param, func)
         W = sp.csr_matrix(arr.astype(np.float64))
     if not np.all(np.isfinite(W.data)):
         raise invalid(param, func, "a matrix with finite entries", "<a matrix with NaN or inf>")
