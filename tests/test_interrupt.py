@@ -126,9 +126,9 @@ def test_sigint_through_the_cli(tmp_path, delay: float = 0.2):
             child.wait()
     assert child.returncode == 0, err
     res = json.loads(out.strip().splitlines()[-1])
-    _assert_sound({"status": res["status"], "bound": res["upper_bound"],
-                   "value": res["sdp_value"]}, f"cli after {delay} s")
-    assert res["cut_value"] <= res["upper_bound"]
+    _assert_sound({"status": res["status"], "bound": res["bound"],
+                   "value": res["objective"]}, f"cli after {delay} s")
+    assert res["cut_value"] <= res["bound"]
 
 
 def test_second_sigint_aborts(tmp_path):
