@@ -34,6 +34,16 @@ def barvinok_pataki_rank(n: int) -> int:
 
 
 AUTO_START_RANK_CAP = 32
+RANK_GROWTH = 0.25
+"""A staircase step adds max(1, ceil(RANK_GROWTH * r)) columns. One column per step made large
+sparse problems climb for minutes (ER n = 3e4: 9 climbs from 32 to 41, ~80 iterations each, and
+still short of the rank the optimum needs); geometric growth needs a few climbs at a per-iteration
+cost at most 25% above the smallest sufficient rank."""
+
+
+def next_rank(r: int, r_max: int) -> int:
+    """The rank after one staircase step from r (never above r_max)."""
+    return min(r_max, r + max(1, math.ceil(RANK_GROWTH * r)))
 
 
 def auto_start_rank(n: int) -> int:
@@ -59,6 +69,7 @@ def solve(
     max_rank: int | None = None,
     rigorous: bool = False,
     verbose: bool = False,
+    device=None,
 ) -> Result:
     """Solve  min (or max) f(X)  s.t.  diag(X) = 1, X PSD  with X = Y Y^T, Y with unit rows.
 
@@ -89,6 +100,12 @@ def solve(
     max_rank : cap of the staircase (default n).
     rigorous : prove lambda_min by a dense Cholesky factorisation (n <= 6000).
     verbose : print one line per staircase step.
+    device : None, "cpu", "cuda", "cuda:k" or a torch.device
+        None (the default) runs the numpy/Numba path. A device runs the same method (rgd, the same
+        staircase) on torch tensors there (needs the ``torch`` extra); C may then also be a torch
+        sparse CSR or dense tensor, or a callable ``C(Y) -> C @ Y`` on tensors with a ``shape``.
+        The certificate is the numpy one, in float64 on a CPU copy of Y. A torch tensor C without
+        a device runs on C's device. See `lowrank_sdp.torch.backend`.
 
     Returns
     -------
@@ -102,6 +119,16 @@ def solve(
     large problems). A second Ctrl-C before it returns aborts at once with KeyboardInterrupt and no
     result. A SIGINT handler set to SIG_IGN or SIG_DFL is left alone.
     """
+    if device is not None or type(C).__module__.split(".")[0] == "torch":
+        try:
+            from lowrank_sdp.torch.backend import solve_torch
+        except ImportError as exc:
+            raise ImportError("solve(..., device=...) needs PyTorch: pip install "
+                              "lowrank_sdp[torch]") from exc
+        return solve_torch(C, device=C.device if device is None else device, sense=sense,
+                           rank=rank, method=method, tol=tol, time_limit=time_limit, seed=seed,
+                           callback=callback, Y0=Y0, max_iterations=max_iterations,
+                           max_rank=max_rank, rigorous=rigorous, verbose=verbose)
     # The hot loops are serial kernels and vector-sized BLAS calls: a multi-threaded BLAS only adds
     # synchronisation (measured 25x slower on a loaded 2-core machine), so BLAS runs on one thread.
     # Ctrl-C sets a flag the monitor reads (a KeyboardInterrupt inside a Numba call crashes it).
@@ -171,7 +198,7 @@ def _solve(C, *, sense, rank, method, tol, time_limit, seed, callback, Y0, max_i
             if checkpoint and not inner.converged and not climb:
                 continue  # a periodic look, not a stationary point: keep going at this tolerance
             if climb:
-                Y = escape(problem, Y, cert, rng)
+                Y = escape(problem, Y, cert, rng, columns=next_rank(Y.shape[1], r_max) - Y.shape[1])
                 rank_history.append(Y.shape[1])
                 continue
             if grad_tol <= GRAD_TOL_FLOOR or (not inner.converged and grad_norm <= GRAD_TOL_FLOOR):
@@ -248,11 +275,19 @@ def _needs_escape(problem: Problem, Y: np.ndarray, cert: Certificate, grad_norm:
     return -cert.lambda_estimate > 10.0 * explained
 
 
-def escape(problem: Problem, Y: np.ndarray, cert: Certificate, rng: np.random.Generator):
-    """Add a column and step along the eigenvector u of lambda_min: Y <- R([Y, 0] + alpha u e^T)."""
+def escape(problem: Problem, Y: np.ndarray, cert: Certificate, rng: np.random.Generator,
+           columns: int = 1):
+    """Add columns and step along the eigenvector u of lambda_min: Y <- R([Y, 0] + alpha u e^T).
+
+    With columns > 1 the further new columns get a small random start (1e-3 per entry, the same
+    kick as the fallback below) that the inner method grows along the remaining negative curvature.
+    """
     n, r = Y.shape
     u = np.asarray(cert.eigenvector, dtype=np.float64)
-    base = manifold.pad_columns(Y, r + 1)
+    base = manifold.pad_columns(Y, r + columns)
+    if columns > 1:
+        base[:, r + 1:] = 1e-3 * rng.standard_normal((n, columns - 1))
+        base = manifold.normalize_rows(base)
     f0, _ = problem.objective.evaluate(base)
     direction = np.zeros_like(base)
     direction[:, r] = u

@@ -1,0 +1,403 @@
+"""The torch path of ``lowrank_sdp.solve(C, device=...)``: the same method on torch tensors.
+
+The inner method is the numpy path's Riemannian gradient descent (Barzilai-Borwein step,
+nonmonotone Armijo backtracking, the same stall rule) and the same Riemannian staircase, run on
+tensors of the requested device (``"cpu"``, ``"cuda"``, ``"cuda:1"`` or a ``torch.device``) in
+float64. The certificate is the numpy one (`lowrank_sdp.certificate`), computed in float64 on a
+CPU copy of Y against a CPU copy of C (a scipy CSR matrix; for a callable C, a LinearOperator that
+applies it on the device): it is exactly as sound as on the numpy path. The Result is the numpy
+path's, with Y a CPU numpy array.
+
+C may be a torch sparse CSR tensor, a dense tensor, anything the numpy path takes (moved to the
+device as a sparse CSR or dense tensor), or a callable ``C(Y) -> C @ Y`` on (n, r) tensors with a
+``shape`` attribute (n, n) or with Y0 given (its rows give n).
+
+Determinism: for a given seed the start is the numpy path's start (drawn by numpy, then moved),
+and every operation is a fixed sequence of torch kernels, so a device gives the same answer run
+after run (CPU: same thread count; CUDA: cuSPARSE CSR SpMM and the reductions used here are
+run-to-run deterministic for fixed shapes). Different devices can differ in the last bits.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+import warnings
+from collections import deque
+from collections.abc import Callable
+
+import numpy as np
+import scipy.sparse as sp
+import torch
+from scipy.sparse.linalg import LinearOperator
+
+from lowrank_sdp._validation import check_nonnegative, check_positive_int, invalid
+from lowrank_sdp.certificate import certify_problem
+from lowrank_sdp.problem import make_problem
+from lowrank_sdp.result import IterationRecord, Result, Status
+from lowrank_sdp.solvers._common import Monitor
+from lowrank_sdp.solvers.rgd import ARMIJO, MEMORY, MIN_STEP, STALL_ITERATIONS, STALL_RTOL
+
+METHODS = ("rgd",)
+DTYPE = torch.float64
+
+
+def as_device(device, func: str = "solve") -> torch.device:
+    """The torch.device for `device` ("cpu", "cuda", "cuda:k" or a torch.device)."""
+    if isinstance(device, torch.device):
+        dev = device
+    elif isinstance(device, str):
+        try:
+            dev = torch.device(device)
+        except RuntimeError:
+            raise invalid("device", func, 'None, "cpu", "cuda", "cuda:k" or a torch.device',
+                          device) from None
+    else:
+        raise invalid("device", func, 'None, "cpu", "cuda", "cuda:k" or a torch.device', device)
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"The 'device' parameter of {func} must name an available device; got "
+                         f"{device!r} but torch.cuda.is_available() is False.")
+    if dev.type not in ("cpu", "cuda"):
+        raise invalid("device", func, 'a "cpu" or "cuda" device', device)
+    return dev
+
+
+class TorchLinear:
+    """f(X) = sign * <C, X> on the device: C @ Y by sparse CSR, dense or a callable."""
+
+    def __init__(self, C, sign: float, n: int, dev: torch.device):
+        self.n = n
+        self.sign = sign
+        self.device = dev
+        self.fn: Callable | None = None
+        self.M: torch.Tensor | None = None
+        if isinstance(C, torch.Tensor):
+            M = C.to(device=dev, dtype=DTYPE)
+            self.M = -M if sign < 0 else M
+        elif callable(C) and not isinstance(C, (np.ndarray, LinearOperator)) and not sp.issparse(C):
+            self.fn = C
+        else:  # numpy / scipy input: the validated copy, moved once
+            self.M = _to_torch_matrix(C, dev)
+            if sign < 0:
+                self.M = -self.M
+
+    def matmat(self, Y: torch.Tensor) -> torch.Tensor:
+        if self.fn is not None:
+            out = self.fn(Y)
+            if not isinstance(out, torch.Tensor) or out.shape != Y.shape:
+                raise ValueError(f"C(Y) must return a tensor of shape {tuple(Y.shape)}; got "
+                                 f"{type(out).__name__} of shape {getattr(out, 'shape', None)}")
+            return -out if self.sign < 0 else out
+        if self.M.layout == torch.sparse_csr:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", UserWarning)
+                return torch.sparse.mm(self.M, Y)
+        return self.M @ Y
+
+    def evaluate(self, Y: torch.Tensor) -> tuple[float, torch.Tensor]:
+        CY = self.matmat(Y)
+        return float(torch.vdot(CY.reshape(-1), Y.reshape(-1))), CY
+
+
+def _to_torch_matrix(C, dev: torch.device) -> torch.Tensor:
+    if sp.issparse(C):
+        A = sp.csr_matrix(C, dtype=np.float64)
+        return _csr(
+            torch.from_numpy(A.indptr.astype(np.int64)), torch.from_numpy(A.indices.astype(np.int64)),
+            torch.from_numpy(A.data), size=A.shape, dtype=DTYPE, device=dev)
+    return torch.as_tensor(np.asarray(C, dtype=np.float64), device=dev)
+
+
+def _csr(crow, col, values, size, dtype, device) -> torch.Tensor:
+    with warnings.catch_warnings():  # "sparse CSR is in beta": it is what we mean to use
+        warnings.simplefilter("ignore", UserWarning)
+        return torch.sparse_csr_tensor(crow, col, values, size=size, dtype=dtype, device=device,
+                                       check_invariants=False)
+
+
+def _numpy_matrix(C, n_hint: int | None, dev: torch.device, func: str):
+    """The CPU float64 counterpart of C that the numpy certificate reads."""
+    if isinstance(C, torch.Tensor):
+        if C.layout == torch.sparse_csr:
+            A = C.detach().to("cpu", DTYPE)
+            return sp.csr_matrix((A.values().numpy(), A.col_indices().numpy(),
+                                  A.crow_indices().numpy()), shape=tuple(A.shape))
+        if C.layout == torch.strided:
+            return C.detach().to("cpu", DTYPE).numpy()
+        if C.layout == torch.sparse_coo:
+            A = C.detach().coalesce().to("cpu", DTYPE)
+            i = A.indices().numpy()
+            return sp.csr_matrix((A.values().numpy(), (i[0], i[1])), shape=tuple(A.shape))
+        raise invalid("C", func, "a strided, sparse CSR or sparse COO tensor", f"<{C.layout}>")
+    if callable(C) and not isinstance(C, (np.ndarray, LinearOperator)) and not sp.issparse(C):
+        shape = getattr(C, "shape", None)
+        n = int(shape[0]) if shape is not None else n_hint
+        if n is None:
+            raise invalid("C", func, "a callable with a shape attribute (n, n), or given with Y0",
+                          "<a callable without shape>")
+
+        def mm(x):
+            x2 = np.asarray(x, dtype=np.float64).reshape(n, -1)
+            out = C(torch.from_numpy(np.ascontiguousarray(x2)).to(dev))
+            return out.detach().to("cpu", DTYPE).numpy().reshape(x2.shape)
+
+        return LinearOperator((n, n), matvec=mm, matmat=mm, dtype=np.float64)
+    if isinstance(C, LinearOperator):
+        raise invalid("C", func, "a tensor, an array, a scipy.sparse matrix or a callable on "
+                      "tensors (on the torch path)", "<a scipy LinearOperator>")
+    return C
+
+
+def _initial(n: int, rank, max_rank, Y0, rng: np.random.Generator, func: str) -> np.ndarray:
+    from lowrank_sdp.solve import _check_Y0, _initial_point
+
+    Y0_array = _check_Y0(Y0.detach().cpu().numpy() if isinstance(Y0, torch.Tensor) else Y0, func)
+
+    class _Shape:  # _initial_point reads problem.n only
+        pass
+
+    shape = _Shape()
+    shape.n = n
+    return _initial_point(shape, rank, max_rank, Y0_array, rng, func)
+
+
+def _retract(Y: torch.Tensor, V: torch.Tensor, t: float) -> torch.Tensor:
+    W = Y + t * V
+    norms = torch.linalg.vector_norm(W, dim=1, keepdim=True)
+    # A row that would vanish keeps Y's row (as the numpy kernel does).
+    return torch.where(norms > 0, W / torch.where(norms > 0, norms, 1.0), Y)
+
+
+def _gradient(CY: torch.Tensor, Y: torch.Tensor) -> tuple[torch.Tensor, float]:
+    lam = (CY * Y).sum(dim=1, keepdim=True)
+    grad = 2.0 * (CY - lam * Y)
+    return grad, float(torch.vdot(grad.reshape(-1), grad.reshape(-1)))
+
+
+def _bb_products(grad: torch.Tensor, grad_new: torch.Tensor, Y_new: torch.Tensor):
+    a = float(torch.vdot(grad.reshape(-1), grad_new.reshape(-1)))
+    gy = (grad * Y_new).sum(dim=1)
+    b = float(torch.vdot(grad.reshape(-1), grad.reshape(-1))) - float(torch.dot(gy, gy))
+    return a, b
+
+
+class _TorchMonitor(Monitor):
+    """The numpy Monitor, with the callback handed a read-only CPU numpy copy of Y."""
+
+    def __init__(self, sign, callback, time_limit, max_iterations, start):
+        super().__init__(sign, None, time_limit, max_iterations, start)
+        self.user_callback = callback
+
+    def step(self, Y, f, grad_norm) -> bool:
+        if self.user_callback is not None:
+            from lowrank_sdp.solvers._common import _State
+
+            record = IterationRecord(self.iterations + 1, self.sign * f, grad_norm, Y.shape[1],
+                                     self.elapsed())
+            try:
+                self.user_callback(_State(record, Y.detach().cpu().numpy()))
+            except StopIteration:
+                self.stop = Status.CALLBACK
+        return super().step(Y, f, grad_norm)
+
+
+def rgd_torch(obj: TorchLinear, Y: torch.Tensor, grad_tol: float, monitor: Monitor):
+    """The numpy `rgd` step for step, on tensors: (Y, f, grad_norm, converged, stop)."""
+    f, CY = obj.evaluate(Y)
+    grad, g2 = _gradient(CY, Y)
+    row = float(torch.sqrt((grad * grad).sum(dim=1).max())) if Y.numel() else 0.0
+    step = 1.0 / row if row > 0 else 1.0
+    recent = deque([f], maxlen=MEMORY)
+    best, stalled = f, 0
+    k = 0
+    while True:
+        gnorm = math.sqrt(g2)
+        if gnorm <= grad_tol * (1.0 + abs(f)):
+            return Y, f, gnorm, True, None
+        reference = max(recent)
+        t = step
+        while True:
+            Y_new = _retract(Y, grad, -t)
+            f_new, CY_new = obj.evaluate(Y_new)
+            if f_new <= reference - ARMIJO * t * g2:
+                break
+            t *= 0.5
+            if t < MIN_STEP:
+                return Y, f, gnorm, False, None
+        grad_new, g2_new = _gradient(CY_new, Y_new)
+        a, b = _bb_products(grad, grad_new, Y_new)
+        sy, ss, yy = -t * (a - b), t * t * g2, g2_new - 2.0 * a + b
+        if sy > 0:
+            step = ss / sy if k % 2 == 0 else sy / yy
+        else:
+            step = 2.0 * t
+        step = min(max(step, 1e-12), 1e12)
+        Y, f, grad, g2 = Y_new, f_new, grad_new, g2_new
+        recent.append(f)
+        k += 1
+        if monitor.step(Y, f, math.sqrt(g2)):
+            return Y, f, math.sqrt(g2), False, monitor.stop
+        if f < best - STALL_RTOL * (1.0 + abs(best)):
+            best, stalled = f, 0
+        else:
+            best, stalled = min(f, best), stalled + 1
+        if stalled >= STALL_ITERATIONS:
+            return Y, f, math.sqrt(g2), False, None
+
+
+def _escape(obj: TorchLinear, Y: torch.Tensor, u_np: np.ndarray, columns: int,
+            rng: np.random.Generator) -> torch.Tensor:
+    """`lowrank_sdp.solve.escape` on tensors (the random columns drawn by numpy, then moved)."""
+    n, r = Y.shape
+    base = torch.zeros((n, r + columns), dtype=DTYPE, device=Y.device)
+    base[:, :r] = Y
+    if columns > 1:
+        base[:, r + 1:] = torch.from_numpy(1e-3 * rng.standard_normal((n, columns - 1))).to(Y.device)
+        base = base / torch.linalg.vector_norm(base, dim=1, keepdim=True)
+    f0, _ = obj.evaluate(base)
+    u = torch.from_numpy(np.asarray(u_np, dtype=np.float64)).to(Y.device)
+    direction = torch.zeros_like(base)
+    direction[:, r] = u
+    alpha = 1.0 / max(float(torch.max(torch.abs(u))), 1e-300)
+    for _ in range(40):
+        candidate = _retract(base, direction, alpha)
+        if obj.evaluate(candidate)[0] < f0:
+            return candidate
+        alpha *= 0.5
+    direction[:, r] = torch.from_numpy(1e-3 * rng.standard_normal(n)).to(Y.device)
+    return _retract(base, direction, 1.0)
+
+
+CPU_THREADS = 1
+"""Torch CPU threads during a solve (restored after). Like BLAS on the numpy path: on this shared
+2-core machine two threads made a G1-sized CSR product 28x slower (25 ms against 0.9 ms, load 10)."""
+
+
+def solve_torch(C, *, device, sense="min", rank="auto", method="auto", tol=1e-6, time_limit=None,
+                seed=0, callback=None, Y0=None, max_iterations=None, max_rank=None,
+                rigorous=False, verbose=False) -> Result:
+    """`lowrank_sdp.solve` on torch tensors; see the module docstring."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(CPU_THREADS)
+    try:
+        return _solve_torch(C, device=device, sense=sense, rank=rank, method=method, tol=tol,
+                            time_limit=time_limit, seed=seed, callback=callback, Y0=Y0,
+                            max_iterations=max_iterations, max_rank=max_rank, rigorous=rigorous,
+                            verbose=verbose)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _solve_torch(C, *, device, sense, rank, method, tol, time_limit, seed, callback, Y0,
+                 max_iterations, max_rank, rigorous, verbose) -> Result:
+    from lowrank_sdp.solve import (
+        GRAD_TOL_FLOOR,
+        INITIAL_GRAD_FACTOR,
+        _needs_escape,
+        _negative,
+        next_rank,
+    )
+
+    start = time.perf_counter()
+    func = "solve"
+    dev = as_device(device, func)
+    if method not in ("auto", *METHODS):
+        raise invalid("method", func, '"auto" or "rgd" (on the torch path)', method)
+    tol = check_nonnegative(tol, "tol", func)
+    time_limit = check_nonnegative(time_limit, "time_limit", func, allow_none=True)
+    if max_iterations is not None:
+        max_iterations = check_positive_int(max_iterations, "max_iterations", func, " or None")
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise invalid("seed", func, "a non-negative int", seed)
+    for name_, flag in (("rigorous", rigorous), ("verbose", verbose)):
+        if not isinstance(flag, (bool, np.bool_)):
+            raise invalid(name_, func, "a bool", flag)
+    if callback is not None and not callable(callback):
+        raise invalid("callback", func, "a callable or None", callback)
+    if not (rank == "auto" or (isinstance(rank, (int, np.integer)) and not isinstance(rank, bool)
+                               and rank >= 1)):
+        raise invalid("rank", func, 'a positive int or "auto"', rank)
+    n_hint = None if Y0 is None else int(Y0.shape[0])
+    # The certificate's problem: validated (finite, square, symmetric) by the numpy front door.
+    problem = make_problem(_numpy_matrix(C, n_hint, dev, func), sense, func, n=n_hint)
+    n = problem.n
+    if max_rank is not None:
+        max_rank = min(check_positive_int(max_rank, "max_rank", func, " or None"), n)
+    if isinstance(C, torch.Tensor) or _is_callable_C(C):
+        obj = TorchLinear(C, problem.sign, n, dev)
+    else:  # the validated (and, for "max", already negated) numpy matrix, moved once
+        obj = TorchLinear(problem.objective.C, 1.0, n, dev)
+
+    rng = np.random.default_rng(seed)
+    Y = torch.from_numpy(_initial(n, rank, max_rank, Y0, rng, func)).to(dev)
+    r_max = Y.shape[1] if rank != "auto" else (max_rank or n)
+    staircase = rank == "auto"
+    monitor = _TorchMonitor(problem.sign, callback, time_limit, max_iterations, start)
+    grad_tol = INITIAL_GRAD_FACTOR * tol / math.sqrt(n * Y.shape[1])
+    rank_history = [Y.shape[1]]
+    cert = None
+    status = None
+    grad_norm = float("nan")
+    Y_np = None
+    try:
+        while True:
+            Y, _, grad_norm, converged, stop = rgd_torch(obj, Y, grad_tol, monitor)
+            Y_np = None
+            if stop is not None:
+                status = stop
+                break
+            checkpoint = monitor.checkpoint
+            t_cert = time.perf_counter()
+            Y_np = Y.detach().cpu().numpy()
+            cert = certify_problem(problem, Y_np, seed=seed, rigorous=rigorous, tol=tol,
+                                   early_exit=True)
+            monitor.certified_at(time.perf_counter() - t_cert)
+            if verbose:
+                print(f"[lowrank_sdp:{dev}] rank {Y.shape[1]:4d}  it {monitor.iterations:6d}  "
+                      f"f {cert.objective:.12g}  gap {cert.relative_gap():.2e}  "
+                      f"lambda_min {cert.lambda_min:.2e}  |grad| {grad_norm:.2e}  "
+                      f"{monitor.elapsed():.2f}s")
+            if cert.relative_gap() <= tol:
+                status = Status.CERTIFIED
+                break
+            climb = staircase and Y.shape[1] < r_max and _needs_escape(problem, Y_np, cert,
+                                                                        grad_norm, tol)
+            if checkpoint and not converged and not climb:
+                continue
+            if climb:
+                Y = _escape(obj, Y, cert.eigenvector, next_rank(Y.shape[1], r_max) - Y.shape[1],
+                            rng)
+                rank_history.append(Y.shape[1])
+                continue
+            if grad_tol <= GRAD_TOL_FLOOR or (not converged and grad_norm <= GRAD_TOL_FLOOR):
+                capped = _negative(problem, cert, tol) and Y.shape[1] >= r_max
+                status = Status.MAX_RANK if capped else Status.STATIONARY
+                break
+            target = tol * (1.0 + abs(cert.objective))
+            achieved = grad_norm / (1.0 + abs(cert.objective))
+            factor = min(0.5, max(1e-3, 0.7 * math.sqrt(target / cert.gap)))
+            grad_tol = max(GRAD_TOL_FLOOR, min(grad_tol, achieved) * factor)
+    except KeyboardInterrupt:
+        status = Status.INTERRUPTED
+        if monitor.best_Y is not None:
+            Y = monitor.best_Y
+        cert, Y_np = None, None
+
+    if Y_np is None:
+        Y_np = Y.detach().cpu().numpy()
+    if cert is None or status is not Status.CERTIFIED:
+        cert = certify_problem(problem, Y_np, seed=seed, rigorous=rigorous, tol=tol)
+    return Result(
+        Y=np.ascontiguousarray(Y_np, dtype=np.float64), objective=cert.objective, bound=cert.bound,
+        gap=cert.gap, status=status, rank=Y_np.shape[1], iterations=monitor.iterations,
+        seconds=time.perf_counter() - start, method="rgd", sense=problem.sense, certificate=cert,
+        rank_history=tuple(rank_history), history=tuple(monitor.history), grad_norm=grad_norm,
+    )
+
+
+def _is_callable_C(C) -> bool:
+    return (callable(C) and not isinstance(C, (np.ndarray, LinearOperator, torch.Tensor))
+            and not sp.issparse(C))
+
+
+__all__ = ["TorchLinear", "as_device", "rgd_torch", "solve_torch"]
