@@ -96,7 +96,14 @@ class TorchLinear:
 
     def evaluate(self, Y: torch.Tensor) -> tuple[float, torch.Tensor]:
         CY = self.matmat(Y)
-        return float(torch.vdot(CY.reshape(-1), Y.reshape(-1))), CY
+        return self.allsum(torch.vdot(CY.reshape(-1), Y.reshape(-1))), CY
+
+    # Reductions of per-row quantities: plain on one process; `distributed` sums over ranks.
+    def allsum(self, x: torch.Tensor) -> float:
+        return float(x)
+
+    def allmax(self, x: torch.Tensor) -> float:
+        return float(x)
 
 
 def _to_torch_matrix(C, dev: torch.device) -> torch.Tensor:
@@ -168,16 +175,16 @@ def _retract(Y: torch.Tensor, V: torch.Tensor, t: float) -> torch.Tensor:
     return torch.where(norms > 0, W / torch.where(norms > 0, norms, 1.0), Y)
 
 
-def _gradient(CY: torch.Tensor, Y: torch.Tensor) -> tuple[torch.Tensor, float]:
+def _gradient(obj, CY: torch.Tensor, Y: torch.Tensor) -> tuple[torch.Tensor, float]:
     lam = (CY * Y).sum(dim=1, keepdim=True)
     grad = 2.0 * (CY - lam * Y)
-    return grad, float(torch.vdot(grad.reshape(-1), grad.reshape(-1)))
+    return grad, obj.allsum(torch.vdot(grad.reshape(-1), grad.reshape(-1)))
 
 
-def _bb_products(grad: torch.Tensor, grad_new: torch.Tensor, Y_new: torch.Tensor):
-    a = float(torch.vdot(grad.reshape(-1), grad_new.reshape(-1)))
+def _bb_products(obj, grad: torch.Tensor, grad_new: torch.Tensor, Y_new: torch.Tensor):
     gy = (grad * Y_new).sum(dim=1)
-    b = float(torch.vdot(grad.reshape(-1), grad.reshape(-1))) - float(torch.dot(gy, gy))
+    a = obj.allsum(torch.vdot(grad.reshape(-1), grad_new.reshape(-1)))
+    b = obj.allsum(torch.vdot(grad.reshape(-1), grad.reshape(-1)) - torch.dot(gy, gy))
     return a, b
 
 
@@ -201,11 +208,11 @@ class _TorchMonitor(Monitor):
         return super().step(Y, f, grad_norm)
 
 
-def rgd_torch(obj: TorchLinear, Y: torch.Tensor, grad_tol: float, monitor: Monitor):
+def rgd_torch(obj, Y: torch.Tensor, grad_tol: float, monitor: Monitor):
     """The numpy `rgd` step for step, on tensors: (Y, f, grad_norm, converged, stop)."""
     f, CY = obj.evaluate(Y)
-    grad, g2 = _gradient(CY, Y)
-    row = float(torch.sqrt((grad * grad).sum(dim=1).max())) if Y.numel() else 0.0
+    grad, g2 = _gradient(obj, CY, Y)
+    row = math.sqrt(obj.allmax((grad * grad).sum(dim=1).max())) if Y.numel() else 0.0
     step = 1.0 / row if row > 0 else 1.0
     recent = deque([f], maxlen=MEMORY)
     best, stalled = f, 0
@@ -224,8 +231,8 @@ def rgd_torch(obj: TorchLinear, Y: torch.Tensor, grad_tol: float, monitor: Monit
             t *= 0.5
             if t < MIN_STEP:
                 return Y, f, gnorm, False, None
-        grad_new, g2_new = _gradient(CY_new, Y_new)
-        a, b = _bb_products(grad, grad_new, Y_new)
+        grad_new, g2_new = _gradient(obj, CY_new, Y_new)
+        a, b = _bb_products(obj, grad, grad_new, Y_new)
         sy, ss, yy = -t * (a - b), t * t * g2, g2_new - 2.0 * a + b
         if sy > 0:
             step = ss / sy if k % 2 == 0 else sy / yy
