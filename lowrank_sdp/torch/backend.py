@@ -34,9 +34,9 @@ from scipy.sparse.linalg import LinearOperator
 from lowrank_sdp._validation import check_nonnegative, check_positive_int, invalid
 from lowrank_sdp.certificate import certify_problem
 from lowrank_sdp.problem import make_problem
-from lowrank_sdp.result import IterationRecord, Result, Status
-from lowrank_sdp.solvers._common import Monitor
-from lowrank_sdp.solvers.rgd import ARMIJO, MEMORY, MIN_STEP, STALL_ITERATIONS, STALL_RTOL
+from lowrank_sdp.result import IterationRecord, IterationState, Result, Status
+from lowrank_sdp.solvers._common import ARMIJO, MIN_STEP, STALL_ITERATIONS, Monitor, progress
+from lowrank_sdp.solvers.rgd import MEMORY
 
 METHODS = ("rgd",)
 DTYPE = torch.float64
@@ -197,12 +197,10 @@ class _TorchMonitor(Monitor):
 
     def step(self, Y, f, grad_norm) -> bool:
         if self.user_callback is not None:
-            from lowrank_sdp.solvers._common import _State
-
             record = IterationRecord(self.iterations + 1, self.sign * f, grad_norm, Y.shape[1],
                                      self.elapsed())
             try:
-                self.user_callback(_State(record, Y.detach().cpu().numpy()))
+                self.user_callback(IterationState.at(record, Y.detach().cpu().numpy()))
             except StopIteration:
                 self.stop = Status.CALLBACK
         return super().step(Y, f, grad_norm)
@@ -244,10 +242,7 @@ def rgd_torch(obj, Y: torch.Tensor, grad_tol: float, monitor: Monitor):
         k += 1
         if monitor.step(Y, f, math.sqrt(g2)):
             return Y, f, math.sqrt(g2), False, monitor.stop
-        if f < best - STALL_RTOL * (1.0 + abs(best)):
-            best, stalled = f, 0
-        else:
-            best, stalled = min(f, best), stalled + 1
+        best, stalled = progress(f, best, stalled)
         if stalled >= STALL_ITERATIONS:
             return Y, f, math.sqrt(g2), False, None
 
@@ -361,10 +356,10 @@ def _solve_torch(C, *, device, sense, rank, method, tol, time_limit, seed, callb
             monitor.certified_at(time.perf_counter() - t_cert)
             if verbose:
                 print(f"[lowrank_sdp:{dev}] rank {Y.shape[1]:4d}  it {monitor.iterations:6d}  "
-                      f"f {cert.objective:.12g}  gap {cert.relative_gap():.2e}  "
+                      f"f {cert.objective:.12g}  gap {cert.relative_gap:.2e}  "
                       f"lambda_min {cert.lambda_min:.2e}  |grad| {grad_norm:.2e}  "
                       f"{monitor.elapsed():.2f}s")
-            if cert.relative_gap() <= tol:
+            if cert.relative_gap <= tol:
                 status = Status.CERTIFIED
                 break
             climb = staircase and Y.shape[1] < r_max and _needs_escape(problem, Y_np, cert,

@@ -174,7 +174,7 @@ def solve_sharded(C_rows: torch.Tensor, n: int, *, sense: str = "min", rank="aut
         if stop is not None:
             status = stop
             break
-        if cert.relative_gap() <= tol:
+        if cert.relative_gap <= tol:
             status = Status.CERTIFIED
             break
         if checkpoint and not converged:
