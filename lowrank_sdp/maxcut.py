@@ -126,6 +126,7 @@ def maxcut(
     max_rank: int | None = None,
     rigorous: bool = False,
     verbose: bool = False,
+    device=None,
     trials: int = 1000,
     local_search: bool = True,
     rounding_moves: int | str | None = "auto",
@@ -139,7 +140,8 @@ def maxcut(
     graph : path to a graph file (see `lowrank_sdp.io.read_graph`), a `lowrank_sdp.io.Graph`, a
         symmetric scipy.sparse or dense weight matrix, or an undirected networkx graph. All go
         through `lowrank_sdp.io.as_graph`: self-loops are dropped with a warning.
-    rank, method, tol, seed, time_limit, callback, Y0, max_iterations, max_rank, rigorous, verbose :
+    rank, method, tol, seed, time_limit, callback, Y0, max_iterations, max_rank, rigorous, verbose,
+    device :
         passed to `lowrank_sdp.solve` (see there).
     trials : number of random hyperplanes of the rounding.
     local_search : improve the best hyperplane cuts by local search (see `round_cut`).
@@ -192,6 +194,7 @@ def maxcut(
             max_rank=max_rank,
             rigorous=rigorous,
             verbose=verbose,
+            device=device,
         )
         t1 = time.perf_counter()
         rounding_limit = rounding_time
