@@ -149,8 +149,10 @@ def maxcut(
         budget, search until the time is spent).
     rounding_time : seconds for the rounding. With `time_limit`, the limit covers SDP and
         rounding: the solve gets time_limit - rounding_time (rounding_time defaults to a fifth
-        of time_limit) and the rounding whatever is left of time_limit when the solve returns.
-        Either stops earlier at its own budget (tol, rounding_moves); the bound is kept.
+        of time_limit) and the rounding whatever is left of time_limit when the solve returns,
+        but at least rounding_time (the total exceeds time_limit only by the solver's own
+        overrun). Either stops earlier at its own budget (tol, rounding_moves); the bound is
+        kept.
     weight : the networkx edge attribute holding the weight (default "weight", missing = 1;
         None: every edge weighs 1).
 
@@ -171,7 +173,7 @@ def maxcut(
         time_limit = None
     check_moves(rounding_moves, time_limit if rounding_time is None else rounding_time,
                 "rounding_moves", "maxcut")
-    solve_limit = time_limit
+    solve_limit, reserve = time_limit, 0.0
     if time_limit is not None:
         reserve = _ROUNDING_SHARE * time_limit if rounding_time is None else rounding_time
         solve_limit = max(0.0, time_limit - reserve)
@@ -199,7 +201,9 @@ def maxcut(
         t1 = time.perf_counter()
         rounding_limit = rounding_time
         if time_limit is not None:
-            rounding_limit = max(0.0, time_limit - (t1 - start))
+            # What is left of time_limit, but never less than the reserve: the solver computes
+            # its final certificate after its limit, and the cut should not pay for that.
+            rounding_limit = max(time_limit - (t1 - start), reserve)
         if _interrupt.requested():
             x, value = round_cut(res.Y, W, trials=1, seed=seed, local_search=False)
         else:
