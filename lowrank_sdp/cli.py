@@ -73,12 +73,27 @@ METHOD_NAMES = ("auto", "rgd", "lbfgs", "mixing", "tr")
 that --help does not load the solver kernels)."""
 GRAPH_FORMATS = ("gset", "rudy", "mtx", "sdpa", "edgelist")
 """The `fmt` values of `lowrank_sdp.io.read_graph` (kept equal by a test)."""
+MAX_BYTES = 1 << 30
+"""Default of --max-bytes: `lowrank_sdp.io.MAX_BYTES` (kept equal by a test)."""
 
 
 def _rank(text: str) -> int | str:
     if text == "auto":
         return text
     message = f'must be a positive int or "auto"; got {text!r}'
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(message) from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(message)
+    return value
+
+
+def _max_bytes(text: str) -> int | None:
+    if text.lower() == "none":
+        return None
+    message = f"must be a positive int or 'none'; got {text!r}"
     try:
         value = int(text)
     except ValueError:
@@ -117,6 +132,9 @@ def build_parser() -> argparse.ArgumentParser:
                        help="also write the factor Y (n x rank) to PATH as a .npy file")
         p.add_argument("--quiet", action="store_true", help="no progress display on stderr")
         p.add_argument("--verbose", action="store_true", help="solver log, one line per rank step")
+        p.add_argument("--max-bytes", type=_max_bytes, default=MAX_BYTES, metavar="BYTES",
+                       help="refuse a file holding more text than this, counted after gzip "
+                       "decompression ('none': no limit)")
 
     p = sub.add_parser("maxcut", help="Max-Cut: SDP upper bound and a rounded cut of a graph",
                        formatter_class=formatter,
@@ -178,7 +196,7 @@ def _run_maxcut(args: argparse.Namespace, progress: Progress | None) -> int:
     from lowrank_sdp.io import read_graph
     from lowrank_sdp.maxcut import maxcut
 
-    graph = read_graph(args.path, fmt=args.fmt)
+    graph = read_graph(args.path, fmt=args.fmt, max_bytes=args.max_bytes)
     res = maxcut(graph, trials=args.trials, **_solve_options(args, progress))
     if progress is not None:
         progress.close()
@@ -214,7 +232,7 @@ def _run_solve(args: argparse.Namespace, progress: Progress | None) -> int:
     from lowrank_sdp.io import read_sdpa
 
     start = time.perf_counter()
-    problem = read_sdpa(args.path)
+    problem = read_sdpa(args.path, max_bytes=args.max_bytes)
     C, offset, sense = problem.unit_diagonal_cost()
     res = lowrank_sdp.solve(C, sense=sense, **_solve_options(args, progress))
     if progress is not None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import os
 import time
 from collections.abc import Callable
 
@@ -155,6 +156,13 @@ def _solve(C, *, sense, rank, method, tol, time_limit, seed, callback, Y0, max_i
                                and rank >= 1)):
         raise invalid("rank", func, 'a positive int or "auto"', rank)
     Y0_array = _check_Y0(Y0, func)
+    # Before anything of size n is allocated (validation probes an operator with n-vectors).
+    declared = _declared_size(C, Y0_array)
+    if declared is not None:
+        start_rank = rank if rank != "auto" else auto_start_rank(declared)
+        if Y0_array is not None:
+            start_rank = max(start_rank, Y0_array.shape[1])
+        _check_memory(declared, int(start_rank), func)
     problem = make_problem(C, sense, func, n=None if Y0_array is None else Y0_array.shape[0])
     n = problem.n
     if max_rank is not None:
@@ -164,6 +172,7 @@ def _solve(C, *, sense, rank, method, tol, time_limit, seed, callback, Y0, max_i
     rng = np.random.default_rng(seed)
     Y = _initial_point(problem, rank, max_rank, Y0_array, rng, func)
     r_max = Y.shape[1] if rank != "auto" else (max_rank or n)
+    r_max = max(Y.shape[1], min(r_max, _rank_that_fits(n)))  # the staircase stops where memory does
     staircase = rank == "auto"
 
     monitor = Monitor(problem.sign, callback, time_limit, max_iterations, start)
@@ -319,6 +328,64 @@ def _check_Y0(Y0, func: str, param: str = "Y0") -> np.ndarray | None:
         raise invalid(param, func, "an array without zero rows (rows are normalised)",
                       f"<an array whose row {zero[0]} is zero>")
     return Y / norms[:, None]
+
+
+FACTOR_ARRAYS = 24
+"""n x r float64 arrays a solve may hold at once: Y, G Y, gradients and trial points, the 2 x 8
+L-BFGS pairs, the best point. The memory check counts these plus the certificate's Lanczos basis
+(at most certificate.LANCZOS_MEMORY_BYTES)."""
+LANCZOS_BYTES = 256 * 2**20
+
+
+def _available_memory() -> int | None:
+    """Bytes of memory available now (Linux MemAvailable, else physical memory), or None."""
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        return int(os.sysconf("SC_PHYS_PAGES")) * int(os.sysconf("SC_PAGE_SIZE"))
+    except (AttributeError, OSError, ValueError):
+        return None
+
+
+def _rank_that_fits(n: int) -> int:
+    """The largest rank whose factor arrays fit in the memory available now (n if unknown)."""
+    available = _available_memory()
+    if available is None:
+        return n
+    return max(1, (available - LANCZOS_BYTES) // (FACTOR_ARRAYS * 8 * n))
+
+
+def _check_memory(n: int, r: int, func: str) -> None:
+    """Refuse, with the numbers, a solve whose n x r factor arrays cannot fit in memory."""
+    available = _available_memory()
+    need = FACTOR_ARRAYS * 8 * n * r + LANCZOS_BYTES
+    if available is not None and need > available:
+        raise invalid(
+            "rank", func,
+            f"small enough for memory: n = {n} with rank {r} needs about {need / 2**30:.3g} GiB "
+            f"({FACTOR_ARRAYS} arrays of n x r float64), more than the "
+            f"{available / 2**30:.3g} GiB available; pass a smaller rank (and max_rank), or "
+            "solve a smaller problem",
+            r,
+        )
+
+
+def _declared_size(C, Y0) -> int | None:
+    """n as C declares it (shape, Objective.n, or Y0), without touching its entries."""
+    shape = getattr(C, "shape", None)
+    if isinstance(shape, tuple) and len(shape) == 2 and all(
+        isinstance(k, (int, np.integer)) and not isinstance(k, bool) and k > 0 for k in shape
+    ):
+        return int(shape[0])
+    size = getattr(C, "n", None)
+    if isinstance(size, (int, np.integer)) and not isinstance(size, bool) and size > 0:
+        return int(size)
+    return None if Y0 is None else int(Y0.shape[0])
 
 
 def _initial_point(problem: Problem, rank, max_rank, Y0, rng, func: str) -> np.ndarray:

@@ -11,7 +11,9 @@ import re
 import shutil
 import subprocess
 import tempfile
+import tracemalloc
 import warnings
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -21,8 +23,10 @@ import scipy.sparse as sp
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+import lowrank_sdp as ls
 import lowrank_sdp.io as lio
 from benchmarks.references import markdown_table
+from lowrank_sdp.io import _text
 from lowrank_sdp.io import edgelist as edgelist_module
 from lowrank_sdp.io import sdpa as sdpa_module
 from lowrank_sdp.io._text import TextFile
@@ -657,3 +661,117 @@ def test_docs_examples_run(monkeypatch, capsys):
     for block in blocks:
         exec(compile(block, "docs/io.md", "exec"), namespace)
     assert "constraint 1 (F_1)" in capsys.readouterr().out
+
+
+# ------------------------------------------ issue 10, item 5: small files must not exhaust memory
+
+
+def test_gset_header_claiming_far_more_vertices_than_the_file_holds(tmp_path):
+    """`100000000 0` (12 bytes) was accepted; the solve then tried to allocate gigabytes."""
+    path = tmp_path / "huge.txt"
+    path.write_text("100000000 0\n")
+    with pytest.raises(ValueError, match=r"huge\.txt line 1: the number of vertices n = "
+                       r"100000000 is more than a file of 12 characters may declare"):
+        lio.read_graph(path)
+    # Isolated vertices stay legitimate: a short file may still declare many of them.
+    path.write_text(f"{_text.FREE_VERTICES} 1\n1 2 1\n")
+    assert lio.read_graph(path).n == _text.FREE_VERTICES
+
+
+def test_mtx_and_edgelist_sizes_are_checked_against_the_file(tmp_path):
+    mtx = tmp_path / "huge.mtx"
+    mtx.write_text("%%MatrixMarket matrix coordinate real symmetric\n"
+                   "100000000 100000000 1\n2 1 1\n")
+    with pytest.raises(ValueError, match=r"huge\.mtx line 2: the matrix size = 100000000 is more"):
+        lio.read_graph(mtx)
+    edges = tmp_path / "far.edges"
+    edges.write_text("1 5000000\n")
+    with pytest.raises(ValueError, match=r"far\.edges line 1: vertex index 5000000 is too large: "
+                       r"a file of 10 characters .* \(pass n= to allow more"):
+        lio.read_graph(edges)
+    assert lio.read_graph(edges, n=5_000_000).n == 5_000_000  # asked for explicitly
+
+
+def test_sdpa_with_a_huge_block_raises_at_once(tmp_path):
+    """This file took 178 s and 6.9 GB to raise (np.setdiff1d over arange(n))."""
+    path = tmp_path / "huge.dat-s"
+    path.write_text("1\n1\n100000000\n1\n1 1 1 1 1\n")
+    tracemalloc.start()
+    try:
+        for read in (lio.read_sdpa, lio.read_graph):
+            with pytest.raises(ValueError, match=r"huge\.dat-s line 3: the order of the matrices"):
+                read(path)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 10 * 2**20
+    # The unit-diagonal check itself is O(m log m), not O(n): one block of a million, m = 2.
+    path.write_text("2\n1\n1000000\n1 1\n1 1 1 1 1\n2 1 2 2 1\n")
+    with pytest.raises(ValueError, match=r"fix only 2 of the 1000000 diagonal entries \(none is "
+                       r"e_i e_i\^T for i = 3\)"):
+        lio.read_sdpa(path).unit_diagonal_cost()
+
+
+def _gzip_bomb(path, megabytes: int) -> None:
+    """`megabytes` MiB of zeros, compressed in a stream (never held in memory)."""
+    deflate = zlib.compressobj(9, zlib.DEFLATED, 31)  # 31: gzip container
+    chunk = b"0" * 2**20
+    with open(path, "wb") as out:
+        for _ in range(megabytes):
+            out.write(deflate.compress(chunk))
+        out.write(deflate.flush())
+
+
+def test_decompression_is_capped(tmp_path):
+    """A 3 MiB gzip that expands to 3 GiB was read without a cap. Now the cap is max_bytes
+    (default MAX_BYTES = 1 GiB), decompression streams, and stops one byte past it."""
+    assert lio.MAX_BYTES == 2**30
+    bomb = tmp_path / "bomb.txt.gz"
+    _gzip_bomb(bomb, 64)
+    assert bomb.stat().st_size < 2**20
+    tracemalloc.start()
+    try:
+        with pytest.raises(ValueError, match=r"bomb\.txt\.gz: more than max_bytes = 1048576 bytes "
+                           r"of text once decompressed; pass max_bytes=None"):
+            lio.read_graph(bomb, max_bytes=2**20)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 8 * 2**20  # O(max_bytes), not the 64 MiB it expands to
+    plain = tmp_path / "big.txt"
+    plain.write_text("2 1\n1 2 1\n" + "#" * 2000 + "\n")
+    with pytest.raises(ValueError, match=r"big\.txt: more than max_bytes = 100 bytes of text; "):
+        lio.read_graph(plain, max_bytes=100)
+    assert lio.read_graph(plain, max_bytes=None).m == 1
+    with pytest.raises(ValueError, match=r"more than max_bytes = 100 bytes"):
+        lio.read_sdpa(plain, max_bytes=100)
+    for bad in (0, -1, 1.5, True, "1"):
+        with pytest.raises(ValueError, match=r"^The 'max_bytes' parameter of read_graph must be"):
+            lio.read_graph(plain, max_bytes=bad)
+
+
+def test_solve_refuses_a_factor_beyond_memory():
+    """n = 10^10 would need petabytes for Y: a ValueError before anything is allocated (the
+    operator's matvec is never called)."""
+    from scipy.sparse.linalg import LinearOperator
+
+    class Huge(LinearOperator):
+        def __init__(self):
+            super().__init__(np.float64, (10**10, 10**10))
+
+        def _matvec(self, x):
+            raise AssertionError("never called")
+
+    with pytest.raises(ValueError, match=r"^The 'rank' parameter of solve must be .*memory"):
+        ls.solve(Huge())
+
+
+def test_cli_max_bytes(tmp_path, capsys):
+    from lowrank_sdp import cli
+
+    assert cli.MAX_BYTES == lio.MAX_BYTES
+    path = tmp_path / "C5.txt"
+    path.write_text("5 5\n1 2 1\n2 3 1\n3 4 1\n4 5 1\n1 5 1\n")
+    assert cli.main(["maxcut", str(path), "--quiet", "--max-bytes", "10"]) == cli.EXIT_BAD_INPUT
+    assert "more than max_bytes = 10 bytes" in capsys.readouterr().err
+    assert cli.main(["maxcut", str(path), "--quiet", "--json", "--max-bytes", "none"]) == 0

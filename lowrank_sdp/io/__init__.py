@@ -6,7 +6,7 @@ networkx, scipy and numpy. See docs/io.md.
     C, offset, sense = read_sdpa("data/sdplib/maxG11.dat-s").unit_diagonal_cost()
 """
 
-from lowrank_sdp.io._text import MAX_VERTICES
+from lowrank_sdp.io._text import MAX_BYTES, MAX_VERTICES
 from lowrank_sdp.io.edgelist import write_edgelist
 from lowrank_sdp.io.graph import Graph
 from lowrank_sdp.io.gset import write_gset
@@ -14,6 +14,7 @@ from lowrank_sdp.io.readers import read_graph
 from lowrank_sdp.io.sdpa import SDPAProblem, read_sdpa, write_sdpa, write_sdpa_maxcut
 
 __all__ = [
+    "MAX_BYTES",
     "MAX_VERTICES",
     "Graph",
     "SDPAProblem",

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import gzip
 import io
+import numbers
 import os
 import re
 import sys
@@ -18,12 +19,26 @@ import warnings
 import zlib
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
+
+from lowrank_sdp._validation import invalid
 
 MAX_VERTICES = 100_000_000
 """Largest number of vertices (or SDP dimension) a file may declare: an adjacency matrix needs
 O(n) memory even without edges, so a header like `10**12 0` is refused rather than allocated."""
+
+FREE_VERTICES = 1_000_000
+VERTICES_PER_CHARACTER = 64
+"""A file may declare (or reference) at most max(FREE_VERTICES, VERTICES_PER_CHARACTER x its
+length in characters) vertices: isolated vertices are legitimate, but an 11-byte `100000000 0`
+would otherwise cost O(n) memory in the reader and gigabytes in the solve. Reading stays
+O(input) + 16 MB; an edge list given `n=` explicitly is exempt (the caller asked)."""
+
+MAX_BYTES = 1 << 30
+"""Default `max_bytes` of the readers: at most 1 GiB of text, counted after gzip decompression
+(a 3 MiB gzip can expand to 3 GiB). Pass max_bytes=None for no limit, or a larger number."""
 
 # Numbers as written by every tool we know; Python's float() alone would also accept "nan",
 # "inf", "1_000" and non-ASCII digits, which we refuse.
@@ -37,21 +52,51 @@ _MAX_DIGITS = 30
 class TextFile:
     """The decoded text of one file, with the name used in error messages."""
 
-    def __init__(self, path: str | os.PathLike[str]) -> None:
+    def __init__(self, path: str | os.PathLike[str], max_bytes: int | None = MAX_BYTES) -> None:
         self.path = Path(path)
         self.name = str(path)
+        max_bytes = check_max_bytes(max_bytes)
+        if max_bytes is not None and self.path.stat().st_size > max_bytes:
+            raise self._too_big(max_bytes, "")
         raw = self.path.read_bytes()
         if raw[:2] == b"\x1f\x8b":  # gzip magic, whatever the extension says
-            try:
-                raw = gzip.decompress(raw)
-            except (OSError, EOFError, zlib.error) as exc:
-                raise ValueError(f"{self.name}: not a valid gzip file ({exc})") from None
+            raw = self._gunzip(raw, max_bytes)
         try:
             text = raw.decode("utf-8")
         except UnicodeDecodeError as exc:
             line = raw.count(b"\n", 0, exc.start) + 1
             raise self.error(line, f"not UTF-8 text (byte 0x{raw[exc.start]:02x})") from None
         self.text = text.removeprefix("\ufeff")
+
+    def _gunzip(self, raw: bytes, max_bytes: int | None) -> bytes:
+        """Decompress, streaming, and stop one byte past the cap: memory stays O(max_bytes)."""
+        try:
+            with gzip.GzipFile(fileobj=io.BytesIO(raw)) as stream:
+                out = stream.read(-1 if max_bytes is None else max_bytes + 1)
+        except (OSError, EOFError, zlib.error) as exc:
+            raise ValueError(f"{self.name}: not a valid gzip file ({exc})") from None
+        if max_bytes is not None and len(out) > max_bytes:
+            raise self._too_big(max_bytes, " once decompressed")
+        return out
+
+    def _too_big(self, max_bytes: int, how: str) -> ValueError:
+        return ValueError(f"{self.name}: more than max_bytes = {max_bytes} bytes of text{how}; "
+                          "pass max_bytes=None (no limit) or a larger number to read it")
+
+    def vertex_limit(self) -> int:
+        """The most vertices this file may declare or reference (see FREE_VERTICES)."""
+        return min(MAX_VERTICES, max(FREE_VERTICES, VERTICES_PER_CHARACTER * len(self.text)))
+
+    def check_vertices(self, line: int, n: int, what: str) -> None:
+        """Refuse a declared size far beyond what the file holds, before any O(n) allocation."""
+        if not 1 <= n <= MAX_VERTICES:
+            raise self.error(line, f"{what} = {n} is not in [1, {MAX_VERTICES}]")
+        limit = self.vertex_limit()
+        if n > limit:
+            raise self.error(line, f"{what} = {n} is more than a file of {len(self.text)} "
+                             f"characters may declare: at most max({FREE_VERTICES}, "
+                             f"{VERTICES_PER_CHARACTER} per character) = {limit}, since the "
+                             "graph and the solve need memory in proportion to n")
 
     @property
     def stem(self) -> str:
@@ -100,6 +145,15 @@ class TextFile:
                 yield line, tokens, offset, end + 1
             line += 1
             offset = end + 1
+
+
+def check_max_bytes(max_bytes: Any, func: str = "read_graph") -> int | None:
+    """max_bytes as a positive int or None (no limit)."""
+    if max_bytes is None:
+        return None
+    if isinstance(max_bytes, bool) or not isinstance(max_bytes, numbers.Integral) or max_bytes < 1:
+        raise invalid("max_bytes", func, "a positive int or None", max_bytes)
+    return int(max_bytes)
 
 
 def parse_int(src: TextFile, line: int, token: str, what: str) -> int:

@@ -85,7 +85,7 @@ def _fast(src, first, columns, base, n, count) -> EdgeRows | None:
     lo = min(int(i.min()), int(j.min()))
     hi = max(int(i.max()), int(j.max()))
     b = (0 if lo == 0 else 1) if base == "auto" else base
-    limit = (n if n is not None else MAX_VERTICES) - 1 + b
+    limit = (n if n is not None else src.vertex_limit()) - 1 + b
     if lo < b or hi > limit or not np.all(np.isfinite(w)):
         return None
     return EdgeRows(n if n is not None else hi + 1 - b, b, i - b, j - b, w, None)
@@ -107,9 +107,9 @@ def _slow(src, first, rows, columns, what, base, n, count, header) -> EdgeRows:
         w = parse_float(src, line, tokens[2], "weight") if len(tokens) > 2 else 1.0
         for v in (a, b):
             low = 1 if base == 1 else 0
-            high = (n if n is not None else MAX_VERTICES) - (1 if base == 0 else 0)
+            high = (n if n is not None else src.vertex_limit()) - (1 if base == 0 else 0)
             if not low <= v <= high:
-                raise src.error(line, _range_message(v, base, n, header))
+                raise src.error(line, _range_message(src, v, base, n, header))
         ii.append(a)
         jj.append(b)
         ww.append(w)
@@ -127,22 +127,24 @@ def _slow(src, first, rows, columns, what, base, n, count, header) -> EdgeRows:
     j = np.array(jj, dtype=np.int64)
     lines = np.array(numbers, dtype=np.int64)
     b = (0 if min(i.min(), j.min()) == 0 else 1) if base == "auto" else base
-    limit = (n if n is not None else MAX_VERTICES) - 1 + b
+    limit = (n if n is not None else src.vertex_limit()) - 1 + b
     bad = np.flatnonzero((i > limit) | (j > limit))
     if bad.size:  # only an "auto" base resolved to 0 gets here
         k = int(bad[0])
-        raise src.error(int(lines[k]), _range_message(max(i[k], j[k]), b, n, header))
+        raise src.error(int(lines[k]), _range_message(src, max(i[k], j[k]), b, n, header))
     n_out = n if n is not None else int(max(i.max(), j.max())) + 1 - b
     return EdgeRows(n_out, b, i - b, j - b, np.array(ww, dtype=np.float64), lines)
 
 
-def _range_message(v: int, base: Base, n: int | None, header: str) -> str:
+def _range_message(src: TextFile, v: int, base: Base, n: int | None, header: str) -> str:
     if v < 0:
         return f"vertex index {v} is negative"
     if base == 1 and v == 0:
         return "vertex index 0 in a file read as 1-based (pass base=0 for 0-based indices)"
     if n is None:
-        return f"vertex index {v} is too large (at most {MAX_VERTICES} vertices)"
+        return (f"vertex index {v} is too large: a file of {len(src.text)} characters may "
+                f"reference at most {src.vertex_limit()} vertices (pass n= to allow more, up "
+                f"to {MAX_VERTICES})")
     b = 0 if base == 0 else 1
     return f"vertex index {v} is out of range [{b}, {n - 1 + b}] (n = {n}{header})"
 

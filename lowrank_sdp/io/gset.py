@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import os
 
-from lowrank_sdp.io._text import MAX_VERTICES, TextFile, format_numbers, parse_int, write_text
+from lowrank_sdp.io._text import TextFile, format_numbers, parse_int, write_text
 from lowrank_sdp.io.edgelist import Base, read_edge_rows
 from lowrank_sdp.io.graph import Graph, graph_from_edges
 
@@ -38,8 +38,7 @@ def read_gset(
 
 
 def check_dimension(src: TextFile, line: int, n: int, what: str) -> None:
-    if not 1 <= n <= MAX_VERTICES:
-        raise src.error(line, f"{what} = {n} is not in [1, {MAX_VERTICES}]")
+    src.check_vertices(line, n, what)
 
 
 def write_gset(path: str | os.PathLike[str], graph: Graph) -> None:

@@ -9,7 +9,7 @@ from typing import Any, Literal
 import numpy as np
 
 from lowrank_sdp._validation import check_choice, invalid
-from lowrank_sdp.io._text import MAX_VERTICES, TextFile
+from lowrank_sdp.io._text import MAX_BYTES, MAX_VERTICES, TextFile, check_max_bytes
 from lowrank_sdp.io.edgelist import read_edgelist
 from lowrank_sdp.io.graph import Graph, as_graph
 from lowrank_sdp.io.gset import read_gset
@@ -28,6 +28,7 @@ def read_graph(
     base: Literal[0, 1, "auto"] | None = None,
     n: int | None = None,
     weight: str | None = "weight",
+    max_bytes: int | None = MAX_BYTES,
 ) -> Graph:
     """Read a graph from a file, a networkx graph, a scipy sparse matrix or a dense array.
 
@@ -41,6 +42,8 @@ def read_graph(
         some index is 0, else 1-based); only for those two formats.
     n: number of vertices of an edge list (default: inferred from the largest index).
     weight: the edge attribute of a networkx graph that holds the weight (None: all weights 1).
+    max_bytes: the most text a file may hold, counted after gzip decompression (default 1 GiB,
+        `lowrank_sdp.io.MAX_BYTES`); None for no limit. A larger file raises ValueError.
 
     Self-loops are ignored and duplicate edges summed, each with a warning; zero weights are no
     edge. Malformed files raise ValueError naming the file and the 1-based line. The vertices of
@@ -58,7 +61,7 @@ def read_graph(
     if n is not None and (isinstance(n, bool) or not isinstance(n, (int, np.integer))
                           or not 1 <= n <= MAX_VERTICES):
         raise invalid("n", "read_graph", f"None or an int in [1, {MAX_VERTICES}]", n)
-    src = TextFile(source)
+    src = TextFile(source, check_max_bytes(max_bytes))
     hint = ""
     if fmt is None:
         fmt = _guess_format(src)

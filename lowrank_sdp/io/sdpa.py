@@ -26,8 +26,10 @@ import scipy.sparse as sp
 
 from lowrank_sdp._validation import check_choice, invalid
 from lowrank_sdp.io._text import (
+    MAX_BYTES,
     MAX_VERTICES,
     TextFile,
+    check_max_bytes,
     edge_dtype,
     fast_rows,
     format_numbers,
@@ -145,7 +147,11 @@ class SDPAProblem:
             raise ValueError(prefix + f"constraint {k + 1} (F_{k + 1}) repeats e_i e_i^T of "
                              f"constraint {earlier + 1} (i = {index[k] + 1})")
         if self.m != self.n:
-            missing = int(np.setdiff1d(np.arange(self.n), index)[0])
+            # The first diagonal entry no constraint fixes, in O(m log m): never O(n), since n
+            # (the block size) may be far beyond what the file holds.
+            fixed = np.sort(index)
+            gaps = np.flatnonzero(fixed != np.arange(len(fixed)))
+            missing = int(gaps[0]) if gaps.size else len(fixed)
             raise ValueError(prefix + f"its {self.m} constraints fix only {self.m} of the "
                              f"{self.n} diagonal entries (none is e_i e_i^T for i = {missing + 1})")
         negative = np.flatnonzero(self.c < 0)
@@ -196,9 +202,11 @@ class SDPAProblem:
         return f"SDPAProblem(name={self.name!r}, m={self.m}, block_sizes={list(self.block_sizes)})"
 
 
-def read_sdpa(path: str | os.PathLike[str]) -> SDPAProblem:
-    """Read an SDPA sparse file (`.dat-s`, gzipped or not); errors name the file and line."""
-    return parse_sdpa(TextFile(path))
+def read_sdpa(path: str | os.PathLike[str], *, max_bytes: int | None = MAX_BYTES) -> SDPAProblem:
+    """Read an SDPA sparse file (`.dat-s`, gzipped or not); errors name the file and line.
+
+    max_bytes: the most text read, after decompression (default 1 GiB); None for no limit."""
+    return parse_sdpa(TextFile(path, check_max_bytes(max_bytes, "read_sdpa")))
 
 
 def parse_sdpa(src: TextFile, *, fast: bool = True) -> SDPAProblem:
@@ -243,9 +251,10 @@ def _read_header(src: TextFile, rows: Any) -> tuple[int, list[int], list[float]]
             elif len(blocks) < n_blocks:
                 size = parse_int(src, line, token, "block size")
                 total += abs(size)
-                if size == 0 or total > MAX_VERTICES:
-                    raise src.error(line, f"block size {size} is zero or makes the matrices "
-                                    f"larger than {MAX_VERTICES}")
+                if size == 0:
+                    raise src.error(line, "block size 0 is not allowed")
+                src.check_vertices(line, total, "the order of the matrices (the sum of the "
+                                   "block sizes so far)")
                 blocks.append(size)
             elif len(c) < m:
                 c.append(parse_float(src, line, token, "objective coefficient c_i ="))
