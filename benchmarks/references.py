@@ -100,3 +100,65 @@ def sdplib_references() -> dict[str, SdplibReference]:
             interval(row["certified here [primal, dual]"]),
         )
     return out
+
+
+@dataclass(frozen=True)
+class SdplibOptimum:
+    """A published optimal value of an SDPLIB problem (SDPA's objValPrimal convention)."""
+
+    name: str
+    value: float
+    tolerance: float
+    """Half a unit in the last printed digit (plus 1e-9 relative): how far a correct value may be."""
+    source: str
+
+
+def sdplib_optima() -> dict[str, SdplibOptimum]:
+    """Every problem of the whole-collection table of data/sdplib/README.md with a numeric optimum,
+    sharpened by the SDPA-GMP values of the max-cut and theta tables and corrected where the README
+    says the SDPLIB table is wrong (maxG51, maxG55, qpG51)."""
+    text = SDPLIB_README.read_text()
+    start = text.index("| file | m | n | optimal value")
+    table = markdown_table_text(text[start:], "file")
+    out: dict[str, SdplibOptimum] = {}
+    for name, row in table.items():
+        cell = row["optimal value (SDPLIB table)"]
+        try:
+            value = float(cell)
+        except ValueError:
+            continue  # infeasible problems
+        mantissa, _, exponent = cell.lower().partition("e")
+        decimals = len(mantissa.split(".")[1]) if "." in mantissa else 0
+        ulp = 10.0 ** (int(exponent or 0) - decimals)
+        out[name] = SdplibOptimum(name, value, 0.5 * ulp + 1e-9 * abs(value), "SDPLIB table")
+    gmp = {**{k: r.sdpa_gmp for k, r in sdplib_references().items() if r.sdpa_gmp is not None}}
+    theta_start = text.index("| file | m | n | SDPLIB table | SDPA-GMP |")
+    for name, row in markdown_table_text(text[theta_start:], "file").items():
+        number = _NUMBER.match(row["SDPA-GMP"])
+        if number:
+            gmp[name] = float(number.group(0))
+    for name, value in gmp.items():
+        out[name] = SdplibOptimum(name, value, 1e-9 * (1.0 + abs(value)), "SDPA-GMP")
+    # Corrections measured in the README (SDPA on this machine, and the certified max-cut values).
+    out["qpG51"] = SdplibOptimum("qpG51", 11818.0, 0.5e-3 + 1e-9 * 11818.0, "README correction")
+    lo, hi = sdplib_references()["maxG55"].certified
+    out["maxG55"] = SdplibOptimum("maxG55", 0.5 * (lo + hi), 0.5 * (hi - lo), "certified interval")
+    return out
+
+
+def markdown_table_text(text: str, first_column: str) -> dict[str, dict[str, str]]:
+    """`markdown_table` on a string (the first table of `text` whose first header cell matches)."""
+    rows: dict[str, dict[str, str]] = {}
+    header = None
+    for line in text.splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if header is None:
+            if line.startswith("|") and cells[0] == first_column:
+                header = cells
+            continue
+        if not line.startswith("|"):
+            break
+        if set(cells[0]) <= set("-: "):
+            continue
+        rows[cells[0]] = dict(zip(header, cells))
+    return rows

@@ -3,9 +3,12 @@
     minimize (or maximize) f(X)  subject to  diag(X) = 1,  X PSD,   X = Y Y^T,  Y in R^{n x r}, unit rows
 """
 
+from lowrank_sdp.general import SDPResult
+from lowrank_sdp.io.sdpa import read_sdpa_sdp as read_sdpa
 from lowrank_sdp.maxcut import MaxCutResult, maxcut
 from lowrank_sdp.objective import LinearObjective, Objective
 from lowrank_sdp.result import BaseResult, Certificate, IterationRecord, IterationState, Result, Status
+from lowrank_sdp.sdp import SDP
 from lowrank_sdp.solve import barvinok_pataki_rank, certify, solve
 from lowrank_sdp.solvers import METHODS
 
@@ -19,10 +22,13 @@ __all__ = [
     "MaxCutResult",
     "Objective",
     "Result",
+    "SDP",
+    "SDPResult",
     "Status",
     "barvinok_pataki_rank",
     "certify",
     "maxcut",
+    "read_sdpa",
     "solve",
 ]
 __version__ = "0.1.0"

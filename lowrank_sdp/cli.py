@@ -149,10 +149,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="write the partition to PATH: one line 'vertex side' per vertex (side +1 "
                    "or -1; vertices numbered as in the file)")
 
-    p = sub.add_parser("solve", help="solve an SDPA file whose constraints are diag(X) = 1",
+    p = sub.add_parser("solve", help="solve an SDPA sparse file (.dat-s)",
                        formatter_class=formatter,
-                       description="Solve an SDPA sparse file (.dat-s) whose constraints are "
-                       "exactly diag(X) = 1, such as SDPLIB mcp* and maxG*.")
+                       description="Solve an SDPA sparse file (.dat-s): unit-diagonal ones (SDPLIB "
+                       "mcp*, maxG*) by the fast path, any other by the augmented Lagrangian.")
     p.add_argument("path", help="SDPA sparse file (.dat-s)")
     common(p)
     return parser
@@ -233,7 +233,10 @@ def _run_solve(args: argparse.Namespace, progress: Progress | None) -> int:
 
     start = time.perf_counter()
     problem = read_sdpa(args.path, max_bytes=args.max_bytes)
-    C, offset, sense = problem.unit_diagonal_cost()
+    try:
+        C, offset, sense = problem.unit_diagonal_cost()
+    except ValueError:  # not diag(X) = 1 alone: the general path (any SDPA file)
+        return _run_general(args, problem, progress, start)
     res = lowrank_sdp.solve(C, sense=sense, **_solve_options(args, progress))
     if progress is not None:
         progress.close()
@@ -257,6 +260,36 @@ def _run_solve(args: argparse.Namespace, progress: Progress | None) -> int:
         ("gap", f"{out['gap']:.3g}   (relative {out['relative_gap']:.2g})"),
         ("status", out["status"]),
         ("seconds", f"{seconds:.2f}"),
+    ]))
+    return EXIT_OK
+
+
+def _run_general(args: argparse.Namespace, problem: Any, progress: Progress | None,
+                 start: float) -> int:
+    import lowrank_sdp
+    from lowrank_sdp.io.sdpa import sdpa_to_sdp
+
+    sdp = sdpa_to_sdp(problem)
+    res = lowrank_sdp.solve(sdp, **_solve_options(args, progress))
+    if progress is not None:
+        progress.close()
+    _save_y(args, res.Y)
+    out = {"name": sdp.name, **res.to_dict(), "m": sdp.m, "blocks": list(sdp.blocks),
+           "seconds": time.perf_counter() - start}
+    if args.json:
+        print(_json(out))
+        return EXIT_OK
+    side = "upper" if sdp.sense == "max" else "lower"
+    print(f"{sdp.name}: SDPA, n = {sdp.n} in {len(sdp.blocks)} blocks, m = {sdp.m} constraints, "
+          f"{sdp.sense}imize")
+    print(_summary([
+        ("value", f"{out['objective']:.10g}   (rank {res.rank}, {res.method}, {res.iterations} "
+                  "iterations)"),
+        ("bound", f"{out['bound']:.10g}   (certified {side} bound on the optimum; nan: unknown)"),
+        ("gap", f"{out['gap']:.3g}   (relative {out['relative_gap']:.2g})"),
+        ("infeasibility", f"{out['infeasibility']:.2g}   (DIMACS err1)"),
+        ("status", out["status"]),
+        ("seconds", f"{out['seconds']:.2f}"),
     ]))
     return EXIT_OK
 

@@ -30,6 +30,12 @@ class Status(enum.Enum):
     """KeyboardInterrupt (Ctrl-C) during the solve."""
     MAX_RANK = "max_rank"
     """The staircase reached its rank cap with a negative eigenvalue left."""
+    NOT_FEASIBLE = "not_feasible"
+    """General SDPs: the constraint violation (DIMACS err1) was still above tol when the method
+    stopped (penalty at its cap, or no progress). The problem may be infeasible; this is not a proof."""
+    NO_BOUND = "no_bound"
+    """General SDPs: feasible to tol, but the gap is unknown: the slack is not proven PSD and no
+    bound on trace(X) is implied by the constraints or given (`trace_bound=`)."""
 
     @property
     def certified(self) -> bool:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import numpy as np
 from threadpoolctl import threadpool_limits
@@ -71,8 +71,20 @@ def solve(
     rigorous: bool = False,
     verbose: bool = False,
     device=None,
+    A_eq=None,
+    b_eq=None,
+    A_ub=None,
+    b_ub=None,
+    blocks=None,
+    unit_diagonal: bool | Sequence[bool] = True,
+    trace_bound=None,
 ) -> Result:
-    """Solve  min (or max) f(X)  s.t.  diag(X) = 1, X PSD  with X = Y Y^T, Y with unit rows.
+    """Solve  min (or max) f(X)  s.t.  diag(X) = 1, X PSD  with X = Y Y^T, Y with unit rows;
+    or, with constraints, the general SDP
+
+        min (or max) <C, X>  s.t.  <A_k, X> = b_eq[k],  <A_k, X> <= b_ub[k],  X = blockdiag PSD
+
+    (see `lowrank_sdp.SDP`; `C` may also be an `SDP`, e.g. from `lowrank_sdp.read_sdpa`).
 
     Parameters
     ----------
@@ -107,11 +119,22 @@ def solve(
         sparse CSR or dense tensor, or a callable ``C(Y) -> C @ Y`` on tensors with a ``shape``.
         The certificate is the numpy one, in float64 on a CPU copy of Y. A torch tensor C without
         a device runs on C's device. See `lowrank_sdp.torch.backend`.
+    A_eq, b_eq, A_ub, b_ub : linear constraints <A_k, X> = b_k and <A_k, X> <= b_k: a list of
+        (n, n) arrays or sparse matrices, an (m, n, n) array, or an (m, n*n) matrix of flattened
+        matrices, with 1-D right-hand sides. Any of them (or `blocks`, `unit_diagonal=False`,
+        `trace_bound`) selects the general method (an augmented Lagrangian, method "alm").
+    blocks : block sizes of X (negative: a diagonal LP block, as in SDPA files); default one block.
+    unit_diagonal : keep diag(X) = 1 (True, the default, as without constraints), drop it
+        (False), or one bool per block.
+    trace_bound : T >= trace(X) for some optimal X (or one per block), for the certificate
+        where the constraints imply none; without any the gap may be unknown (Status.NO_BOUND).
 
     Returns
     -------
     Result
         Every return (early stops too) carries a certified bound computed at the returned point.
+        General SDPs return an `SDPResult`: also the infeasibility (DIMACS err1) and the DIMACS
+        errors; CERTIFIED needs both the gap and the infeasibility within tol.
 
     Notes
     -----
@@ -120,6 +143,19 @@ def solve(
     large problems). A second Ctrl-C before it returns aborts at once with KeyboardInterrupt and no
     result. A SIGINT handler set to SIG_IGN or SIG_DFL is left alone.
     """
+    from lowrank_sdp.sdp import SDP
+
+    general = isinstance(C, SDP) or any(a is not None for a in (A_eq, b_eq, A_ub, b_ub, blocks,
+                                                                 trace_bound))
+    if general or unit_diagonal is not True:
+        if device is not None:
+            raise invalid("device", "solve", "None for a problem with constraints (the general "
+                          "method runs on numpy)", device)
+        return _solve_general(C, sense=sense, rank=rank, method=method, tol=tol,
+                              time_limit=time_limit, seed=seed, callback=callback, Y0=Y0,
+                              max_iterations=max_iterations, max_rank=max_rank, rigorous=rigorous,
+                              verbose=verbose, A_eq=A_eq, b_eq=b_eq, A_ub=A_ub, b_ub=b_ub,
+                              blocks=blocks, unit_diagonal=unit_diagonal, trace_bound=trace_bound)
     if device is not None or type(C).__module__.split(".")[0] == "torch":
         try:
             from lowrank_sdp.torch.backend import solve_torch
@@ -137,6 +173,58 @@ def solve(
         return _solve(C, sense=sense, rank=rank, method=method, tol=tol, time_limit=time_limit,
                       seed=seed, callback=callback, Y0=Y0, max_iterations=max_iterations,
                       max_rank=max_rank, rigorous=rigorous, verbose=verbose)
+
+
+def _solve_general(C, *, sense, rank, method, tol, time_limit, seed, callback, Y0,
+                   max_iterations, max_rank, rigorous, verbose, A_eq, b_eq, A_ub, b_ub, blocks,
+                   unit_diagonal, trace_bound) -> Result:
+    """Checks the common arguments, builds the `SDP` and hands it to `lowrank_sdp.general`."""
+    from lowrank_sdp.general import solve_sdp
+    from lowrank_sdp.sdp import SDP
+
+    func = "solve"
+    tol = check_nonnegative(tol, "tol", func)
+    time_limit = check_nonnegative(time_limit, "time_limit", func, allow_none=True)
+    if max_iterations is not None:
+        max_iterations = check_positive_int(max_iterations, "max_iterations", func, " or None")
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise invalid("seed", func, "a non-negative int", seed)
+    for name_, flag in (("rigorous", rigorous), ("verbose", verbose)):
+        if not isinstance(flag, (bool, np.bool_)):
+            raise invalid(name_, func, "a bool", flag)
+    if rigorous:
+        raise invalid("rigorous", func, "False for general SDPs (the Cholesky proof covers the "
+                      "unit-diagonal path only)", rigorous)
+    if callback is not None and not callable(callback):
+        raise invalid("callback", func, "a callable or None", callback)
+    if method not in ("auto", "alm"):
+        raise invalid("method", func, '"auto" or "alm" for a problem with constraints', method)
+    if not (rank == "auto" or (isinstance(rank, (int, np.integer)) and not isinstance(rank, bool)
+                               and rank >= 1)):
+        raise invalid("rank", func, 'a positive int or "auto"', rank)
+    if max_rank is not None:
+        max_rank = check_positive_int(max_rank, "max_rank", func, " or None")
+    Y0_array = None
+    if Y0 is not None:
+        try:
+            Y0_array = np.array(Y0, dtype=np.float64, order="C", copy=True)
+        except (TypeError, ValueError):
+            raise invalid("Y0", func, "a numeric (n, r) array", f"<{type(Y0).__name__}>") from None
+        if Y0_array.ndim != 2 or not np.all(np.isfinite(Y0_array)) or 0 in Y0_array.shape:
+            raise invalid("Y0", func, "a finite 2-D (n, r) array", f"<shape {Y0_array.shape}>")
+    if isinstance(C, SDP):
+        given = [p for p, a in (("A_eq", A_eq), ("b_eq", b_eq), ("A_ub", A_ub), ("b_ub", b_ub),
+                                ("blocks", blocks), ("trace_bound", trace_bound)) if a is not None]
+        if given:
+            raise invalid(given[0], func, "None when C is an SDP (its constraints are in it)",
+                          "<given>")
+        problem = C
+    else:
+        problem = SDP(C, sense=sense, A_eq=A_eq, b_eq=b_eq, A_ub=A_ub, b_ub=b_ub, blocks=blocks,
+                      unit_diagonal=unit_diagonal, trace_bound=trace_bound, func=func)
+    return solve_sdp(problem, rank=rank, tol=tol, time_limit=time_limit, seed=seed,
+                     callback=callback, Y0=Y0_array, max_iterations=max_iterations,
+                     max_rank=max_rank, verbose=verbose)
 
 
 def _solve(C, *, sense, rank, method, tol, time_limit, seed, callback, Y0, max_iterations,

@@ -38,6 +38,7 @@ from lowrank_sdp.io._text import (
     write_text,
 )
 from lowrank_sdp.io.graph import Graph
+from lowrank_sdp.sdp import SDP
 
 _PUNCTUATION = str.maketrans("{}(),", "     ")
 UNIT_DIAGONAL = "min c^T x s.t. sum_i x_i F_i - F0 PSD with F_i = e_i e_i^T"
@@ -388,3 +389,25 @@ def write_sdpa_maxcut(path: str | os.PathLike[str], graph: Graph) -> None:
     if not isinstance(graph, Graph):
         raise invalid("graph", "write_sdpa_maxcut", "a lowrank_sdp.io.Graph", graph)
     write_sdpa(path, graph.laplacian_quarter(), sense="max")
+
+
+def read_sdpa_sdp(path: str | os.PathLike[str], *, max_bytes: int | None = MAX_BYTES) -> SDP:
+    """Read an SDPA sparse file as the general SDP its dual (D) is:
+
+        maximize <F0, X>  s.t.  <F_i, X> = c_i (i = 1..m),  X = blockdiag(...) PSD  (LP blocks >= 0)
+
+    whose optimal value is SDPA's (objValPrimal, under strong duality). Any file: several blocks,
+    diagonal blocks, any constraints. `lowrank_sdp.solve` takes the result. max_bytes as for
+    `read_sdpa`."""
+    return sdpa_to_sdp(read_sdpa(path, max_bytes=max_bytes))
+
+
+def sdpa_to_sdp(problem: SDPAProblem) -> SDP:
+    """The general SDP (see `read_sdpa_sdp`) of an SDPA problem already read."""
+    M = problem.matrices
+    ptr = M._ptr
+    k = np.repeat(np.arange(problem.m + 1), np.diff(ptr))
+    inner = k > 0
+    return SDP.from_upper(M[0], k[inner] - 1, M._rows[inner], M._cols[inner], M._vals[inner],
+                          problem.c, m_eq=problem.m, sense="max", blocks=problem.block_sizes,
+                          name=problem.name, func="read_sdpa")

@@ -1,0 +1,160 @@
+"""SDPLIB end to end: every .dat-s file, our value vs the published optimum, and SDPA in the same run.
+
+    NUMBA_NUM_THREADS=1 OMP_NUM_THREADS=1 python -m benchmarks.sdplib --time-limit 60
+    python -m benchmarks.sdplib --only theta1 gpp100 --time-limit 30
+
+Per file: read with `ls.read_sdpa` (unit-diagonal files, mcp/maxG, take the unit-diagonal path as
+the CLI does), `ls.solve(tol=1e-6, time_limit=...)`, then SDPA at its defaults (wall seconds, its
+objValPrimal and phase) with the same time limit. Writes benchmarks/results/sdplib.json and the
+table of docs/sdplib.md, with the machine and its load (`uptime`) before and after: the machine may be
+shared, so seconds are indicative. "rel. err" is |value - published| / (1 + |published|); where the
+SDPLIB table prints fewer digits the published value carries that rounding (see references.py).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shutil
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+import lowrank_sdp as ls
+from benchmarks._report import REPO, machine_info, machine_line, write_section
+from benchmarks.references import sdplib_optima
+from lowrank_sdp.io import read_sdpa as read_sdpa_file
+
+SHARED = REPO.parent / "shared" / "data" / "sdplib"
+RESULTS = REPO / "benchmarks" / "results" / "sdplib.json"
+
+
+def _uptime() -> str:
+    try:
+        return Path("/proc/loadavg").read_text().split(" ", 3)[:3].__str__()
+    except OSError:
+        return "unknown"
+
+
+def run_ours(path: Path, time_limit: float, tol: float) -> dict:
+    start = time.perf_counter()
+    raw = read_sdpa_file(path)
+    try:
+        C, offset, sense = raw.unit_diagonal_cost()
+    except ValueError:
+        sdp = ls.read_sdpa(path)
+        res = ls.solve(sdp, tol=tol, time_limit=time_limit)
+        out = {"value": res.objective, "bound": res.bound, "infeasibility": res.infeasibility,
+               "path": "general", "n": sdp.n, "m": sdp.m}
+    else:
+        res = ls.solve(C, sense=sense, tol=tol, time_limit=time_limit)
+        out = {"value": res.objective + offset, "bound": res.bound + offset, "infeasibility": 0.0,
+               "path": "unit-diagonal", "n": int(C.shape[0]), "m": int(C.shape[0])}
+    out.update(status=res.status.name, gap=res.gap, relative_gap=res.relative_gap, rank=res.rank,
+               seconds=time.perf_counter() - start)
+    return out
+
+
+def run_sdpa(path: Path, time_limit: float) -> dict:
+    exe = shutil.which("sdpa")
+    if exe is None:
+        return {"sdpa_status": "not installed"}
+    with tempfile.TemporaryDirectory() as tmp:
+        cmd = [exe, "-ds", str(path), "-o", str(Path(tmp) / "out.txt")]
+        start = time.perf_counter()
+        try:
+            proc = subprocess.run(cmd, capture_output=True, text=True, timeout=time_limit,
+                                  env={**os.environ, "OMP_NUM_THREADS": "1",
+                                       "OPENBLAS_NUM_THREADS": "1"})
+            text = proc.stdout
+        except subprocess.TimeoutExpired:
+            return {"sdpa_status": "timeout", "sdpa_seconds": time.perf_counter() - start}
+        seconds = time.perf_counter() - start
+    value = re.search(r"objValPrimal\s*=\s*(\S+)", text)
+    phase = re.search(r"phase\.value\s*=\s*(\S+)", text)
+    return {"sdpa_seconds": seconds, "sdpa_value": float(value.group(1)) if value else None,
+            "sdpa_status": phase.group(1) if phase else "no phase"}
+
+
+def _fmt(x, spec: str = ".6g") -> str:
+    if x is None or (isinstance(x, float) and not np.isfinite(x)):
+        return "-" if x is None else str(x)
+    return format(x, spec)
+
+
+def table(rows: list[dict]) -> str:
+    lines = ["| file | n | m | value | published | rel. err | rel. gap | infeas. | status | s | "
+             "SDPA s | SDPA phase |", "|---|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|---|"]
+    for r in rows:
+        lines.append(
+            f"| {r['file']} | {r.get('n', '-')} | {r.get('m', '-')} | {_fmt(r.get('value'), '.10g')} | "
+            f"{_fmt(r.get('published'), '.10g')} | {_fmt(r.get('rel_err'), '.1e')} | "
+            f"{_fmt(r.get('relative_gap'), '.1e')} | {_fmt(r.get('infeasibility'), '.1e')} | "
+            f"{r.get('status', '-')} | {_fmt(r.get('seconds'), '.2f')} | "
+            f"{_fmt(r.get('sdpa_seconds'), '.2f')} | {r.get('sdpa_status', '-')} |")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--dir", type=Path, default=SHARED if SHARED.is_dir() else REPO / "data" / "sdplib")
+    parser.add_argument("--time-limit", type=float, default=60.0, help="seconds per file and solver")
+    parser.add_argument("--tol", type=float, default=1e-6)
+    parser.add_argument("--only", nargs="*", default=None, help="file names without .dat-s")
+    parser.add_argument("--max-bytes", type=int, default=None, help="skip files larger than this")
+    parser.add_argument("--no-sdpa", action="store_true")
+    args = parser.parse_args(argv)
+    files = sorted(args.dir.glob("*.dat-s"), key=lambda p: p.stat().st_size)
+    if args.only:
+        files = [f for f in files if f.name.removesuffix(".dat-s") in set(args.only)]
+    if args.max_bytes:
+        files = [f for f in files if f.stat().st_size <= args.max_bytes]
+    optima = sdplib_optima()
+    load_before = _uptime()
+    rows = []
+    for path in files:
+        name = path.name.removesuffix(".dat-s")
+        row: dict = {"file": name}
+        try:
+            row.update(run_ours(path, args.time_limit, args.tol))
+        except (ValueError, MemoryError) as err:
+            row.update(status=f"error: {err}"[:80])
+        if not args.no_sdpa:
+            row.update(run_sdpa(path, args.time_limit))
+        ref = optima.get(name)
+        if ref is not None and row.get("value") is not None:
+            row["published"] = ref.value
+            row["published_source"] = ref.source
+            row["rel_err"] = abs(row["value"] - ref.value) / (1.0 + abs(ref.value))
+            # Off: farther than the table's printed digits allow and than 1e-6 relative.
+            row["off_published"] = bool(abs(row["value"] - ref.value)
+                                        > max(ref.tolerance, 1e-6 * (1.0 + abs(ref.value))))
+        rows.append(row)
+        print(json.dumps({k: v for k, v in row.items()}, default=str), flush=True)
+    info = machine_info()
+    info["load_before"], info["load_after"] = load_before, _uptime()
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(json.dumps({"machine": info, "time_limit": args.time_limit, "tol": args.tol,
+                                   "rows": rows}, indent=1, default=str))
+    certified = sum(r.get("status") == "CERTIFIED" for r in rows)
+    false_cert = [r["file"] for r in rows if r.get("status") == "CERTIFIED"
+                  and (r.get("off_published") or r["file"].startswith(("infp", "infd")))]
+    md = (f"{machine_line(info)} Load average (1, 5, 15 min) before {info['load_before']}, after "
+          f"{info['load_after']}: the machine was shared with other jobs, seconds are indicative.\n\n"
+          f"Command: `python -m benchmarks.sdplib --time-limit {args.time_limit:g}"
+          f"{' --only ' + ' '.join(args.only) if args.only else ''}"
+          f"{f' --max-bytes {args.max_bytes}' if args.max_bytes else ''}` "
+          f"(tol {args.tol:g}; SDPA at its defaults with the same time limit).\n\n"
+          f"{len(rows)} files, {certified} CERTIFIED; CERTIFIED with a value off the published optimum "
+          f"or on an infeasible problem: {', '.join(false_cert) or 'none'}.\n\n" + table(rows))
+    write_section("sdplib.md", "sdplib-table", md, title="SDPLIB: the whole collection")
+    print(f"wrote {RESULTS} and docs/sdplib.md")
+
+
+if __name__ == "__main__":
+    main()

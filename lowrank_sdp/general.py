@@ -1,0 +1,238 @@
+"""The front door for general SDPs: the augmented Lagrangian + the certificate + the staircase.
+
+`lowrank_sdp.solve` sends here every problem with constraints beyond the unit diagonal (see
+`lowrank_sdp.sdp.SDP`); without them it keeps its unit-diagonal path.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import ClassVar
+
+import numpy as np
+from threadpoolctl import threadpool_limits
+
+from lowrank_sdp import _interrupt
+from lowrank_sdp.result import Certificate, Result, Status
+from lowrank_sdp.sdp import SDP
+from lowrank_sdp.sdp_certificate import SDPCertificate, certify_sdp
+from lowrank_sdp.solvers._common import Monitor
+from lowrank_sdp.solvers.alm import SIGMA_MAX, AugmentedLagrangian
+
+START_RANK_CAP = 64
+MAX_OUTER = 300
+INNER_ITERATIONS = 2000
+GRAD_TOL_START = 1e-1
+INNER_RHO = 1e-1
+GRAD_TOL_FLOOR = 1e-13
+NO_PROGRESS_OUTER = 12
+"""With sigma at its cap, this many outer steps without a smaller infeasibility end the run."""
+GAP_STALL_OUTER = 25
+"""Feasible to tol, this many outer steps without the relative gap falling by 10% end the run."""
+
+
+@dataclass(frozen=True, repr=False)
+class SDPResult(Result):
+    """`Result` of a general SDP: X = Y Y^T satisfies the constraints only up to `infeasibility`.
+
+    `bound` is a proven bound on the optimum (NaN when unknown, see Status.NO_BOUND); `objective`
+    is <C, X> + offset at the returned, nearly feasible X. CERTIFIED means the relative gap, the
+    infeasibility and the relative feasibility gap |y^T (A(X) - b)| / (1 + |objective|) are all
+    within tol.
+    """
+
+    infeasibility: float = float("nan")
+    """DIMACS err1 = ||A(X) - b||_2 / (1 + ||b||_1) (violated inequalities only)."""
+    dimacs: dict = field(default_factory=dict)
+    """The six DIMACS errors err1..err6."""
+    y: np.ndarray | None = None
+    """Multipliers of the equality then the inequality matrices (user's sense)."""
+    sdp_certificate: SDPCertificate | None = None
+    """The certificate at the returned point (objective, feasibility, its own bound)."""
+    bound_certificate: SDPCertificate | None = None
+    """The certificate whose bound is reported: the tightest seen during the solve (any
+    multipliers give a valid bound, and the last ones need not be the best)."""
+    name: str = ""
+
+    EXTRA_KEYS: ClassVar[tuple[str, ...]] = (*Result.EXTRA_KEYS, "infeasibility")
+
+    def to_dict(self) -> dict:
+        """The shared scalar keys, the infeasibility and the DIMACS errors (dimacs_err1..6)."""
+        return super().to_dict() | {f"dimacs_{k}": float(v) for k, v in self.dimacs.items()}
+
+    def __repr__(self) -> str:
+        return (f"SDPResult(status={self.status.name}, objective={self.objective:.10g}, "
+                f"bound={self.bound:.10g}, gap={self.gap:.3g}, infeasibility={self.infeasibility:.2g}, "
+                f"rank={self.rank}, iterations={self.iterations}, seconds={self.seconds:.3g})")
+
+
+def solve_sdp(
+    sdp: SDP,
+    *,
+    rank: int | str = "auto",
+    tol: float = 1e-6,
+    time_limit: float | None = None,
+    seed: int = 0,
+    callback: Callable | None = None,
+    Y0: np.ndarray | None = None,
+    max_iterations: int | None = None,
+    max_rank: int | None = None,
+    verbose: bool = False,
+) -> SDPResult:
+    """Solve a validated `SDP` (arguments as in `lowrank_sdp.solve`, already checked there)."""
+    # Ctrl-C sets a flag the monitor reads (a KeyboardInterrupt inside a Numba call crashes it).
+    with _interrupt.deferred(), threadpool_limits(limits=1, user_api="blas"):
+        return _solve(sdp, rank=rank, tol=tol, time_limit=time_limit, seed=seed, callback=callback,
+                      Y0=Y0, max_iterations=max_iterations, max_rank=max_rank, verbose=verbose)
+
+
+def _solve(sdp: SDP, *, rank, tol, time_limit, seed, callback, Y0, max_iterations, max_rank,
+           verbose) -> SDPResult:
+    start = time.perf_counter()
+    al = AugmentedLagrangian(sdp)
+    rng = np.random.default_rng(seed)
+    biggest = max([abs(b) for b in sdp.blocks if b > 0], default=1)
+    r_max = min(max_rank or biggest, biggest)
+    # Barvinok-Pataki: some optimal X has rank r with r(r+1)/2 <= number of constraints.
+    bp = math.ceil(math.sqrt(2 * (al.m + al.nf)))
+    staircase = rank == "auto"
+    r0 = min(r_max, max(2, bp), START_RANK_CAP) if staircase else int(rank)
+    if Y0 is not None:
+        if Y0.shape[0] != sdp.n:
+            raise ValueError(f"The 'Y0' parameter of solve must be an array with n = {sdp.n} rows; "
+                             f"got <an array with {Y0.shape[0]} rows>.")
+        Z = al.from_original(np.asarray(Y0, dtype=np.float64))
+        from lowrank_sdp.kernels import linalg
+        if linalg.normalize_rows(Z[: al.nf]):
+            raise ValueError("The 'Y0' parameter of solve must have no zero row where the diagonal "
+                             "is fixed; got <an array with such a row>.")
+    else:
+        Z = al.initial_point(r0, rng)
+    monitor = Monitor(-1.0 if sdp.sense == "max" else 1.0, callback, time_limit, max_iterations, start)
+    grad_tol = GRAD_TOL_START
+    rank_history = [Z.shape[1]]
+    status: Status | None = None
+    cert: SDPCertificate | None = None
+    best_infeas, stalled, grad_norm = np.inf, 0, float("nan")
+    best: SDPCertificate | None = None
+    best_gap, gap_stalled = np.inf, 0
+    try:
+        for _ in range(MAX_OUTER):
+            run = al.minimize(Z, grad_tol, INNER_ITERATIONS, monitor)
+            Z, grad_norm = run.Y, run.grad_norm
+            infeas = al.update(Z)
+            if run.stop is not None:
+                status = run.stop
+                break
+            cert = certify_sdp(sdp, al.to_original(Z), al.multipliers(), seed=seed, tol=tol)
+            if verbose:
+                print(f"[lowrank_sdp] rank {Z.shape[1]:4d}  it {monitor.iterations:6d}  "
+                      f"f {cert.objective:.12g}  bound {cert.bound:.12g}  infeas {cert.infeasibility:.2e}  "
+                      f"sigma {al.sigma:.1e}  lambda_min {cert.lambda_min.min():.2e}  "
+                      f"|grad| {grad_norm:.2e}  {monitor.elapsed():.2f}s")
+            best = _tighter(best, cert, sdp.sense)
+            if _feasible(cert, tol) and _closed(cert, best, tol):
+                status = Status.CERTIFIED
+                break
+            if staircase and Z.shape[1] < r_max and run.converged and _needs_escape(cert, Z, grad_norm, tol):
+                j = int(np.argmin(cert.lambda_estimate))
+                rows = np.flatnonzero(sdp.block_of == j)
+                vec = cert.eigenvectors[j]
+                if vec is not None:
+                    Z = al.escape(Z, rows, np.asarray(vec), rng)
+                    rank_history.append(Z.shape[1])
+                    continue
+            if infeas < 0.999 * best_infeas:
+                best_infeas, stalled = infeas, 0
+            else:
+                stalled += 1
+            if al.sigma >= SIGMA_MAX and stalled >= NO_PROGRESS_OUTER:
+                break
+            rel = _relative_gap(cert, best)
+            if rel < 0.9 * best_gap:
+                best_gap, gap_stalled = rel, 0
+            else:
+                gap_stalled += 1
+            if _feasible(cert, tol) and gap_stalled >= GAP_STALL_OUTER:
+                break  # feasible, and the gap no longer closes: stationary at this accuracy
+            # SDPLR's rule: the inner tolerance shrinks with the penalty (without constraints,
+            # geometrically while the gap stays open).
+            grad_tol = max(GRAD_TOL_FLOOR, INNER_RHO / al.sigma if al.m else 0.3 * grad_tol)
+    except KeyboardInterrupt:
+        status = Status.INTERRUPTED
+
+    Y = al.to_original(Z)
+    if cert is None or status is not Status.CERTIFIED:
+        cert = certify_sdp(sdp, Y, al.multipliers(), seed=seed, tol=tol)
+        best = _tighter(best, cert, sdp.sense)
+    # Any multipliers give a valid bound: report the tightest one met on the way.
+    bound = best.bound if best is not None else cert.bound
+    gap = abs(cert.objective - bound) if np.isfinite(bound) else float("nan")
+    if status is None:
+        if not _feasible(cert, tol):
+            status = Status.NOT_FEASIBLE
+        elif not np.isfinite(bound):
+            status = Status.NO_BOUND
+        elif _closed(cert, best, tol):
+            status = Status.CERTIFIED
+        elif Z.shape[1] >= r_max and float(np.min(cert.lambda_estimate)) < 0:
+            status = Status.MAX_RANK
+        else:
+            status = Status.STATIONARY
+    core_cert = Certificate(
+        objective=cert.objective, bound=bound, gap=gap,
+        lambda_min=float(np.min(cert.lambda_min)), lambda_estimate=float(np.min(cert.lambda_estimate)),
+        residual=float("nan"), rigorous=False, multipliers=cert.diagonal_multipliers,
+    )
+    return SDPResult(
+        Y=Y, objective=cert.objective, bound=bound, gap=gap, status=status,
+        rank=Z.shape[1], iterations=monitor.iterations, seconds=time.perf_counter() - start,
+        method="alm", sense=sdp.sense, certificate=core_cert, rank_history=tuple(rank_history),
+        history=tuple(monitor.history), grad_norm=grad_norm, infeasibility=cert.infeasibility,
+        dimacs=cert.dimacs, y=best.y if best is not None else cert.y, sdp_certificate=cert,
+        bound_certificate=best, name=sdp.name,
+    )
+
+
+def _needs_escape(cert: SDPCertificate, Z: np.ndarray, grad_norm: float, tol: float) -> bool:
+    """Negative curvature of the slack beyond what the unfinished inner solve explains (as in the
+    unit-diagonal staircase): near a first-order point S Y = grad / 2."""
+    if cert.infeasibility > math.sqrt(tol):
+        return False
+    lam = float(np.min(cert.lambda_estimate))
+    T = cert.trace_bounds[int(np.argmin(cert.lambda_estimate))]
+    T = T if np.isfinite(T) else Z.shape[0]
+    if not T * lam < -tol * (1.0 + abs(cert.objective)):
+        return False
+    sv = np.linalg.svd(Z, compute_uv=False)
+    sig = sv[sv > 1e-8 * sv[0]][-1] if sv.size and sv[0] > 0 else 1.0
+    return -lam > 10.0 * 0.5 * grad_norm / sig
+
+
+def _tighter(best: SDPCertificate | None, cert: SDPCertificate, sense: str) -> SDPCertificate:
+    """The certificate with the tighter known bound (larger for min, smaller for max)."""
+    if best is None or not np.isfinite(best.bound):
+        return cert
+    if not np.isfinite(cert.bound):
+        return best
+    better = cert.bound > best.bound if sense == "min" else cert.bound < best.bound
+    return cert if better else best
+
+
+def _relative_gap(cert: SDPCertificate, best: SDPCertificate | None) -> float:
+    if best is None or not np.isfinite(best.bound):
+        return np.inf
+    return abs(cert.objective - best.bound) / (1.0 + abs(cert.objective))
+
+
+def _feasible(cert: SDPCertificate, tol: float) -> bool:
+    """Infeasibility within tol, and small enough that restoring feasibility moves the value by at
+    most tol relative (to first order, |y^T (A(X) - b)|)."""
+    return cert.infeasibility <= tol and cert.relative_feasibility_gap() <= tol
+
+
+def _closed(cert: SDPCertificate, best: SDPCertificate | None, tol: float) -> bool:
+    return _relative_gap(cert, best) <= tol
