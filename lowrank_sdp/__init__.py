@@ -14,6 +14,7 @@ from lowrank_sdp.solvers import METHODS
 
 __all__ = [
     "METHODS",
+    "SDP",
     "BaseResult",
     "Certificate",
     "IterationRecord",
@@ -22,7 +23,6 @@ __all__ = [
     "MaxCutResult",
     "Objective",
     "Result",
-    "SDP",
     "SDPResult",
     "Status",
     "barvinok_pataki_rank",
