@@ -30,7 +30,11 @@ from benchmarks._report import REPO, machine_info, machine_line, write_section
 from benchmarks.references import sdplib_optima
 from lowrank_sdp.io import read_sdpa as read_sdpa_file
 
-SHARED = REPO.parent / "shared" / "data" / "sdplib"
+# The whole collection lives in the project's shared data directory beside the repository (or
+# beside the worktree's parent); the repository's data/sdplib holds a subset.
+SHARED = next((p for p in (REPO.parent / "shared" / "data" / "sdplib",
+                           REPO.parent.parent / "shared" / "data" / "sdplib") if p.is_dir()),
+              REPO / "data" / "sdplib")
 RESULTS = REPO / "benchmarks" / "results" / "sdplib.json"
 
 
@@ -102,7 +106,7 @@ def table(rows: list[dict]) -> str:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--dir", type=Path, default=SHARED if SHARED.is_dir() else REPO / "data" / "sdplib")
+    parser.add_argument("--dir", type=Path, default=SHARED)
     parser.add_argument("--time-limit", type=float, default=60.0, help="seconds per file and solver")
     parser.add_argument("--tol", type=float, default=1e-6)
     parser.add_argument("--only", nargs="*", default=None, help="file names without .dat-s")

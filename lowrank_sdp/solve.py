@@ -24,6 +24,9 @@ from lowrank_sdp.problem import Problem, make_problem
 from lowrank_sdp.result import Certificate, IterationState, Result, Status
 from lowrank_sdp.solvers import InnerOptions, MethodFunction, Monitor, resolve_method
 
+PROBLEM_PARAMETERS = ("A_eq", "b_eq", "A_ub", "b_ub", "blocks", "unit_diagonal", "trace_bound")
+"""Parameters of `solve` that define the problem (general SDPs) rather than how to solve it."""
+
 GRAD_TOL_FLOOR = 1e-15
 INITIAL_GRAD_FACTOR = 10.0
 """First gradient tolerance: INITIAL_GRAD_FACTOR * tol / sqrt(n r), relative to 1 + |f|."""

@@ -333,7 +333,9 @@ def test_one_result_vocabulary():
 def test_maxcut_forwards_every_solve_option():
     import inspect
 
-    solve_options = set(inspect.signature(ls.solve).parameters) - {"C", "sense"}
+    from lowrank_sdp.solve import PROBLEM_PARAMETERS
+
+    solve_options = set(inspect.signature(ls.solve).parameters) - {"C", "sense", *PROBLEM_PARAMETERS}
     params = inspect.signature(maxcut).parameters
     assert solve_options <= set(params)
     assert all(p.kind is p.KEYWORD_ONLY for name, p in params.items() if name != "graph")

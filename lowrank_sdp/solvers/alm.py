@@ -24,8 +24,7 @@ import scipy.sparse as sp
 from lowrank_sdp.kernels import linalg
 from lowrank_sdp.kernels.constraints import pattern_dots, pattern_matmat
 from lowrank_sdp.sdp import SDP
-from lowrank_sdp.solvers._common import Monitor
-from lowrank_sdp.solvers.rgd import ARMIJO, MIN_STEP
+from lowrank_sdp.solvers._common import ARMIJO, MIN_STEP, Monitor
 
 MEMORY = 8
 SIGMA_GROWTH = 4.0
