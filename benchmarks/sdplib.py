@@ -46,7 +46,7 @@ def _uptime() -> str:
 
 
 def run_ours(path: Path, time_limit: float, tol: float) -> dict:
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     raw = read_sdpa_file(path)
     try:
         C, offset, sense = raw.unit_diagonal_cost()
@@ -60,7 +60,7 @@ def run_ours(path: Path, time_limit: float, tol: float) -> dict:
         out = {"value": res.objective + offset, "bound": res.bound + offset, "infeasibility": 0.0,
                "path": "unit-diagonal", "n": int(C.shape[0]), "m": int(C.shape[0])}
     out.update(status=res.status.name, gap=res.gap, relative_gap=res.relative_gap, rank=res.rank,
-               seconds=time.perf_counter() - start)
+               seconds=time.perf_counter() - start, cpu_seconds=time.process_time() - cpu)
     return out
 
 
@@ -71,6 +71,7 @@ def run_sdpa(path: Path, time_limit: float) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         cmd = [exe, "-ds", str(path), "-o", str(Path(tmp) / "out.txt")]
         start = time.perf_counter()
+        before = os.times()
         try:
             proc = subprocess.run(cmd, capture_output=True, text=True, timeout=time_limit,
                                   env={**os.environ, "OMP_NUM_THREADS": "1",
@@ -79,9 +80,13 @@ def run_sdpa(path: Path, time_limit: float) -> dict:
         except subprocess.TimeoutExpired:
             return {"sdpa_status": "timeout", "sdpa_seconds": time.perf_counter() - start}
         seconds = time.perf_counter() - start
+        after = os.times()
+    cpu = (after.children_user - before.children_user
+           + after.children_system - before.children_system)
     value = re.search(r"objValPrimal\s*=\s*(\S+)", text)
     phase = re.search(r"phase\.value\s*=\s*(\S+)", text)
-    return {"sdpa_seconds": seconds, "sdpa_value": float(value.group(1)) if value else None,
+    return {"sdpa_seconds": seconds, "sdpa_cpu_seconds": cpu,
+            "sdpa_value": float(value.group(1)) if value else None,
             "sdpa_status": phase.group(1) if phase else "no phase"}
 
 
@@ -92,15 +97,17 @@ def _fmt(x, spec: str = ".6g") -> str:
 
 
 def table(rows: list[dict]) -> str:
-    lines = ["| file | n | m | value | published | rel. err | rel. gap | infeas. | status | s | "
-             "SDPA s | SDPA phase |", "|---|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|---|"]
+    lines = ["| file | n | m | value | published | rel. err | rel. gap | infeas. | status | s (cpu) | "
+             "SDPA s (cpu) | SDPA phase |", "|---|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|---|"]
     for r in rows:
         lines.append(
             f"| {r['file']} | {r.get('n', '-')} | {r.get('m', '-')} | {_fmt(r.get('value'), '.10g')} | "
             f"{_fmt(r.get('published'), '.10g')} | {_fmt(r.get('rel_err'), '.1e')} | "
             f"{_fmt(r.get('relative_gap'), '.1e')} | {_fmt(r.get('infeasibility'), '.1e')} | "
-            f"{r.get('status', '-')} | {_fmt(r.get('seconds'), '.2f')} | "
-            f"{_fmt(r.get('sdpa_seconds'), '.2f')} | {r.get('sdpa_status', '-')} |")
+            f"{r.get('status', '-')} | {_fmt(r.get('seconds'), '.2f')} "
+            f"({_fmt(r.get('cpu_seconds'), '.2f')}) | "
+            f"{_fmt(r.get('sdpa_seconds'), '.2f')} ({_fmt(r.get('sdpa_cpu_seconds'), '.2f')}) | "
+            f"{r.get('sdpa_status', '-')} |")
     return "\n".join(lines)
 
 
@@ -112,7 +119,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--only", nargs="*", default=None, help="file names without .dat-s")
     parser.add_argument("--max-bytes", type=int, default=None, help="skip files larger than this")
     parser.add_argument("--no-sdpa", action="store_true")
+    parser.add_argument("--render", action="store_true",
+                        help="only rewrite docs/sdplib.md from benchmarks/results/sdplib.json")
     args = parser.parse_args(argv)
+    if args.render:
+        render(json.loads(RESULTS.read_text()))
+        return
     files = sorted(args.dir.glob("*.dat-s"), key=lambda p: p.stat().st_size)
     if args.only:
         files = [f for f in files if f.name.removesuffix(".dat-s") in set(args.only)]
@@ -143,21 +155,42 @@ def main(argv: list[str] | None = None) -> None:
     info = machine_info()
     info["load_before"], info["load_after"] = load_before, _uptime()
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps({"machine": info, "time_limit": args.time_limit, "tol": args.tol,
-                                   "rows": rows}, indent=1, default=str))
+    data = {"machine": info, "time_limit": args.time_limit, "tol": args.tol, "rows": rows,
+            "command": _command(args), "dir": _shown(args.dir)}
+    RESULTS.write_text(json.dumps(data, indent=1, default=str))
+    render(data)
+
+
+def _shown(path: Path) -> str:
+    try:
+        return str(path.resolve().relative_to(REPO))
+    except ValueError:
+        return str(path)
+
+
+def _command(args: argparse.Namespace) -> str:
+    return (f"python -m benchmarks.sdplib --time-limit {args.time_limit:g}"
+            f"{' --only ' + ' '.join(args.only) if args.only else ''}"
+            f"{f' --max-bytes {args.max_bytes}' if args.max_bytes else ''}")
+
+
+def render(data: dict) -> None:
+    """docs/sdplib.md's table from a results file (what `main` wrote)."""
+    rows, info = data["rows"], data["machine"]
     certified = sum(r.get("status") == "CERTIFIED" for r in rows)
     false_cert = [r["file"] for r in rows if r.get("status") == "CERTIFIED"
                   and (r.get("off_published") or r["file"].startswith(("infp", "infd")))]
     md = (f"{machine_line(info)} Load average (1, 5, 15 min) before {info['load_before']}, after "
           f"{info['load_after']}: the machine was shared with other jobs, seconds are indicative.\n\n"
-          f"Command: `python -m benchmarks.sdplib --time-limit {args.time_limit:g}"
-          f"{' --only ' + ' '.join(args.only) if args.only else ''}"
-          f"{f' --max-bytes {args.max_bytes}' if args.max_bytes else ''}` "
-          f"(tol {args.tol:g}; SDPA at its defaults with the same time limit).\n\n"
+          f"Command: `{data.get('command', 'python -m benchmarks.sdplib')}` on the files of "
+          f"`{data.get('dir', '?')}` (tol {data['tol']:g}, time limit {data['time_limit']:g} s per file "
+          "and solver; SDPA at its defaults with the same limit).\n\n"
+          "Seconds are wall clock, in parentheses the CPU seconds of the process (SDPA: of its child "
+          "process) where recorded, which the sharing affects less. The time limit is wall clock.\n\n"
           f"{len(rows)} files, {certified} CERTIFIED; CERTIFIED with a value off the published optimum "
           f"or on an infeasible problem: {', '.join(false_cert) or 'none'}.\n\n" + table(rows))
     write_section("sdplib.md", "sdplib-table", md, title="SDPLIB: the whole collection")
-    print(f"wrote {RESULTS} and docs/sdplib.md")
+    print(f"wrote docs/sdplib.md from {RESULTS.name}")
 
 
 if __name__ == "__main__":
