@@ -44,9 +44,10 @@ DEFAULT_LR = {"ste": 1e-2, "bayesbinn": 1e-2, "vispa": 1e-2}
 #: (the published recipe as its code behaves) and "sphere" (the same, rows kept on the sphere):
 #: see bnn.layers. The last two train every parameter with one SGD (momentum 0.9, weight decay).
 RECIPES = ("adapter", "paper", "sphere")
-#: The published recipe's learning rate (its SGD, every parameter), batch size, warm-up epochs,
+#: The paper recipe's learning rate (not stated by the issue; chosen on validation, see
+#: benchmarks/bnn_tune.py), and the published batch size, warm-up epochs,
 #: ensemble size and weight decay per setting.
-PAPER_LR = 0.1
+PAPER_LR = 1.0
 PAPER_BATCH = 256
 PAPER_WARMUP = 5
 PAPER_SAMPLES = 40
@@ -75,6 +76,9 @@ class TrainConfig:
     # (None: PAPER_WARMUP; the other recipes and methods: 0)
     weight_decay: float | None = None
     warmup_epochs: int | None = None
+    # STE only: "adam" (ClippedAdam on the latent weights, Adam on the rest) or "sgd" (the paper
+    # recipe's schedule: one SGD, momentum 0.9, weight decay, warm-up cosine, batch 256)
+    ste_optimizer: str = "adam"
     extra_eval_modes: tuple[str, ...] = ()  # also evaluate these (test set: once each)
     select: str = "best"  # "best": the epoch of best validation accuracy; "last": the last epoch
     train_limit: int | None = None
@@ -102,6 +106,7 @@ class TrainConfig:
             check_choice(mode, EVAL_MODES, "extra_eval_modes", "train")
         check_choice(self.select, ("best", "last"), "select", "train")
         check_choice(self.recipe, RECIPES, "recipe", "train")
+        check_choice(self.ste_optimizer, ("adam", "sgd"), "ste_optimizer", "train")
         if self.recipe != "adapter" and self.method != "vispa":
             raise invalid("recipe", "train", '"adapter" unless method="vispa"', self.recipe)
         check_int(self.rank, "rank", "train", 0)
@@ -123,7 +128,9 @@ class TrainConfig:
     # The effective values of the options whose default depends on the method and recipe.
     @property
     def paper(self) -> bool:
-        return self.method == "vispa" and self.recipe != "adapter"
+        """The paper recipe's schedule (VISPA paper/sphere, or STE with ste_optimizer="sgd")."""
+        return (self.method == "vispa" and self.recipe != "adapter") or (
+            self.method == "ste" and self.ste_optimizer == "sgd")
 
     @property
     def batch(self) -> int:
@@ -169,6 +176,7 @@ class TrainResult:
             "method": c.method,
             "rank": c.rank if c.method == "vispa" else None,
             "recipe": c.recipe if c.method == "vispa" else None,
+            "optimizer": c.ste_optimizer if c.method == "ste" else None,
             "model": c.model,
             "dataset": c.dataset,
             "activations": c.activations,
@@ -231,8 +239,17 @@ def make_optimizer(model: nn.Module, config: TrainConfig, n_train: int) -> _Join
     if config.paper:  # the published recipe: one SGD, weight decay on every parameter
         wd = (config.weight_decay if config.weight_decay is not None
               else PAPER_WEIGHT_DECAY[config.activations])
-        joint = _Joint(torch.optim.SGD(model.parameters(), lr=lr, momentum=0.9,
-                                       weight_decay=wd))
+        if config.method == "ste":  # latent weights clipped to [-1, 1] after each step
+            from bnn.baselines.ste import ClippedSGD
+
+            latent = {id(m.weight) for m in binary_layers(model)}
+            groups = [{"params": [p for p in model.parameters() if id(p) in latent],
+                       "clip": True},
+                      {"params": [p for p in model.parameters() if id(p) not in latent]}]
+            joint = _Joint(ClippedSGD(groups, lr=lr, momentum=0.9, weight_decay=wd))
+        else:
+            joint = _Joint(torch.optim.SGD(model.parameters(), lr=lr, momentum=0.9,
+                                           weight_decay=wd))
         for g in joint.param_groups:
             g["base_lr"] = g["lr"]
         return joint
@@ -292,7 +309,9 @@ def deployed_network(model: nn.Module, method: str, calibration: torch.Tensor | 
             raise invalid("calibration", "deployed_network",
                           "inputs (and validation data) for VISPA's harden", calibration)
         val = list(zip(validation[0].split(_EVAL_BATCH), validation[1].split(_EVAL_BATCH)))
-        return harden(model, calib, val, k=HARDEN_K).model.eval()
+        net = harden(model, calib, val, k=HARDEN_K).model.eval()
+        _fold_alpha(net)
+        return net
     layers = []
     for m in model:
         if is_binary(m):
@@ -310,6 +329,36 @@ def deployed_network(model: nn.Module, method: str, calibration: torch.Tensor | 
     if calib is not None:
         recalibrate_bn(net, calib)
     return net.eval()
+
+
+@torch.no_grad()
+def _fold_alpha(net: nn.Module) -> None:
+    """Fold the paper recipe's per-channel scales alpha into the deployed network, exactly:
+    sign(alpha) into the ±1 weights (a flipped output channel), |alpha| into the BatchNorm that
+    follows (through max-pooling, which commutes with a positive scale) in eval mode:
+    BN(|a| h) = gamma |a| (h - mean / |a|) / sqrt(var + eps) + beta. The deployed network is then
+    ±1 weights and BatchNorm only, as for every other method."""
+    from bnn.layers import BinaryLayer
+
+    mods = list(net.modules())
+    for i, m in enumerate(mods):
+        if not isinstance(m, BinaryLayer) or getattr(m, "alpha", None) is None:
+            continue
+        bn = next((b for b in mods[i + 1:] if isinstance(b, (nn.BatchNorm1d, nn.BatchNorm2d))),
+                  None)
+        between = mods[i + 1:mods.index(bn)] if bn is not None else []
+        if bn is None or not bn.affine or bn.running_mean is None or any(
+                not isinstance(b, (nn.MaxPool2d, nn.Flatten)) for b in between):
+            raise invalid("net", "deployed_network", "a BatchNorm after each binary layer of "
+                          "the paper recipe (to fold alpha into)", f"<{type(m).__name__}>")
+        a = m.alpha.detach()
+        sign = torch.where(a >= 0, 1.0, -1.0).to(a)
+        shape = (-1,) + (1,) * (m.fixed_weight.dim() - 1)
+        m.fixed_weight.mul_(sign.view(shape))
+        mag = a.abs().clamp_min(torch.finfo(a.dtype).tiny)
+        bn.running_mean.div_(mag)
+        bn.weight.mul_(mag)
+        m.alpha = None
 
 
 _EVAL_BATCH = 1000
@@ -394,8 +443,7 @@ def memory_bytes(model: nn.Module, optimizer: _Joint | None = None) -> tuple[int
     binary_ids = {id(t) for m in binary_layers(model) for t in (*m.parameters(), *m.buffers())}
     rest = [t for t in (*model.parameters(), *model.buffers())
             if id(t) not in binary_ids and t.is_floating_point()]
-    # + the paper recipe's per-channel scales (full precision, part of the deployed network)
-    rest += [m.alpha for m in binary_layers(model) if getattr(m, "alpha", None) is not None]
+    # (the paper recipe's per-channel scales fold into BatchNorm when deployed: no bytes)
     deployed = (n_binary + 7) // 8 + sum(4 * t.numel() for t in rest)
     return train, deployed
 
@@ -425,11 +473,11 @@ def train(config: TrainConfig, data: Splits | None = None,
         given = {"noise": config.vispa_noise, "init_mu": config.vispa_init_mu,
                  "init_z": config.vispa_init_z, "samples": config.vispa_samples}
         options.update({k: v for k, v in given.items() if v is not None})
-        if config.paper:
+        if config.recipe != "adapter":
             options["recipe"] = config.recipe
     model = build_model(config.model, config.method, data.input_shape, data.num_classes,
                         activations=config.activations, rank=config.rank, **options)
-    if config.paper:  # the published W1A1 surrogate: (2 - 2|x|)_+
+    if config.paper and config.method == "vispa":  # the published W1A1 surrogate: (2 - 2|x|)_+
         from bnn.layers import SignActivation
 
         for m in model.modules():
@@ -534,6 +582,8 @@ def _parser() -> argparse.ArgumentParser:
                    help="VISPA: adapter (RiemannianAdam on the sphere, default) | paper (the "
                         "published recipe: SGD, warm-up cosine, batch 256, 40-draw ensemble) | "
                         "sphere (paper, rows kept on the sphere)")
+    p.add_argument("--ste-optimizer", choices=("adam", "sgd"), default=d.ste_optimizer,
+                   help="STE: adam (default) | sgd (the paper recipe's SGD and schedule)")
     p.add_argument("--epochs", type=int, default=d.epochs)
     p.add_argument("--batch-size", type=int, default=None,
                    help="default 100 (256 for the paper/sphere recipes)")

@@ -195,3 +195,31 @@ def test_command_trains_the_paper_recipe(capsys):
     out = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert out["recipe"] == "paper" and out["activations"] == "binary"
     assert 0.2 < out["test_accuracy"] <= 1 and 0 <= out["test_accuracy_ensemble"] <= 1
+
+
+@pytest.mark.parametrize("arch", ["mlp", "cnn"])
+def test_deployed_network_folds_alpha_exactly(arch):
+    import copy
+
+    from bnn.models import build_model
+    from bnn.train import _fold_alpha
+
+    torch.manual_seed(0)
+    model = build_model(arch, "vispa", (1, 8, 8), 4, rank=2, recipe="paper").double()
+    x = torch.randn(64, 1, 8, 8, dtype=torch.float64)
+    model.train()
+    model(x)  # BatchNorm statistics that are not the identity
+    for layer in bnn.binary_layers(model):
+        with torch.no_grad():  # both signs of alpha
+            layer.alpha.copy_(torch.linspace(-1.5, 2.0, layer.alpha.numel()))
+    bnn.set_mode(model, "mean")
+    for layer in bnn.binary_layers(model):
+        layer.fix()
+    model.eval()
+    folded = copy.deepcopy(model)
+    _fold_alpha(folded)
+    assert all(layer.alpha is None for layer in bnn.binary_layers(folded))
+    for layer in bnn.binary_layers(folded):
+        assert bool(((layer.fixed_weight == 1) | (layer.fixed_weight == -1)).all())
+    with torch.no_grad():
+        torch.testing.assert_close(folded(x), model(x), rtol=1e-9, atol=1e-9)

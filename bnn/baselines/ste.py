@@ -88,6 +88,19 @@ class ClippedAdam(torch.optim.Adam):
         return loss
 
 
+class ClippedSGD(torch.optim.SGD):
+    """SGD that clips the parameters of groups marked ``clip=True`` to [-1, 1] after each step."""
+
+    @torch.no_grad()
+    def step(self, closure=None):
+        loss = super().step(closure)
+        for group in self.param_groups:
+            if group.get("clip", False):
+                for p in group["params"]:
+                    p.clamp_(-1.0, 1.0)
+        return loss
+
+
 def ste_optimizer(model: nn.Module, lr: float, lr_fp: float = 1e-3) -> ClippedAdam:
     """Adam on the latent weights (lr, clipped to [-1, 1]) and on full-precision parameters (lr_fp)."""
     latent = [m.weight for m in model.modules() if getattr(m, "binary", False)]
