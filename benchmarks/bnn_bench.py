@@ -322,6 +322,21 @@ def report(data: dict) -> str:
         "batch 100; VISPA paper K=4 — the published recipe (`recipe=\"paper\"`, S = 100)."
     )
     out.append("")
+    out.append(
+        "**VISPA's recipes** (`bnn.BinaryLinear(..., recipe=...)`, `python -m bnn.train "
+        "--method vispa --recipe ...`): `adapter` (the default) — the factor's rows (μ, z) "
+        "kept at unit norm on the oblique manifold by `RiemannianAdam`, sampled weights "
+        "sign(μ + noise · z g); `paper` — the published recipe as its code behaves: M and Z "
+        "Xavier-normal, per-channel α ~ U(0, 1), S = 100, one draw rv ~ N(0, I_K/S) per layer "
+        "and forward pass (in eval too), sign(m + Z rv) with grad_M = grad_w and grad_Z = rv "
+        "grad_w √S, the normalisation by √(m² + |z|²/S) not persisted into M, Z (it holds inside "
+        "each forward only, where it cannot change a sign), SGD on every parameter; `sphere` — "
+        "the same but the normalisation persists, so the rows (m, z/√S) stay on the oblique "
+        "manifold (the adapter's geometry) under the paper's SGD. tests/test_bnn_paper_recipe.py "
+        "checks `paper` and `sphere` against an independent plain-torch implementation, step "
+        "by step."
+    )
+    out.append("")
     header = ("| method | seeds | deployed test (%) | one sample (%) | ensemble of "
               f"{EVAL_SAMPLES} (%) | deployed val (%) | s/epoch | training memory (MiB) | "
               "deployed (KiB) |")

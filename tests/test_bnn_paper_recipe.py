@@ -161,10 +161,10 @@ def test_paper_init_draws_and_eval():
     layer = bnn.BinaryLinear(300, 200, rank=4, recipe="paper")
     std = math.sqrt(2 / (300 + 200))  # Xavier normal, on M and on each z_k
     for col in range(5):
-        assert abs(float(layer.factor[..., col].std()) / std - 1) < 0.02
-        assert abs(float(layer.factor[..., col].mean())) < 0.1 * std
-    assert layer.alpha.shape == (200,) and 0 < float(layer.alpha.min())
-    assert float(layer.alpha.max()) < 1 and abs(float(layer.alpha.mean()) - 0.5) < 0.1
+        assert abs(float(layer.factor.detach()[..., col].std()) / std - 1) < 0.02
+        assert abs(float(layer.factor.detach()[..., col].mean())) < 0.1 * std
+    assert layer.alpha.shape == (200,) and 0 < float(layer.alpha.detach().min())
+    assert float(layer.alpha.detach().max()) < 1 and abs(float(layer.alpha.detach().mean()) - 0.5) < 0.1
     # rv ~ N(0, I_K / S)
     rv = torch.cat([layer.draw_xi(1, s)[0, 1:] for s in range(2000)])
     assert abs(float(rv.std()) * math.sqrt(S) - 1) < 0.05
@@ -223,3 +223,26 @@ def test_deployed_network_folds_alpha_exactly(arch):
         assert bool(((layer.fixed_weight == 1) | (layer.fixed_weight == -1)).all())
     with torch.no_grad():
         torch.testing.assert_close(folded(x), model(x), rtol=1e-9, atol=1e-9)
+
+
+def test_ste_with_the_paper_schedule_is_clipped_sgd_with_weight_decay():
+    from bnn.baselines.ste import ClippedSGD
+    from bnn.models import build_model
+
+    torch.manual_seed(0)
+    model = build_model("mlp", "ste", (1, 4, 4), 3)
+    config = TrainConfig(method="ste", ste_optimizer="sgd", activations="binary")
+    assert (config.paper, config.batch, config.warmup, config.samples) == (True, 256, 5, 40)
+    opt = make_optimizer(model, config, n_train=10)
+    (sgd,) = opt.optimizers
+    assert isinstance(sgd, ClippedSGD) and [g.get("clip", False) for g in sgd.param_groups] == [
+        True, False]
+    assert all(g["momentum"] == 0.9 and g["weight_decay"] == 1e-5 for g in sgd.param_groups)
+    F.cross_entropy(model(torch.randn(5, 1, 4, 4)), torch.tensor([0, 1, 2, 0, 1])).backward()
+    for g in sgd.param_groups:
+        g["lr"] = 1e4  # a step far past the box
+    opt.step()
+    latent = sgd.param_groups[0]["params"]
+    assert all(float(p.detach().abs().max()) <= 1.0 for p in latent)
+    with pytest.raises(ValueError, match="The 'ste_optimizer' parameter of train must be"):
+        TrainConfig(method="ste", ste_optimizer="rmsprop").validate()
