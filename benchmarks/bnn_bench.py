@@ -178,6 +178,8 @@ def _stats(values: list[float]) -> tuple[float, float]:
 
 def _pm(values: list[float], scale: float = 100.0, digits: int = 2) -> str:
     m, s = _stats([v * scale for v in values])
+    if len(values) == 1:  # one seed: no spread to show
+        return f"{m:.{digits}f}"
     return f"{m:.{digits}f} ± {s:.{digits}f}" if values else "n/a"
 
 
@@ -273,10 +275,16 @@ def report(data: dict) -> str:
                     + (f" (validation: {b['val_size']:,} images)" if b.get("val_size") else "")
                     + f", warm-up {b['warmup_epochs']} epoch(s) for the SGD schedule"
                     for m, b in budget.items() if m in models)
-        + f". {data['seeds']} seed(s) per cell, one thread per run, {data.get('jobs', 2)} runs "
+        + f". {data['seeds']} seed(s) per cell planned"
+        + ("" if all(len(v) == data["seeds"] for v in cells.values()) else
+           " (the grid was stopped before the end: the seeds column says what each cell got, "
+           "n/a marks a cell not reached)")
+        + f", one thread per run, {data.get('jobs', 2)} runs "
         "at a time, on a machine shared with other jobs"
         + (f" (load average {load[0]:.1f} at the start, {load[1]:.1f} at the end)"
-           if load else "")
+           if load and len(load) == 2 else "")
+        + (f" (load average {data['load_stopped']:.1f} when the grid was stopped)"
+           if "load_stopped" in data else "")
         + ", so the timings are noisy."
     )
     out.append("")
