@@ -1,4 +1,6 @@
-"""The examples in the docs run: every ```python block of a page, in order, in one namespace."""
+"""The examples in the docs run: every ```python block of every page (docs/*.md and the README), in
+order, in one namespace per page. Code that is not meant to run (signatures, sketches) is marked
+```text, not ```python."""
 
 from __future__ import annotations
 
@@ -8,17 +10,25 @@ from pathlib import Path
 import pytest
 
 DOCS = Path(__file__).resolve().parent.parent / "docs"
-PAGES = ["index.md", "conventions.md", "certificate.md", "result.md", "../README.md"]
+PENDING = {"bnn.md"}
+"""Pages whose ```python blocks still hold signatures rather than code: the bnn half of issue 11
+marks those ```text (docs/bnn.md is theirs); its example block already runs in
+tests/test_bnn_docs.py. Remove a page from here once its blocks run."""
+PAGES = [*sorted(p.name for p in DOCS.glob("*.md") if p.name not in PENDING), "../README.md"]
+NEEDS_TORCH = {"bnn.md", "bnn-results.md"}  # the bnn pages import torch (the torch extra)
 BLOCK = re.compile(r"^```python\n(.*?)^```", re.DOTALL | re.MULTILINE)
 
 
-def test_pages_exist_and_have_examples():
-    for page in PAGES:
-        assert BLOCK.findall((DOCS / page).read_text()), page
+def test_pages_with_examples():
+    with_examples = {page for page in PAGES if BLOCK.findall((DOCS / page).read_text())}
+    assert {"index.md", "conventions.md", "certificate.md", "result.md", "io.md", "maxcut.md",
+            "../README.md"} <= with_examples
 
 
 @pytest.mark.parametrize("page", PAGES)
 def test_examples_run(page, capsys):
+    if page in NEEDS_TORCH:
+        pytest.importorskip("torch")
     namespace: dict = {"__name__": f"docs_{page}"}
     for number, code in enumerate(BLOCK.findall((DOCS / page).read_text()), start=1):
         try:
