@@ -11,6 +11,8 @@ import importlib.metadata
 import os
 import platform
 import re
+import shlex
+import sys
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
@@ -61,8 +63,22 @@ def machine_line(info: dict) -> str:
     )
 
 
+def command_line() -> str:
+    """The command that is running, as a reader would retype it (`python benchmarks/x.py ...`)."""
+    script = Path(sys.argv[0]).resolve()
+    if script.is_relative_to(REPO):
+        script = script.relative_to(REPO)
+    return " ".join(["python", str(script), *map(shlex.quote, sys.argv[1:])])
+
+
 def write_section(filename: str, name: str, markdown: str, title: str | None = None) -> Path:
-    """Replace (or append) the section `name` of docs/`filename` with `markdown`."""
+    """Replace (or append) the section `name` of docs/`filename` with `markdown`, which gets a
+    line naming the command that wrote it unless it names one itself ("Written by ...")."""
+    if "Written by" not in markdown:
+        lines = markdown.lstrip().split("\n")
+        at = 1 if lines[0].startswith("#") else 0
+        lines[at:at] = ([""] if at else []) + [f"Written by `{command_line()}`."] + ([] if at else [""])
+        markdown = "\n".join(lines)
     path = DOCS / filename
     begin, end = f"<!-- BEGIN {name} -->", f"<!-- END {name} -->"
     block = f"{begin}\n{markdown.rstrip()}\n{end}"

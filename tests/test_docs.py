@@ -26,7 +26,8 @@ def test_pages_with_examples():
 
 
 @pytest.mark.parametrize("page", PAGES)
-def test_examples_run(page, capsys):
+def test_examples_run(page, capsys, monkeypatch):
+    monkeypatch.chdir(DOCS.parent)  # the examples read data/ by relative paths
     if page in NEEDS_TORCH:
         pytest.importorskip("torch")
     namespace: dict = {"__name__": f"docs_{page}"}

@@ -602,10 +602,13 @@ def fuzz_dir():
 
 
 @FUZZ
-@given(text=gset_like())
-def test_fast_and_reference_paths_agree_gset(fuzz_dir, text):
-    path = write(fuzz_dir / f"f{next(_counter)}.txt", text)
-    assert outcome(read_gset, path) == outcome(read_gset, path, fast=False)
+@pytest.mark.parametrize(("read", "files", "suffix"), [(read_gset, gset_like, ".txt"),
+                                                      (read_mtx, mtx_like, ".mtx"),
+                                                      (parse_sdpa, sdpa_like, ".dat-s")])
+@given(data=st.data())
+def test_fast_and_reference_paths_agree(fuzz_dir, read, files, suffix, data):
+    path = write(fuzz_dir / f"f{next(_counter)}{suffix}", data.draw(files()))
+    assert outcome(read, path) == outcome(read, path, fast=False)
 
 
 @FUZZ
@@ -614,20 +617,6 @@ def test_fast_and_reference_paths_agree_edgelist(fuzz_dir, text, base):
     path = write(fuzz_dir / f"f{next(_counter)}.edges", text)
     assert outcome(read_edgelist, path, base=base) == outcome(read_edgelist, path, base=base,
                                                               fast=False)
-
-
-@FUZZ
-@given(text=mtx_like())
-def test_fast_and_reference_paths_agree_mtx(fuzz_dir, text):
-    path = write(fuzz_dir / f"f{next(_counter)}.mtx", text)
-    assert outcome(read_mtx, path) == outcome(read_mtx, path, fast=False)
-
-
-@FUZZ
-@given(text=sdpa_like())
-def test_fast_and_reference_paths_agree_sdpa(fuzz_dir, text):
-    path = write(fuzz_dir / f"f{next(_counter)}.dat-s", text)
-    assert outcome(parse_sdpa, path) == outcome(parse_sdpa, path, fast=False)
 
 
 @MANY
@@ -647,20 +636,6 @@ def test_fuzzed_files_raise_only_value_error(fuzz_dir, data, suffix):
                 continue
             if isinstance(result, lio.Graph):  # whatever was read is a valid Graph
                 lio.Graph(result.adjacency, result.name)
-
-
-# ---------------------------------------------------------------------------------------------
-# docs/io.md
-
-
-def test_docs_examples_run(monkeypatch, capsys):
-    blocks = re.findall(r"```python\n(.*?)```", (REPO / "docs" / "io.md").read_text(), re.S)
-    assert blocks
-    monkeypatch.chdir(REPO)
-    namespace: dict = {}
-    for block in blocks:
-        exec(compile(block, "docs/io.md", "exec"), namespace)
-    assert "constraint 1 (F_1)" in capsys.readouterr().out
 
 
 # ------------------------------------------ issue 10, item 5: small files must not exhaust memory

@@ -17,16 +17,8 @@ from typing import Literal
 
 import numpy as np
 
-from lowrank_sdp.io._text import (
-    MAX_VERTICES,
-    TextFile,
-    edge_dtype,
-    fast_rows,
-    format_numbers,
-    parse_float,
-    parse_int,
-    write_text,
-)
+from lowrank_sdp.io import _text
+from lowrank_sdp.io._text import MAX_VERTICES, TextFile, edge_dtype, fast_rows, parse_float, parse_int
 from lowrank_sdp.io.graph import Graph, graph_from_edges
 
 Base = Literal[0, 1, "auto"]
@@ -172,6 +164,6 @@ def write_edgelist(path: str | os.PathLike[str], graph: Graph, *, base: Literal[
     """
     i, j, w = graph.edges()
     body = "\n".join(map("{} {} {}".format, (i + base).tolist(), (j + base).tolist(),
-                         format_numbers(w)))
+                         _text.format_numbers(w)))
     head = f"# {graph.name or 'graph'}: n = {graph.n}, m = {graph.m}, {base}-based 'i j w'\n"
-    write_text(path, head + body + ("\n" if body else ""))
+    _text.write_text(path, head + body + ("\n" if body else ""))

@@ -8,17 +8,8 @@ import numpy as np
 
 from lowrank_sdp import manifold
 from lowrank_sdp.problem import Problem
-from lowrank_sdp.solvers._common import (
-    ARMIJO,
-    MIN_STEP,
-    STALL_ITERATIONS,
-    InnerOptions,
-    InnerResult,
-    Monitor,
-    first_step,
-    gradient,
-    progress,
-)
+from lowrank_sdp.solvers import _common as common
+from lowrank_sdp.solvers._common import InnerOptions, InnerResult, Monitor
 
 MEMORY = 8
 
@@ -26,9 +17,9 @@ MEMORY = 8
 def lbfgs(problem: Problem, Y: np.ndarray, options: InnerOptions, monitor: Monitor) -> InnerResult:
     objective = problem.objective
     f, GY = objective.evaluate(Y)
-    grad, g2 = gradient(Y, GY)
+    grad, g2 = common.gradient(Y, GY)
     pairs: deque[tuple[np.ndarray, np.ndarray, float]] = deque(maxlen=MEMORY)
-    step0 = first_step(grad)
+    step0 = common.first_step(grad)
     best, stalled = f, 0
     while True:
         gnorm = float(np.sqrt(g2))
@@ -44,16 +35,16 @@ def lbfgs(problem: Problem, Y: np.ndarray, options: InnerOptions, monitor: Monit
         while True:
             Y_new = manifold.retract(Y, d, t)
             f_new, GY_new = objective.evaluate(Y_new)
-            if f_new <= f + ARMIJO * t * slope:
+            if f_new <= f + common.ARMIJO * t * slope:
                 break
             t *= 0.5
-            if t < MIN_STEP:
+            if t < common.MIN_STEP:
                 if pairs:  # a bad quasi-Newton model: forget it and retry along -grad
                     pairs.clear()
                     d, slope, t = -grad, -g2, step0
                     continue
                 return InnerResult(Y, f, gnorm, False)
-        grad_new, g2_new = gradient(Y_new, GY_new)
+        grad_new, g2_new = common.gradient(Y_new, GY_new)
         s = manifold.transport(Y_new, t * d)
         y = grad_new - manifold.transport(Y_new, grad)
         sy = float(np.vdot(s, y))
@@ -62,8 +53,8 @@ def lbfgs(problem: Problem, Y: np.ndarray, options: InnerOptions, monitor: Monit
         Y, f, grad, g2 = Y_new, f_new, grad_new, g2_new
         if monitor.step(Y, f, float(np.sqrt(g2))):
             return InnerResult(Y, f, float(np.sqrt(g2)), False, monitor.stop)
-        best, stalled = progress(f, best, stalled)
-        if stalled >= STALL_ITERATIONS:
+        best, stalled = common.progress(f, best, stalled)
+        if stalled >= common.STALL_ITERATIONS:
             return InnerResult(Y, f, float(np.sqrt(g2)), False)
 
 
