@@ -8,7 +8,7 @@ networkx, scipy and numpy. See docs/io.md.
 
 from lowrank_sdp.io._text import MAX_BYTES, MAX_VERTICES
 from lowrank_sdp.io.edgelist import write_edgelist
-from lowrank_sdp.io.graph import Graph
+from lowrank_sdp.io.graph import SYMMETRY_RTOL, Graph, as_graph, laplacian_quarter
 from lowrank_sdp.io.gset import write_gset
 from lowrank_sdp.io.readers import read_graph
 from lowrank_sdp.io.sdpa import SDPAProblem, read_sdpa, write_sdpa, write_sdpa_maxcut
@@ -16,8 +16,11 @@ from lowrank_sdp.io.sdpa import SDPAProblem, read_sdpa, write_sdpa, write_sdpa_m
 __all__ = [
     "MAX_BYTES",
     "MAX_VERTICES",
+    "SYMMETRY_RTOL",
     "Graph",
     "SDPAProblem",
+    "as_graph",
+    "laplacian_quarter",
     "read_graph",
     "read_sdpa",
     "write_edgelist",
