@@ -6,7 +6,17 @@ forward pass uses sign(Y xi), xi = (1, g), g ~ N(0, I_K). See docs/bnn.md.
     model = nn.Sequential(bnn.BinaryLinear(784, 512, rank=4), nn.BatchNorm1d(512),
                           bnn.SignActivation(), bnn.BinaryLinear(512, 10, rank=4))
     opt = bnn.RiemannianAdam(bnn.param_groups(model, lr=1e-3, factor_lr=1e-2))
+
+bnn needs PyTorch (the ``torch`` extra); the Riemannian optimizers and the torch oblique manifold
+are the core's (:mod:`lowrank_sdp.torch`), re-exported here.
 """
+
+try:
+    import torch as _torch  # noqa: F401  (only to fail early, with the extra to install)
+except ImportError as exc:  # pragma: no cover - exercised in a subprocess without torch
+    raise ImportError(
+        "bnn needs PyTorch, which is not installed: pip install lowrank_sdp[torch] (for a CPU-only "
+        "build, install torch first from https://download.pytorch.org/whl/cpu)") from exc
 
 from bnn import relaxation
 from bnn.checkpoint import Checkpoint, load_checkpoint, save_checkpoint

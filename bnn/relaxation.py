@@ -19,6 +19,7 @@ import torch
 
 from bnn._checks import check_int, invalid
 from bnn.layers import BinaryLinear
+from lowrank_sdp.manifold import normalize_rows
 
 
 def least_squares_q(A: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -86,7 +87,7 @@ def factor_from_sdp(Y: np.ndarray, rank: int) -> torch.Tensor:
         _, _, vt = np.linalg.svd(rows[:, 1:], full_matrices=False)
         z = rows[:, 1:] @ vt.T[:, :rank]
         rows = np.hstack([rows[:, :1], z])
-        rows /= np.linalg.norm(rows, axis=1, keepdims=True)
+        rows = normalize_rows(rows)
     elif rows.shape[1] < rank + 1:
         rows = np.hstack([rows, np.zeros((rows.shape[0], rank + 1 - rows.shape[1]))])
     return torch.from_numpy(rows)

@@ -1,10 +1,12 @@
-"""bnn optimizers (torch.optim conventions, Riemannian step) and checkpoint/resume."""
+"""bnn's optimizers on models: param groups, closures, schedulers, and checkpoint/resume.
+
+The step itself (the core's lowrank_sdp.torch optimizers) is tested in tests/test_torch_optim.py.
+"""
 
 from __future__ import annotations
 
 import copy
 
-import numpy as np
 import pytest
 import torch
 from torch import nn
@@ -43,98 +45,6 @@ def test_a_riemannian_group_of_non_factors_is_a_value_error(opt_cls):
     with pytest.raises(ValueError, match="'weight_decay' parameter"):
         opt_cls([{"params": [layer.factor], "riemannian": True, "weight_decay": 0.1}])
     opt_cls([{"params": [layer.factor], "riemannian": True}])  # fine
-
-
-def np_project(Y, V):
-    return V - np.sum(V * Y, axis=-1, keepdims=True) * Y
-
-
-def np_retract(Y):
-    return Y / np.linalg.norm(Y, axis=-1, keepdims=True)
-
-
-def test_riemannian_sgd_with_momentum_matches_a_numpy_reference():
-    torch.manual_seed(0)
-    layer = bnn.BinaryLinear(5, 3, rank=2, dtype=torch.float64)
-    opt = bnn.RiemannianSGD(bnn.param_groups(layer, lr=0.1), momentum=0.9)
-    Y = layer.factor.detach().numpy().copy()
-    buf = None
-    rng = np.random.default_rng(0)
-    for _ in range(4):
-        G = rng.standard_normal(Y.shape)
-        layer.factor.grad = torch.from_numpy(G.copy())
-        opt.step()
-        r = np_project(Y, G)
-        buf = r if buf is None else 0.9 * np_project(Y, buf) + r
-        Y = np_retract(Y - 0.1 * buf)
-        assert np.allclose(layer.factor.detach().numpy(), Y, atol=1e-12)
-    assert np.allclose(np.linalg.norm(Y, axis=-1), 1)
-
-
-@pytest.mark.parametrize("adaptivity", ["row", "coordinate"])
-def test_riemannian_adam_matches_a_numpy_reference(adaptivity):
-    torch.manual_seed(0)
-    layer = bnn.BinaryLinear(5, 3, rank=2, dtype=torch.float64)
-    opt = bnn.RiemannianAdam(bnn.param_groups(layer, lr=0.05), adaptivity=adaptivity)
-    Y = layer.factor.detach().numpy().copy()
-    m = np.zeros_like(Y)
-    v = np.zeros_like(Y[..., :1]) if adaptivity == "row" else np.zeros_like(Y)
-    rng = np.random.default_rng(1)
-    for t in range(1, 5):
-        G = rng.standard_normal(Y.shape)
-        layer.factor.grad = torch.from_numpy(G.copy())
-        opt.step()
-        r = np_project(Y, G)
-        m = 0.9 * np_project(Y, m) + 0.1 * r
-        sq = np.sum(r * r, axis=-1, keepdims=True) if adaptivity == "row" else r * r
-        v = 0.999 * v + 0.001 * sq
-        d = np_project(Y, (m / (1 - 0.9**t)) / (np.sqrt(v / (1 - 0.999**t)) + 1e-8))
-        Y = np_retract(Y - 0.05 * d)
-        assert np.allclose(layer.factor.detach().numpy(), Y, atol=1e-12)
-
-
-def test_rank_zero_step_is_clipped_sgd():
-    layer = bnn.BinaryLinear(4, 2, rank=0, dtype=torch.float64)
-    opt = bnn.RiemannianSGD(bnn.param_groups(layer, lr=1.0))
-    before = layer.factor.detach().clone()
-    g = torch.randn_like(before)
-    layer.factor.grad = g
-    opt.step()
-    assert torch.equal(layer.factor.detach(), (before - g).clamp(-1, 1))
-
-
-@pytest.mark.parametrize("kwargs", [dict(momentum=0.9), dict(momentum=0.9, nesterov=True),
-                                    dict(weight_decay=0.1), dict()])
-def test_euclidean_groups_step_like_torch_sgd(kwargs):
-    torch.manual_seed(0)
-    a, b = nn.Linear(4, 3), nn.Linear(4, 3)
-    b.load_state_dict(a.state_dict())
-    oa = bnn.RiemannianSGD(a.parameters(), lr=0.1, **kwargs)
-    ob = torch.optim.SGD(b.parameters(), lr=0.1, **kwargs)
-    x = torch.randn(8, 4)
-    for _ in range(3):
-        for model, opt in ((a, oa), (b, ob)):
-            opt.zero_grad()
-            model(x).pow(2).sum().backward()
-            opt.step()
-    for p, q in zip(a.parameters(), b.parameters()):
-        assert torch.allclose(p, q, atol=1e-6)
-
-
-def test_euclidean_groups_step_like_torch_adam():
-    torch.manual_seed(0)
-    a, b = nn.Linear(4, 3), nn.Linear(4, 3)
-    b.load_state_dict(a.state_dict())
-    oa = bnn.RiemannianAdam(a.parameters(), lr=0.01, weight_decay=0.01)
-    ob = torch.optim.Adam(b.parameters(), lr=0.01, weight_decay=0.01)
-    x = torch.randn(8, 4)
-    for _ in range(5):
-        for model, opt in ((a, oa), (b, ob)):
-            opt.zero_grad()
-            model(x).pow(2).sum().backward()
-            opt.step()
-    for p, q in zip(a.parameters(), b.parameters()):
-        assert torch.allclose(p, q, atol=1e-6)
 
 
 def test_closure_scheduler_and_state_dict():

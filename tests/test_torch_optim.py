@@ -1,0 +1,120 @@
+"""lowrank_sdp.torch's RiemannianSGD/RiemannianAdam: the Riemannian step against the numpy core's
+manifold, the plain torch.optim step on ordinary groups, and the box for one-column factors."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+from torch import nn  # noqa: E402
+
+from lowrank_sdp import manifold as npm  # noqa: E402
+from lowrank_sdp.torch import RiemannianAdam, RiemannianSGD, is_factor  # noqa: E402
+from lowrank_sdp.torch import manifold as tm  # noqa: E402
+
+
+def np_project(Y, V):  # the numpy core's maps, on a batch of rows (..., r)
+    return npm.project(Y.reshape(-1, Y.shape[-1]), V.reshape(-1, Y.shape[-1])).reshape(Y.shape)
+
+
+def np_retract(Y, V, t):
+    return npm.retract(Y.reshape(-1, Y.shape[-1]), V.reshape(-1, Y.shape[-1]), t).reshape(Y.shape)
+
+
+def factor(shape=(3, 5, 3), seed=0):
+    g = torch.Generator().manual_seed(seed)
+    Y = tm.random_point(int(np.prod(shape[:-1])), shape[-1], generator=g, dtype=torch.float64)
+    return nn.Parameter(Y.reshape(shape))
+
+
+def test_riemannian_sgd_with_momentum_matches_a_numpy_reference():
+    p = factor()
+    opt = RiemannianSGD([p], lr=0.1, momentum=0.9, riemannian=True)
+    Y = p.detach().numpy().copy()
+    buf = None
+    rng = np.random.default_rng(0)
+    for _ in range(4):
+        G = rng.standard_normal(Y.shape)
+        p.grad = torch.from_numpy(G.copy())
+        opt.step()
+        r = np_project(Y, G)
+        buf = r if buf is None else 0.9 * np_project(Y, buf) + r
+        Y = np_retract(Y, buf, -0.1)
+        np.testing.assert_allclose(p.detach().numpy(), Y, atol=1e-12)
+    assert is_factor(p)
+
+
+@pytest.mark.parametrize("adaptivity", ["row", "coordinate"])
+def test_riemannian_adam_matches_a_numpy_reference(adaptivity):
+    p = factor()
+    opt = RiemannianAdam([{"params": [p], "riemannian": True}], lr=0.05, adaptivity=adaptivity)
+    Y = p.detach().numpy().copy()
+    m = np.zeros_like(Y)
+    v = np.zeros_like(Y[..., :1]) if adaptivity == "row" else np.zeros_like(Y)
+    rng = np.random.default_rng(1)
+    for t in range(1, 5):
+        G = rng.standard_normal(Y.shape)
+        p.grad = torch.from_numpy(G.copy())
+        opt.step()
+        r = np_project(Y, G)
+        m = 0.9 * np_project(Y, m) + 0.1 * r
+        sq = np.sum(r * r, axis=-1, keepdims=True) if adaptivity == "row" else r * r
+        v = 0.999 * v + 0.001 * sq
+        d = np_project(Y, (m / (1 - 0.9**t)) / (np.sqrt(v / (1 - 0.999**t)) + 1e-8))
+        Y = np_retract(Y, d, -0.05)
+        np.testing.assert_allclose(p.detach().numpy(), Y, atol=1e-12)
+
+
+def test_one_column_factors_take_the_clipped_step():
+    p = nn.Parameter(torch.rand(4, 2, 1, dtype=torch.float64) * 2 - 1)
+    assert is_factor(p) and not is_factor(nn.Parameter(torch.full((4, 1), 1.5)))
+    opt = RiemannianSGD([p], lr=1.0, riemannian=True)
+    before = p.detach().clone()
+    g = torch.randn_like(before)
+    p.grad = g
+    opt.step()
+    assert torch.equal(p.detach(), (before - g).clamp(-1, 1))
+
+
+@pytest.mark.parametrize("kwargs", [dict(momentum=0.9), dict(momentum=0.9, nesterov=True),
+                                    dict(weight_decay=0.1), dict()])
+def test_euclidean_groups_step_like_torch_sgd(kwargs):
+    torch.manual_seed(0)
+    a, b = nn.Linear(4, 3), nn.Linear(4, 3)
+    b.load_state_dict(a.state_dict())
+    oa = RiemannianSGD(a.parameters(), lr=0.1, **kwargs)
+    ob = torch.optim.SGD(b.parameters(), lr=0.1, **kwargs)
+    _same_steps(a, oa, b, ob, 3)
+
+
+def test_euclidean_groups_step_like_torch_adam():
+    torch.manual_seed(0)
+    a, b = nn.Linear(4, 3), nn.Linear(4, 3)
+    b.load_state_dict(a.state_dict())
+    oa = RiemannianAdam(a.parameters(), lr=0.01, weight_decay=0.01)
+    ob = torch.optim.Adam(b.parameters(), lr=0.01, weight_decay=0.01)
+    _same_steps(a, oa, b, ob, 5)
+
+
+def _same_steps(a, oa, b, ob, steps):
+    x = torch.randn(8, 4)
+    for _ in range(steps):
+        for model, opt in ((a, oa), (b, ob)):
+            opt.zero_grad()
+            model(x).pow(2).sum().backward()
+            opt.step()
+    for p, q in zip(a.parameters(), b.parameters()):
+        assert torch.allclose(p, q, atol=1e-6)
+
+
+def test_bad_options_are_value_errors():
+    p = factor()
+    with pytest.raises(ValueError, match="The 'params' parameter of RiemannianAdam must be factors"):
+        RiemannianAdam([{"params": [nn.Linear(3, 4).weight], "riemannian": True}])
+    with pytest.raises(ValueError, match="The 'adaptivity' parameter of RiemannianAdam must be one"):
+        RiemannianAdam([p], adaptivity="column")
+    with pytest.raises(ValueError, match="The 'momentum' parameter of RiemannianSGD"):
+        RiemannianSGD([p], momentum=1.0)
+    with pytest.raises(ValueError, match="The 'lr' parameter of RiemannianSGD"):
+        RiemannianSGD([p], lr=-1.0)
