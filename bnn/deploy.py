@@ -290,23 +290,49 @@ def _pack(w: torch.Tensor) -> np.ndarray:
     return np.packbits((w.detach().cpu().numpy() >= 0).reshape(-1))
 
 
+def _binary_weight(m: nn.Module) -> torch.Tensor | None:
+    """The ±1 weights `m` deploys, or None for a full-precision layer: a binary layer's (its
+    current eval mode), a baseline's (a layer flagged ``binary`` with ``binary_weight()``, e.g.
+    STE's sign(latent), BayesBiNN's sign(λ)), or a Linear/Conv2d whose weights are all exactly ±1
+    (a deployed network built of plain layers), packed without loss."""
+    if isinstance(m, BinaryLayer) or (getattr(m, "binary", False) and hasattr(m, "binary_weight")):
+        return m.binary_weight().detach()
+    if isinstance(m, (nn.Linear, nn.Conv2d)):
+        w = m.weight.detach()
+        if bool(((w == 1) | (w == -1)).all()):
+            return w
+    return None
+
+
+def _conv_attrs(m: nn.Module) -> dict:
+    if isinstance(m, nn.Conv2d) and (m.groups != 1 or m.padding_mode != "zeros"
+                                     or isinstance(m.padding, str)):
+        raise invalid("model", "export", "Conv2d layers with groups=1 and numeric zero padding",
+                      f"<{m}>")
+    return {k: _two(getattr(m, k, 1 if k != "padding" else 0))
+            for k in ("stride", "padding", "dilation")}
+
+
 def export(model: nn.Module) -> Exported:
     """Export an ``nn.Sequential`` (nested allowed) of binary layers, ``nn.Linear``,
     ``nn.Conv2d``, BatchNorm1d/2d, :class:`SignActivation`, ReLU, Hardtanh, MaxPool2d, Flatten,
-    Dropout and Identity. Binary layers export the weights of their current eval mode (a model
-    from :func:`harden` exports its fixed weights); the model should be in eval mode's state
-    (running BatchNorm statistics are used)."""
+    Dropout and Identity. Binary weights are packed 1 bit each: those of binary layers (their
+    current eval mode; a model from :func:`harden` exports its fixed weights), of layers flagged
+    ``binary`` that have ``binary_weight()`` (the STE and BayesBiNN baselines), and of any
+    Linear/Conv2d whose weights are all exactly ±1 (the baselines' deployed networks). The model
+    should be in eval mode's state (running BatchNorm statistics are used)."""
     dtype = np.float64 if _dtype(model) == torch.float64 else np.float32
     ops = []
     for m in _leaves(model):
-        if isinstance(m, BinaryLayer):
-            w = m.binary_weight()
+        w = _binary_weight(m)
+        if w is not None:
             arrays = {"bits": _pack(w)}
-            if m.bias is not None:
-                arrays["bias"] = _np(m.bias, dtype)
-            attrs = {"shape": tuple(w.shape), "binary_input": m.binary_input}
-            if isinstance(m, nn.Module) and hasattr(m, "stride"):
-                attrs.update(stride=m.stride, padding=m.padding, dilation=m.dilation)
+            bias = getattr(m, "bias", None)
+            if isinstance(bias, torch.Tensor):
+                arrays["bias"] = _np(bias, dtype)
+            attrs = {"shape": tuple(w.shape), "binary_input": bool(getattr(m, "binary_input", False))}
+            if w.dim() == 4:
+                attrs.update(_conv_attrs(m))
                 ops.append(Op("binary_conv2d", arrays, attrs))
             else:
                 ops.append(Op("binary_linear", arrays, attrs))
@@ -317,11 +343,7 @@ def export(model: nn.Module) -> Exported:
             if isinstance(m, nn.Linear):
                 ops.append(Op("linear", arrays, {}))
             else:
-                if m.groups != 1 or m.padding_mode != "zeros" or isinstance(m.padding, str):
-                    raise invalid("model", "export", "Conv2d layers with groups=1 and numeric "
-                                  "zero padding", f"<{m}>")
-                ops.append(Op("conv2d", arrays, {"stride": m.stride, "padding": m.padding,
-                                                 "dilation": m.dilation}))
+                ops.append(Op("conv2d", arrays, _conv_attrs(m)))
         elif isinstance(m, _BN):
             if not m.track_running_stats:
                 raise invalid("model", "export", "BatchNorm with running statistics", f"<{m}>")

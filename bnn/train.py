@@ -15,6 +15,7 @@ import argparse
 import copy
 import json
 import math
+import os
 import sys
 import time
 from collections.abc import Callable
@@ -629,7 +630,9 @@ def _parser() -> argparse.ArgumentParser:
                    help="save the run's state here after every epoch")
     p.add_argument("--resume", metavar="PATH", default=None,
                    help="continue the run saved at PATH (up to --epochs)")
-    p.add_argument("--threads", type=int, default=None, help="torch.set_num_threads")
+    p.add_argument("--threads", type=int, default=default_threads(),
+                   help="torch.set_num_threads (default: half the available cores, at most 4; "
+                        "0 keeps torch's own default; here %(default)s)")
     bar = p.add_mutually_exclusive_group()
     bar.add_argument("--progress", dest="progress", action="store_true", default=None)
     bar.add_argument("--no-progress", dest="progress", action="store_false")
@@ -639,8 +642,25 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
+def default_threads() -> int:
+    """The command's torch threads: half the cores this process may use, at least 1, at most 4.
+
+    torch's own default (every physical core) oversubscribes a shared or small machine, by a
+    factor of ten on a loaded 2-core one (docs/bnn.md, "Threads"), and the models here are too
+    small to gain beyond a few threads.
+    """
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):  # not on Linux
+        cores = os.cpu_count() or 1
+    return max(1, min(4, cores // 2))
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    if args.threads < 0:
+        print(f"error: --threads must be >= 0; got {args.threads}", file=sys.stderr)
+        return 2
     if args.threads:
         torch.set_num_threads(args.threads)
     kw = vars(args).copy()
