@@ -7,11 +7,13 @@ import math
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
 torch = pytest.importorskip("torch")
 from torch import nn  # noqa: E402
 
+import bnn  # noqa: E402
 from bnn.baselines.bayesbinn import (  # noqa: E402
     EPS,
     BayesBiNN,
@@ -35,9 +37,15 @@ def _one_thread():
     torch.set_num_threads(saved)
 
 
-#: (method, rank, digits test accuracy its deployed MLP must reach after EPOCHS epochs)
-METHODS = [("ste", 0, 0.93), ("bayesbinn", 0, 0.93), ("vispa", 0, 0.93), ("vispa", 4, 0.80)]
+#: (method, rank, digits test accuracy its deployed MLP must reach after EPOCHS epochs). Measured
+#: over seeds 0-4 (the test runs seed 0): STE 0.986-0.994, VISPA K=0 0.989-0.994, K=4 0.992-0.994;
+#: the thresholds leave a margin for other torch versions and machines.
+METHODS = [("ste", 0, 0.95), ("bayesbinn", 0, 0.93), ("vispa", 0, 0.95), ("vispa", 4, 0.95)]
 EPOCHS = 5
+#: One CNN epoch: (deployed, ensemble) test accuracy each method must reach. Measured over seeds
+#: 0-4: STE 0.914-0.953 (its ensemble is its deployed network), VISPA K=2 0.939-0.958 deployed and
+#: 0.947-0.964 ensemble.
+CNN_TARGETS = {"ste": (0.85, 0.85), "bayesbinn": (0.3, 0.3), "vispa": (0.85, 0.85)}
 
 
 @pytest.fixture(scope="module")
@@ -81,7 +89,24 @@ def test_each_method_learns_digits_with_pm1_deployed_weights(digits, method, ran
         pred = res.deployed.eval()(digits.x_test).argmax(1)
     assert math.isclose(float((pred == digits.y_test).double().mean()), res.test_accuracy)
     assert 1 <= res.best_epoch <= EPOCHS and len(res.history) == EPOCHS
-    assert res.val_accuracy > 0.5
+    assert res.val_accuracy >= target - 0.05
+    _assert_exports_packed(res, digits)
+
+
+def _assert_exports_packed(res, digits) -> None:
+    """bnn.export of the deployed network packs every weight 1 bit each (no float weight layer),
+    its size is the reported deployed_memory_bytes, and its NumPy forward pass is the network's."""
+    exported = bnn.export(res.deployed)
+    assert not {op.kind for op in exported.ops} & {"linear", "conv2d"}
+    assert exported.binary_weights == sum(
+        m.weight.numel() for m in res.deployed.modules() if isinstance(m, (nn.Linear, nn.Conv2d))
+    ) + sum(m.binary_weight().numel() for m in res.deployed.modules()
+            if isinstance(m, BinaryLayer))
+    assert exported.nbytes == res.deployed_memory_bytes
+    with torch.no_grad():
+        logits = res.deployed.eval()(digits.x_test).numpy()
+    np.testing.assert_allclose(bnn.reference_forward(exported, digits.x_test.numpy()), logits,
+                               rtol=0, atol=1e-4)
 
 
 @pytest.mark.parametrize("method", ["ste", "bayesbinn", "vispa"])
@@ -89,9 +114,11 @@ def test_cnn_deploys_pm1(digits, method):
     res = train(_config(method, 2, model="cnn", epochs=1, extra_eval_modes=("ensemble",)),
                 data=digits)
     _assert_deployed_pm1(res.deployed)
-    assert 0.0 <= res.extra_test["ensemble"] <= 1.0
-    if method != "vispa":  # (VISPA's noisy samples need more than one epoch of 8x8 images)
-        assert res.test_accuracy > 0.3  # chance is 0.1
+    deployed, ensemble = CNN_TARGETS[method]  # chance is 0.1
+    assert res.test_accuracy >= deployed and res.extra_test["ensemble"] >= ensemble
+    if method == "ste":  # no distribution: its ensemble is its deployed network
+        assert res.extra_test["ensemble"] == res.test_accuracy
+    _assert_exports_packed(res, digits)
 
 
 @pytest.mark.parametrize(("method", "rank"), [("ste", 0), ("bayesbinn", 0), ("vispa", 4)])
@@ -131,8 +158,10 @@ def test_command_json_is_the_last_line(capsys):
         assert key in out
     assert (out["method"], out["model"], out["dataset"], out["epochs"]) == ("ste", "mlp",
                                                                            "digits", 2)
-    assert out["eval_mode"] == "harden" and 0 <= out["test_accuracy"] <= 1
-    assert out["seconds_per_epoch"] > 0 and "test_accuracy_ensemble" in out
+    # two STE epochs: 0.972-0.981 over seeds 0-4 (the command runs seed 0)
+    assert out["eval_mode"] == "harden" and out["test_accuracy"] >= 0.93
+    assert out["test_accuracy_ensemble"] == out["test_accuracy"]  # STE: its deployed network
+    assert out["seconds_per_epoch"] > 0
 
 
 def test_python_dash_m_bnn_train():
@@ -143,6 +172,7 @@ def test_python_dash_m_bnn_train():
     assert proc.returncode == 0, proc.stderr
     out = json.loads(proc.stdout.strip().splitlines()[-1])
     assert out["method"] == "vispa" and out["rank"] == 2
+    assert out["test_accuracy"] >= 0.9  # one epoch: 0.958-0.969 over seeds 0-4 (this is seed 0)
 
 
 def test_command_reports_bad_input(capsys, tmp_path):
