@@ -22,7 +22,7 @@ A step with a NaN or infinite loss (from the closure) or gradient is refused: it
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 import torch
@@ -106,6 +106,20 @@ class _Riemannian(torch.optim.Optimizer):
                     "a gradient is NaN or infinite; step refused, parameters and optimizer "
                     "state unchanged")
 
+    def _gradients(self) -> Iterator[tuple[dict[str, Any], torch.Tensor, torch.Tensor]]:
+        """(group, p, g) for every parameter with a gradient: g = grad + weight decay · p, and
+        on factor groups its tangent projection (the Riemannian gradient)."""
+        for group in self.param_groups:
+            for p in group["params"]:
+                if p.grad is None:
+                    continue
+                g = p.grad
+                if group["weight_decay"]:
+                    g = g.add(p, alpha=group["weight_decay"])
+                if group["riemannian"]:
+                    g = _project(p, g)
+                yield group, p, g
+
     def _loss(self, closure: Callable[[], Any] | None) -> Any:
         loss = None
         if closure is not None:
@@ -141,30 +155,22 @@ class RiemannianSGD(_Riemannian):
     @torch.no_grad()
     def step(self, closure: Callable[[], Any] | None = None) -> Any:
         loss = self._loss(closure)
-        for group in self.param_groups:
+        for group, p, d in self._gradients():
             riem, lr, mom = group["riemannian"], group["lr"], group["momentum"]
-            for p in group["params"]:
-                if p.grad is None:
-                    continue
-                d = p.grad
-                if group["weight_decay"]:
-                    d = d.add(p, alpha=group["weight_decay"])
-                if riem:
-                    d = _project(p, d)
-                if mom:
-                    state = self.state[p]
-                    buf = state.get("momentum_buffer")
-                    if buf is None:
-                        buf = state["momentum_buffer"] = d.clone()
-                    else:
-                        if riem:
-                            _project_(p, buf)  # transport to the current point
-                        buf.mul_(mom).add_(d, alpha=1 - group["dampening"])
-                    d = d.add(buf, alpha=mom) if group["nesterov"] else buf
-                if riem:
-                    _retract_(p, d, -lr)
+            if mom:
+                state = self.state[p]
+                buf = state.get("momentum_buffer")
+                if buf is None:
+                    buf = state["momentum_buffer"] = d.clone()
                 else:
-                    p.add_(d, alpha=-lr)
+                    if riem:
+                        _project_(p, buf)  # transport to the current point
+                    buf.mul_(mom).add_(d, alpha=1 - group["dampening"])
+                d = d.add(buf, alpha=mom) if group["nesterov"] else buf
+            if riem:
+                _retract_(p, d, -lr)
+            else:
+                p.add_(d, alpha=-lr)
         return loss
 
 
@@ -204,39 +210,31 @@ class RiemannianAdam(_Riemannian):
     @torch.no_grad()
     def step(self, closure: Callable[[], Any] | None = None) -> Any:
         loss = self._loss(closure)
-        for group in self.param_groups:
+        for group, p, g in self._gradients():
             riem, lr = group["riemannian"], group["lr"]
             beta1, beta2 = group["betas"]
-            for p in group["params"]:
-                if p.grad is None:
-                    continue
-                g = p.grad
-                if group["weight_decay"]:
-                    g = g.add(p, alpha=group["weight_decay"])
-                if riem:
-                    g = _project(p, g)
-                state = self.state[p]
-                rows = riem and group["adaptivity"] == "row"
-                if not state:
-                    state["step"] = torch.zeros((), dtype=torch.float32)
-                    state["exp_avg"] = torch.zeros_like(p)
-                    state["exp_avg_sq"] = (torch.zeros_like(p[..., :1]) if rows
-                                           else torch.zeros_like(p))
-                state["step"] += 1
-                t = float(state["step"])
-                m, v = state["exp_avg"], state["exp_avg_sq"]
-                if riem:
-                    _project_(p, m)  # transport to the current point
-                m.mul_(beta1).add_(g, alpha=1 - beta1)
-                if rows:
-                    v.mul_(beta2).add_(manifold.row_inner(g, g), alpha=1 - beta2)
-                else:
-                    v.mul_(beta2).addcmul_(g, g, value=1 - beta2)
-                d = v.sqrt().div_(math.sqrt(1 - beta2**t)).add_(group["eps"])
-                d = m / d if rows else torch.div(m, d, out=d)
-                step = -lr / (1 - beta1**t)
-                if riem:
-                    _retract_(p, _project_(p, d), step)
-                else:
-                    p.add_(d, alpha=step)
+            state = self.state[p]
+            rows = riem and group["adaptivity"] == "row"
+            if not state:
+                state["step"] = torch.zeros((), dtype=torch.float32)
+                state["exp_avg"] = torch.zeros_like(p)
+                state["exp_avg_sq"] = (torch.zeros_like(p[..., :1]) if rows
+                                       else torch.zeros_like(p))
+            state["step"] += 1
+            t = float(state["step"])
+            m, v = state["exp_avg"], state["exp_avg_sq"]
+            if riem:
+                _project_(p, m)  # transport to the current point
+            m.mul_(beta1).add_(g, alpha=1 - beta1)
+            if rows:
+                v.mul_(beta2).add_(manifold.row_inner(g, g), alpha=1 - beta2)
+            else:
+                v.mul_(beta2).addcmul_(g, g, value=1 - beta2)
+            d = v.sqrt().div_(math.sqrt(1 - beta2**t)).add_(group["eps"])
+            d = m / d if rows else torch.div(m, d, out=d)
+            step = -lr / (1 - beta1**t)
+            if riem:
+                _retract_(p, _project_(p, d), step)
+            else:
+                p.add_(d, alpha=step)
         return loss
