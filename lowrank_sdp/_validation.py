@@ -8,9 +8,11 @@ from __future__ import annotations
 from typing import Any
 
 SYMMETRY_RTOL = 1e-10
-"""One symmetry tolerance for every matrix the library takes (cost matrices and graph weights):
-A counts as symmetric when max|A - A^T| <= SYMMETRY_RTOL * max(1, max|A|), and is then replaced by
-its symmetric part (A + A^T) / 2; beyond that it is refused with a ValueError."""
+"""One symmetry tolerance for every matrix the library takes. Graph weights count as symmetric when
+max|A - A^T| <= SYMMETRY_RTOL * max(1, max|A|), are then replaced by their symmetric part
+(A + A^T) / 2, and beyond that are refused with a ValueError. A cost matrix C is always replaced by
+its symmetric part (the same problem: <C, X> = <(C + C^T) / 2, X> for symmetric X), with a
+UserWarning when max|C - C^T| > SYMMETRY_RTOL * max|C|."""
 
 
 def invalid(param: str, func: str, expected: str, got: Any) -> ValueError:

@@ -4,44 +4,85 @@ For the internal minimisation of f over {X : diag(X) = 1, X PSD} with G = grad f
 multipliers lambda_i = <(G Y)_i, Y_i>, let S = G - Diag(lambda). For every feasible X',
     <G, X'> = <S, X'> + sum(lambda) >= sum(lambda) + n * min(lambda_min(S), 0)
 because trace(X') = n. For linear f this *is* a lower bound on f(X') (it is the dual objective at the
-dual-feasible point lambda + min(lambda_min, 0) 1), whatever Y is; for convex f add
+dual-feasible point lambda + min(lambda_min, 0) 1), whatever Y and lambda are; for convex f add
 f(X) - <G, X> (= f(X) - sum(lambda)). So the whole certificate rests on one number: a *lower*
-estimate of lambda_min(S). It is obtained as
-  - dense symmetric eigensolver (n <= DENSE_EIGEN_LIMIT): lambda_hat minus LAPACK's error bound;
-  - otherwise a seeded Lanczos (ARPACK) on S deflated by the column space Q of Y (S Q ~ 0 near an
-    optimum, which is what makes plain Lanczos slow), minus the Ritz residual, combined with
-    e = ||S Q||_2 through an exact 2 x 2 inequality (see `_deflated_lower_bound`);
-  - ``rigorous=True``: a Cholesky factorisation of S - (lambda_hat - delta) I that succeeds proves
-    lambda_min >= lambda_hat - delta (less a floating-point margin).
+bound on lambda_min(S), and `Certificate.evidence` says what kind of evidence backs it:
+  - FACTORIZATION: a Cholesky (dense) or LDL^T (sparse, SuperLU without pivoting in a
+    reverse Cuthill-McKee envelope) factorisation of S - sigma I completes with positive pivots,
+    so lambda_min(S) >= sigma less a rounding bound computed from the factors (Higham's
+    |L U - A| <= gamma_w |L| |U|, w the longest inner product). Tried by default whenever its
+    cost (known in advance from the envelope) is at most about the solve's.
+  - EIGENSOLVER_BOUND: dense LAPACK eigenvalue minus c n eps ||S||_F (backward stability).
+  - GERSHGORIN: min_i (S_ii - sum_{j != i} |S_ij|), less its rounding.
+  - ESTIMATE: a hand-written restarted Lanczos (full reorthogonalisation) on S deflated by the
+    column space of Y, converged to a residual rho: the Ritz value minus rho bounds *an*
+    eigenvalue, the smallest one only with high probability over the random start.
+A Lanczos that runs out of budget is not converged: its value is never used as a bound.
+Every threshold is relative to a norm estimate of S, so the certificate is scale-invariant.
 """
 
 from __future__ import annotations
 
+import math
+from typing import NamedTuple
+
 import numpy as np
 import scipy.linalg
 import scipy.sparse as sp
+from scipy.sparse.csgraph import reverse_cuthill_mckee
 from scipy.sparse.linalg import LinearOperator, splu
 
 from lowrank_sdp.problem import Problem
-from lowrank_sdp.result import Certificate
+from lowrank_sdp.result import Certificate, Evidence
 
 DENSE_EIGEN_LIMIT = 500
+"""Arrays and sparse matrices up to this n are estimated by a dense eigensolver."""
 DENSE_FALLBACK_LIMIT = 2500
-SPARSE_INERTIA_LIMIT = 100_000
+"""An unconverged Lanczos falls back to a dense eigensolver up to this n."""
 RIGOROUS_LIMIT = 6000
+"""``rigorous=True`` factorises S densely up to this n (when no sparse factorisation is cheaper)."""
+SPARSE_PROOF_BYTES = 2 * 2**30
+"""Largest envelope (L and U factors, bytes) a sparse LDL^T proof may allocate."""
+PROOF_FLOP_RATE = 1e9
+"""Flops per second assumed when deciding whether a proof costs at most about the solve
+(conservative for one core; measured in benchmarks/certificate_proof.py)."""
+DEFAULT_PROOF_SECONDS = 5.0
+"""The proof budget of `certify`, and the least a solve allows."""
+PROOF_ATTEMPTS = 4
+"""Shifts tried by a factorisation proof before settling for a weaker proof."""
 EPS = np.finfo(np.float64).eps
+UNIT = EPS / 2.0
+
+
+class Eigen(NamedTuple):
+    """What is known of lambda_min(S)."""
+
+    theta: float
+    """Best estimate (Ritz value or dense eigenvalue); lambda_min <= theta when a vector backs it."""
+    lower: float
+    """The bound claimed: lower <= lambda_min(S) (a proof unless evidence is ESTIMATE)."""
+    residual: float
+    vector: np.ndarray | None
+    evidence: Evidence
+    converged: bool
+    """False after a Lanczos budget exhaustion or early exit: then `lower` is not an estimate."""
+    e: float = 0.0
+    """||S Q||_2 of the deflated directions Q (0 without deflation)."""
 
 
 def certify_problem(
     problem: Problem, Y: np.ndarray, *, seed: int = 0, rigorous: bool = False,
     tol: float = 1e-9, early_exit: bool = False, func: str = "solve",
+    proof_seconds: float = DEFAULT_PROOF_SECONDS,
 ) -> Certificate:
     """Certificate of the point Y for `problem`, reported in the user's sense.
 
     `tol` is the relative gap the caller hopes to certify; the eigenvalue estimate is made
     accurate enough for it (a smaller one costs more Lanczos steps, never validity).
-    `early_exit` lets Lanczos stop at a clearly negative Ritz value (the staircase only needs the
-    direction); the bound then falls back to what Gershgorin proves.
+    `early_exit` (inside a solve) lets Lanczos stop at a clearly negative Ritz value (the
+    staircase only needs the direction) and skips the proof unless the estimate would certify.
+    `proof_seconds` is what a default factorisation proof may cost; ``rigorous=True`` asks for a
+    proof whatever it costs and raises only where none is possible.
     """
     objective = problem.objective
     n = problem.n
@@ -49,46 +90,58 @@ def certify_problem(
     lam = np.einsum("ij,ij->i", GY, Y)
     G = objective.gradient_operator(Y)
     if not objective.convex:
+        if rigorous:
+            raise ValueError(
+                f"The 'rigorous' parameter of {func} must be False for an objective not declared "
+                "convex (concave when maximising): no bound is claimed for it; got True."
+            )
+        eig = Eigen(np.nan, np.nan, np.nan, None, Evidence.NONE, False)
         bound = -np.inf
-        lower = lam_hat = np.nan
-        residual = np.nan
-        vec = None
-        proven = False
     else:
         target = 0.1 * tol * (1.0 + abs(f)) / n
-        lam_hat, lower, residual, vec = smallest_eigenvalue(G, lam, Y, seed=seed, target=target,
-                                                            early_exit=early_exit)
-        proven = False
-        if rigorous:
-            lower, proven = _cholesky_proof(G, lam, lam_hat, residual, func)
-        # Rounding in the sums behind lambda and f: a margin in the safe direction.
-        scale = _abs_sum(G, lam)
-        margin = 16.0 * EPS * scale
-        if objective.linear:
-            bound = float(np.sum(lam)) + n * min(lower, 0.0) - margin
+        eig = smallest_eigenvalue(G, lam, Y, seed=seed, target=target, early_exit=early_exit)
+        base = math.fsum(lam) if objective.linear else f
+        budget = np.inf if rigorous else proof_seconds
+        if not early_exit:
+            eig = settle(G, lam, eig, target, rigorous=rigorous, seconds=budget, func=func)
+        elif eig.converged:
+            # Inside a solve a converged estimate is proved only when it would certify.
+            if _gap(base, n, eig.lower) <= tol * (1.0 + abs(f)):
+                eig = settle(G, lam, eig, target, rigorous=rigorous, seconds=budget, func=func)
+        elif eig.theta < 0 and _gap(base, n, eig.theta) > tol * (1.0 + abs(f)):
+            # Stopped at a clearly negative Ritz value: lambda_min <= theta, so the gap cannot
+            # close at this rank (the staircase escapes); only the cheap proof is worth it.
+            eig = _weak_proof(G, lam, eig)
         else:
-            bound = f + n * min(lower, 0.0) - margin
+            # The Lanczos budget ran out: whatever tol is, only a proof can settle it.
+            eig = settle(G, lam, eig, target, rigorous=False, seconds=proof_seconds, func=func)
+        bound = _bound(base, n, eig.lower)
     s = problem.sign
     gap = max(f - bound, 0.0)
     return Certificate(
         objective=float(s * f),
         bound=float(s * bound),
         gap=float(gap),
-        lambda_min=float(lower),
-        lambda_estimate=float(lam_hat),
-        residual=float(residual),
-        rigorous=proven,
+        lambda_min=float(eig.lower),
+        lambda_estimate=float(eig.theta),
+        residual=float(eig.residual),
+        evidence=eig.evidence,
         multipliers=s * lam,
-        eigenvector=vec,
+        eigenvector=eig.vector,
     )
 
 
-def _abs_sum(G, lam: np.ndarray) -> float:
-    if sp.issparse(G):
-        return float(np.abs(G.data).sum())
-    if isinstance(G, np.ndarray):
-        return float(np.abs(G).sum())
-    return float(np.abs(lam).sum()) * 4.0
+def _bound(base: float, n: int, lower: float) -> float:
+    """base + n min(lower, 0), rounded down: base is a correctly rounded sum (math.fsum), and the
+    product and the sum each round once."""
+    value = base + n * min(lower, 0.0)
+    if not np.isfinite(value):
+        return -np.inf
+    return value - 2.0 * EPS * (abs(base) + n * abs(lower)) - np.finfo(np.float64).tiny
+
+
+def _gap(base: float, n: int, lower: float) -> float:
+    return base - _bound(base, n, lower)
 
 
 def _slack_operator(G, lam: np.ndarray) -> LinearOperator:
@@ -109,13 +162,16 @@ def _slack_operator(G, lam: np.ndarray) -> LinearOperator:
 
 
 def dense_slack(G, lam: np.ndarray) -> np.ndarray:
-    """S = G - Diag(lambda) as a dense array."""
+    """S = G - Diag(lambda) as a dense array, exactly symmetric (an operator's columns are
+    symmetrised, so no triangle of an unsymmetric matrix is ever read alone)."""
     if sp.issparse(G):
         S = G.toarray()
     elif isinstance(G, np.ndarray):
         S = np.array(G, dtype=np.float64)
     else:
-        S = np.asarray(G.matmat(np.eye(lam.shape[0])))
+        S = np.asarray(G.matmat(np.eye(lam.shape[0])), dtype=np.float64)
+    if not np.array_equal(S, S.T):
+        S = S * 0.5 + S.T * 0.5
     S[np.diag_indices_from(S)] -= lam
     return S
 
@@ -123,76 +179,261 @@ def dense_slack(G, lam: np.ndarray) -> np.ndarray:
 def smallest_eigenvalue(
     G, lam: np.ndarray, Y: np.ndarray, *, seed: int = 0, target: float = 1e-10,
     early_exit: bool = False,
-) -> tuple[float, float, float, np.ndarray | None]:
-    """(lambda_hat, lower, residual, vector) for S = G - Diag(lam): lower <= lambda_min(S).
+) -> Eigen:
+    """First look at lambda_min(S), S = G - Diag(lam): a dense eigensolver for small matrices,
+    else the deflated Lanczos estimate (which `settle` may then prove or replace).
 
-    `target` is the accuracy wanted of `lower` (the iterative path stops once it is reached).
+    `target` is the accuracy wanted of the lower bound.
     """
     n = lam.shape[0]
-    dense_ok = not isinstance(G, LinearOperator)
-    if n <= DENSE_EIGEN_LIMIT and dense_ok:
-        return _dense_smallest(G, lam)
-    estimate = _deflated_lanczos(G, lam, Y, seed=seed, target=target, early_exit=early_exit)
-    theta, lower, _, _ = estimate
-    # Lanczos stalls in a cluster of tiny eigenvalues (toroidal graphs): when only its residual
-    # stands between the estimate and the target, an exact dense eigenvalue settles it.
-    inconclusive = lower < -target and theta - 10 * target > -target
-    if inconclusive and dense_ok and n <= DENSE_FALLBACK_LIMIT:
-        return _dense_smallest(G, lam)
-    if inconclusive and sp.issparse(G) and n <= SPARSE_INERTIA_LIMIT:
-        # Large and sparse: prove lambda_min >= sigma from the inertia of S - sigma I instead.
-        sigma = -5.0 * target
-        proven = _sparse_inertia_lower(G, lam, sigma)
-        if proven is not None and proven > lower:
-            return theta, proven, estimate[2], estimate[3]
-    return estimate
+    if n <= DENSE_EIGEN_LIMIT and not isinstance(G, LinearOperator):
+        return _dense_smallest(dense_slack(G, lam))
+    return _deflated_lanczos(G, lam, Y, seed=seed, target=target, early_exit=early_exit)
 
 
-def _sparse_inertia_lower(G, lam: np.ndarray, sigma: float) -> float | None:
-    """sigma (less a rounding margin) if S - sigma I is positive definite, else None.
+def settle(G, lam: np.ndarray, eig: Eigen, target: float, *, rigorous: bool, seconds: float,
+           func: str = "certify") -> Eigen:
+    """Turn `eig` into a proof where one costs at most `seconds` (any cost when rigorous).
 
-    A sparse LDL^T-type factorisation without pivoting (SuperLU, symmetric mode, diagonal pivots,
-    fill-reducing symmetric ordering) gives the inertia by Sylvester's law: all pivots positive
-    means every eigenvalue of S exceeds sigma. If SuperLU had to pivot off the diagonal the
-    factorisation says nothing and None is returned.
+    An estimate that a factorisation refutes (S - sigma I not positive definite below it), or a
+    Lanczos that did not converge, is never returned as the bound: a dense eigensolver, a weaker
+    factorisation shift, or Gershgorin's theorem takes its place.
     """
     n = lam.shape[0]
-    A = sp.csc_matrix(G - sp.diags(lam + sigma))
+    if eig.evidence is Evidence.FACTORIZATION:
+        return eig
+    refuted = False
+    if eig.evidence is Evidence.ESTIMATE and not eig.converged and _dense_affordable(
+            G, n, rigorous, seconds):
+        eig = _dense_smallest(dense_slack(G, lam))
+    plan = _proof_plan(G, lam, rigorous, seconds)
+    if plan is not None:
+        for sigma in _shifts(eig, target, _norm_upper(G, lam), n):
+            proven = plan(sigma)
+            if proven is not None:
+                return eig._replace(lower=proven, evidence=Evidence.FACTORIZATION)
+            if sigma <= eig.lower:
+                refuted = True  # an eigenvalue below what the estimate claims
+    elif rigorous:
+        check_rigorous_possible(G, n, func)
+    if eig.evidence is Evidence.EIGENSOLVER_BOUND:
+        return eig
+    if eig.evidence is Evidence.ESTIMATE and eig.converged and not refuted and not rigorous:
+        return _best_of(eig, _gershgorin_eigen(G, lam, eig))
+    return _weak_proof(G, lam, eig)
+
+
+def check_rigorous_possible(G, n: int, func: str) -> None:
+    """Raise unless some proof of lambda_min is possible: a matrix always has one (Gershgorin at
+    least); an operator only when it can be formed densely (n <= RIGOROUS_LIMIT)."""
+    if isinstance(G, LinearOperator) and n > RIGOROUS_LIMIT:
+        raise ValueError(
+            f"The 'rigorous' parameter of {func} must be False for a LinearOperator C with "
+            f"n > {RIGOROUS_LIMIT} (no proof is possible without the matrix: pass it as an "
+            f"array or a sparse matrix); got True with n = {n}."
+        )
+
+
+def _weak_proof(G, lam, eig: Eigen) -> Eigen:
+    """What is left without a strong proof: Gershgorin (matrices) or no bound (operators)."""
+    gersh = _gershgorin_eigen(G, lam, eig)
+    if gersh is not None:
+        return gersh
+    return eig._replace(lower=-np.inf, evidence=Evidence.NONE)
+
+
+def _best_of(eig: Eigen, gersh: Eigen | None) -> Eigen:
+    # A proved Gershgorin bound at least as good as the estimate makes the estimate unnecessary.
+    if gersh is not None and gersh.lower >= eig.lower:
+        return gersh
+    return eig
+
+
+def _shifts(eig: Eigen, target: float, norm: float, n: int) -> list[float]:
+    """Shifts sigma for S - sigma I, most useful first: just below what the estimate hopes
+    (a Ritz value is >= lambda_min, so a converged one is close), then geometrically lower."""
+    if eig.converged and np.isfinite(eig.lower):
+        hope = eig.lower
+    elif np.isfinite(eig.theta):
+        # Unconverged: hope that the Ritz value is within `target` of the smallest eigenvalue.
+        hope = _deflated_lower_bound(eig.theta - min(eig.residual, target), eig.e)
+    else:
+        hope = 0.0
+    # Far enough below the hope for the factorisation's rounding, close enough to stay tight.
+    floor = 100.0 * n * EPS * norm
+    delta = max(floor, min(target, 0.01 * abs(hope)))
+    if not delta > 0:  # S = 0 (or a zero target): any negative shift will do
+        delta = target if target > 0 else np.finfo(np.float64).tiny
+    first = min(hope - delta, 0.0)
+    shifts = [first]
+    step = max(delta, abs(first) * 0.5, eig.residual if np.isfinite(eig.residual) else 0.0)
+    while len(shifts) < PROOF_ATTEMPTS:
+        step *= 8.0
+        shifts.append(first - step)
+    return shifts
+
+
+def _dense_affordable(G, n: int, rigorous: bool, seconds: float) -> bool:
+    limit = RIGOROUS_LIMIT if rigorous else DENSE_FALLBACK_LIMIT
+    # The dense eigensolver is ~ 4 n^3 / 3 flops (plus n products for an operator).
+    return n <= limit and (rigorous or 1.5 * n**3 <= seconds * PROOF_FLOP_RATE)
+
+
+def _proof_plan(G, lam: np.ndarray, rigorous: bool, seconds: float):
+    """A function sigma -> proven lower bound (or None), by the cheapest affordable
+    factorisation; None when no factorisation is affordable."""
+    n = lam.shape[0]
+    dense_flops = n**3 / 3.0 + (2.0 * n**3 if isinstance(G, LinearOperator) else 0.0)
+    envelope = _envelope(G, lam) if sp.issparse(G) else None
+    budget = np.inf if rigorous else seconds * PROOF_FLOP_RATE
+    dense_ok = n <= RIGOROUS_LIMIT and dense_flops <= budget
+    sparse_ok = envelope is not None and envelope.bytes <= SPARSE_PROOF_BYTES and (
+        envelope.flops <= budget)
+    if sparse_ok and (not dense_ok or envelope.flops <= dense_flops):
+        return lambda sigma: _sparse_ldl_lower(G, lam, sigma, envelope)
+    if dense_ok:
+        S = dense_slack(G, lam)
+        return lambda sigma: _cholesky_lower(S, G, lam, sigma)
+    return None
+
+
+class Envelope(NamedTuple):
+    perm: np.ndarray
+    """Reverse Cuthill-McKee order of S's pattern."""
+    width: int
+    """Longest row of L (the most terms in one inner product of the factorisation)."""
+    bytes: float
+    """Storage of L and U within the envelope (an upper bound: no fill leaves it)."""
+    flops: float
+
+
+def _envelope(G, lam) -> Envelope:
+    """Cost of an LU without pivoting in the reverse Cuthill-McKee order, known before factorising:
+    fill stays inside the envelope, row i of L spans columns first_i..i."""
+    A = sp.csr_matrix(G)
+    n = A.shape[0]
+    perm = reverse_cuthill_mckee(A, symmetric_mode=True)
+    P = A[perm][:, perm].tocsr()
+    P.sort_indices()
+    rows = np.arange(n)
+    nonempty = np.diff(P.indptr) > 0
+    first = rows.copy()
+    first[nonempty] = np.minimum(P.indices[P.indptr[:-1][nonempty]], rows[nonempty])
+    width = rows - first
+    return Envelope(perm, int(width.max(initial=0)) + 1, 2.0 * 8.0 * float(np.sum(width + 1)),
+                    2.0 * float(np.sum(width.astype(np.float64) ** 2)) + n)
+
+
+def _formation_error(diagonal_abs: np.ndarray, sigma: float) -> float:
+    """Rounding of the diagonal of fl(fl(G_ii - lam_i) - sigma): two roundings per entry."""
+    return 3.0 * UNIT * (float(np.max(diagonal_abs, initial=0.0)) + abs(sigma))
+
+
+def _gamma(k: int) -> float:
+    return k * UNIT / (1.0 - k * UNIT)
+
+
+def _nonneg_norm2(M_rows: np.ndarray, M_cols: np.ndarray) -> float:
+    """||M||_2 <= sqrt(||M||_1 ||M||_inf) for M >= 0, from its row and column sums (their own
+    rounding, a relative n u at most, is covered by the factor)."""
+    return 1.01 * math.sqrt(float(np.max(M_rows, initial=0.0)) * float(np.max(M_cols, initial=0.0)))
+
+
+def _cholesky_lower(S: np.ndarray, G, lam, sigma: float) -> float | None:
+    """lambda_min(S) >= sigma - margin when the Cholesky factorisation of S - sigma I completes.
+
+    Higham (Accuracy and Stability, Thm 10.3): R^T R = A + dA with |dA| <= gamma_{n+1} |R^T||R|,
+    and R^T R is PSD, so lambda_min(A) >= -gamma_{n+1} || |R^T||R| ||_2.
+    """
+    n = S.shape[0]
+    A = S.copy()
+    A[np.diag_indices_from(A)] -= sigma
     try:
-        lu = splu(A, permc_spec="MMD_AT_PLUS_A", diag_pivot_thresh=0.0,
-                  options={"SymmetricMode": True})
-    except (RuntimeError, MemoryError):  # exactly singular, or too much fill
+        R = scipy.linalg.cholesky(A, lower=False, overwrite_a=True, check_finite=False)
+    except np.linalg.LinAlgError:
         return None
-    if not np.array_equal(lu.perm_r, lu.perm_c):
+    if not np.all(np.isfinite(np.diag(R))):
         return None
-    if not np.all(lu.U.diagonal() > 0):
-        return None
-    # Backward error of a factorisation that succeeds, as for the dense Cholesky proof.
-    return sigma - 2.0 * (n + 1) * EPS * _frobenius_slack(G, lam)
+    absR = np.abs(R)
+    rows = absR.T @ (absR @ np.ones(n))  # |R^T||R| is symmetric: row sums = column sums
+    diagonal = np.abs(np.diag(S)) + np.abs(lam)
+    margin = _gamma(n + 1) * _nonneg_norm2(rows, rows) + _formation_error(diagonal, sigma)
+    return sigma - margin
 
 
-def _dense_smallest(G, lam: np.ndarray) -> tuple[float, float, float, np.ndarray]:
+def _sparse_ldl_lower(G, lam, sigma: float, env: Envelope) -> float | None:
+    """lambda_min(S) >= sigma - margin when an LDL^T of S - sigma I has positive pivots.
+
+    SuperLU factorises P (S - sigma I) P^T = L U without pivoting (P the envelope order). With
+    D = diag(U) > 0, L D L^T is PSD and ||A - L D L^T|| <= ||A - L U|| + ||L (U - D L^T)||, the
+    first <= gamma_w || |L||U| || (Higham Thm 9.3), the second computed from the factors.
+    """
     n = lam.shape[0]
-    S = dense_slack(G, lam)
+    A = sp.csr_matrix(G)[env.perm][:, env.perm]
+    A = sp.csc_matrix(A - sp.diags(lam[env.perm] + sigma))
+    try:
+        lu = splu(A, permc_spec="NATURAL", diag_pivot_thresh=0.0,
+                  options={"SymmetricMode": True})
+    except (RuntimeError, MemoryError):  # exactly singular, or no memory after all
+        return None
+    if not (np.array_equal(lu.perm_r, lu.perm_c)):
+        return None
+    L, U = lu.L.tocsr(), lu.U.tocsr()
+    d = U.diagonal()
+    if not (np.all(d > 0) and np.all(np.isfinite(d))):
+        return None
+    # Everything below is in the order of the factorisation; norms do not depend on it.
+    absL, absU = abs(L), abs(U)
+    ones = np.ones(n)
+    lu_rows = absL @ (absU @ ones)
+    lu_cols = (ones @ absL) @ absU
+    DLt = sp.diags(d) @ L.T.tocsr()
+    E = (U - DLt).tocsr()
+    # |E| as computed, plus the rounding of forming it (a product and a difference per entry).
+    absE = abs(E) + 3.0 * UNIT * (absU + abs(DLt))
+    e_rows = absL @ (absE @ ones)
+    e_cols = (ones @ absL) @ absE
+    diagonal = np.abs(sp.csr_matrix(G).diagonal()) + np.abs(lam)
+    margin = (_gamma(env.width + 1) * _nonneg_norm2(lu_rows, lu_cols)
+              + 1.01 * _nonneg_norm2(e_rows, e_cols) + _formation_error(diagonal, sigma))
+    return sigma - margin
+
+
+def _dense_smallest(S: np.ndarray) -> Eigen:
+    n = S.shape[0]
+    frob = float(np.linalg.norm(S))
     w, V = scipy.linalg.eigh(S, subset_by_index=[0, 0], driver="evr", overwrite_a=True,
                              check_finite=False)
     # Backward-stable eigensolver: |w - lambda| <= c n eps ||S||_2 <= c n eps ||S||_F.
-    err = 4.0 * n * EPS * _frobenius_slack(G, lam)
-    return float(w[0]), float(w[0]) - err, err, V[:, 0]
+    err = 4.0 * n * EPS * frob
+    return Eigen(float(w[0]), float(w[0]) - err, err, V[:, 0], Evidence.EIGENSOLVER_BOUND, True)
 
 
-def _frobenius_slack(G, lam: np.ndarray) -> float:
-    if sp.issparse(G):
-        off = G - sp.diags(G.diagonal())
-        return float(np.sqrt(np.sum(off.data**2) + np.sum((G.diagonal() - lam) ** 2)))
-    M = np.array(G, dtype=np.float64)
-    M[np.diag_indices_from(M)] -= lam
-    return float(np.linalg.norm(M))
+def _norm_upper(G, lam) -> float:
+    """An upper bound on ||S||_2 (Gershgorin) for matrices, a power estimate for operators."""
+    discs = _gershgorin_discs(G, lam)
+    if discs is not None:
+        return float(np.max(np.abs(discs[0]) + discs[1], initial=0.0))
+    return _power_norm(_slack_operator(G, lam), lam.shape[0])
 
 
-def _deflated_lanczos(G, lam, Y, *, seed: int, target: float, early_exit: bool):
+def _power_norm(S: LinearOperator, n: int) -> float:
+    x = np.random.default_rng(0).standard_normal(n)
+    x /= np.linalg.norm(x)
+    norm = 0.0
+    for _ in range(30):
+        y = S.matvec(x)
+        norm = float(np.linalg.norm(y))
+        if norm == 0.0:
+            return 0.0
+        x = y / norm
+    return 1.5 * norm
+
+
+def _deflated_lanczos(G, lam, Y, *, seed: int, target: float, early_exit: bool) -> Eigen:
     n = lam.shape[0]
     S = _slack_operator(G, lam)
+    scale = _norm_upper(G, lam)
     # Deflate the directions of range(Y) that S (nearly) annihilates; they form the zero cluster
     # at the bottom of the spectrum that would stall Lanczos. Any orthonormal Q keeps the bound
     # valid; only e = ||S Q|| enters it, so keep the singular directions with a small ||S u_k||.
@@ -200,13 +441,14 @@ def _deflated_lanczos(G, lam, Y, *, seed: int, target: float, early_exit: bool):
     U = U[:, sv > 1e-10 * sv[0]] if sv.size and sv[0] > 0 else U[:, :0]
     if U.shape[1]:
         SU = S.matmat(U)
-        keep = np.linalg.norm(SU, axis=0) <= max(0.1 * target, 1e-14)
+        keep = np.linalg.norm(SU, axis=0) <= max(0.1 * target, 64 * EPS * scale)
         Q, SQ = np.ascontiguousarray(U[:, keep]), SU[:, keep]
     else:
         Q, SQ = U, np.zeros((n, 0))
     e = float(np.linalg.norm(SQ, 2)) if Q.shape[1] else 0.0
-    # Shift for the deflated directions: above the spectrum, so they never look smallest.
-    alpha = _upper_spectrum_estimate(G, lam) + 1.0
+    # Shift for the deflated directions: above the spectrum (scale >= ||S||), so they never
+    # look smallest; relative, so a tiny S is not swamped.
+    alpha = 1.5 * scale if scale > 0 else 1.0
 
     def matvec(x):
         if not Q.shape[1]:
@@ -217,34 +459,43 @@ def _deflated_lanczos(G, lam, Y, *, seed: int, target: float, early_exit: bool):
         return spx - Q @ (Q.T @ spx) + alpha * (Q @ qx)
 
     rng = np.random.default_rng(seed)
-    mu, residual, v, settled = lanczos_smallest(matvec, rng.standard_normal(n), target=target,
-                                                early_exit=early_exit)
-    lower = _deflated_lower_bound(min(mu - residual, alpha), e)
-    if not settled:
-        # An unconverged Ritz value need not be near the smallest eigenvalue: claim only what
-        # Gershgorin's theorem proves (matrices), or nothing (operators).
-        lower = min(lower, _gershgorin_lower(G, lam))
-    return mu, lower, residual, v
+    mu, residual, v, converged = lanczos_smallest(
+        matvec, rng.standard_normal(n), target=target, early_exit=early_exit,
+        scale=max(scale, alpha), max_matvecs=LANCZOS_MAX_MATVECS)
+    # Each product G x - lam x rounds at the scale of G and lam, not of S (they may nearly
+    # cancel): the Ritz value and its residual carry that much error, of order sqrt(n) eps.
+    rounding = 8.0 * math.sqrt(n) * EPS * (scale + 2.0 * float(np.max(np.abs(lam), initial=0.0)))
+    lower = _deflated_lower_bound(min(mu - residual - rounding, alpha), e + rounding)
+    if not converged:
+        lower = np.nan  # a budget exhaustion or early exit proves nothing about lambda_min
+    return Eigen(mu, lower, residual, v, Evidence.ESTIMATE, converged, e)
 
 
 LANCZOS_STEPS = 80
+LANCZOS_MAX_MATVECS = 2000
 LANCZOS_MEMORY_BYTES = 256 * 2**20
+LANCZOS_RTOL = 1e-6
+"""Converged means residual <= min(target, LANCZOS_RTOL * ||S||): a target far above the scale of S
+(a tiny matrix) must not make a random start's Rayleigh quotient look converged."""
+BREAKDOWN_RTOL = 64 * EPS
+"""An invariant subspace is declared when beta <= BREAKDOWN_RTOL * ||S|| (relative, never absolute)."""
 
 
 def lanczos_smallest(matvec, v0: np.ndarray, *, target: float, early_exit: bool = False,
-                     max_matvecs: int = 2000):
+                     max_matvecs: int = 2000, scale: float | None = None):
     """Smallest Ritz pair of a symmetric operator: restarted Lanczos, full reorthogonalisation.
 
-    Stops when the residual ||A v - theta v|| <= target (converged), after `max_matvecs`, and with
-    `early_exit` also when theta is clearly negative (enough for the staircase, but then theta is
-    near *an* eigenvalue, not necessarily the smallest). Returns (theta, residual, v, settled):
-    settled is False after an early exit, True when the residual test or the budget ended the run
-    (then theta - residual is the usual Lanczos estimate of the smallest eigenvalue).
+    Returns (theta, residual, v, converged). Converged: the residual ||A v - theta v|| fell to
+    min(target, LANCZOS_RTOL * scale), or the Krylov space became invariant (beta below
+    BREAKDOWN_RTOL * scale); `scale` estimates ||A|| (a running estimate from the products
+    when None). Not converged: `max_matvecs` ran out, or (with `early_exit`) theta is clearly
+    negative. In every case theta is within `residual` of *an* eigenvalue, and theta >= lambda_min.
     """
     n = v0.shape[0]
     steps = int(max(2, min(LANCZOS_STEPS, n, LANCZOS_MEMORY_BYTES // (8 * n))))
     v = v0 / np.linalg.norm(v0)
     used = 0
+    norm_seen = float(scale) if scale is not None and np.isfinite(scale) else 0.0
     while True:
         V = np.empty((steps, n))
         alpha = np.empty(steps)
@@ -258,18 +509,21 @@ def lanczos_smallest(matvec, v0: np.ndarray, *, target: float, early_exit: bool 
             # Full reorthogonalisation, a second pass only when the first cancelled a lot
             # ("twice is enough"): keeps the Ritz values honest at half the memory traffic.
             norm_before = float(np.linalg.norm(w))
+            norm_seen = max(norm_seen, norm_before)
             w -= V[: j + 1].T @ (V[: j + 1] @ w)
             beta[j] = float(np.linalg.norm(w))
             if beta[j] < 0.7 * norm_before:
                 w -= V[: j + 1].T @ (V[: j + 1] @ w)
                 beta[j] = float(np.linalg.norm(w))
             k = j + 1
-            breakdown = beta[j] <= 1e-14 * max(1.0, abs(alpha[j]))
-            if breakdown or k == steps or k % 10 == 0:
+            goal = min(target, LANCZOS_RTOL * norm_seen)
+            breakdown = beta[j] <= BREAKDOWN_RTOL * norm_seen
+            spent = used + 1 >= max_matvecs  # one product is kept for the true residual
+            if breakdown or spent or k == steps or k % 10 == 0:
                 t, s = _tridiagonal_smallest(alpha[:k], beta[: k - 1])
                 res = abs(beta[j] * s[-1])
-                negative = early_exit and t - res < -10 * max(res, target)
-                if breakdown or k == steps or res <= target or negative:
+                negative = early_exit and t - res < -10 * max(res, goal)
+                if breakdown or spent or k == steps or res <= goal or negative:
                     break
             V[j + 1] = w / beta[j]
         t, s = _tridiagonal_smallest(alpha[:k], beta[: k - 1])
@@ -280,18 +534,24 @@ def lanczos_smallest(matvec, v0: np.ndarray, *, target: float, early_exit: bool 
         theta = float(v @ Av)
         residual = float(np.linalg.norm(Av - theta * v))
         used += 1
-        invariant = beta[k - 1] <= 1e-14 * max(1.0, abs(alpha[k - 1]))
-        if residual <= target or invariant or used >= max_matvecs:
+        invariant = beta[k - 1] <= BREAKDOWN_RTOL * norm_seen
+        goal = min(target, LANCZOS_RTOL * norm_seen)
+        if residual <= goal or (invariant and residual <= max(goal, 1e3 * EPS * norm_seen)):
             return theta, residual, v, True
-        if early_exit and theta - residual < -10 * max(residual, target):
+        if used >= max_matvecs:
+            return theta, residual, v, False
+        if early_exit and theta - residual < -10 * max(residual, goal):
             return theta, residual, v, False
 
 
 def _tridiagonal_smallest(alpha: np.ndarray, beta: np.ndarray) -> tuple[float, np.ndarray]:
     if alpha.shape[0] == 1:
         return float(alpha[0]), np.ones(1)
-    w, s = scipy.linalg.eigh_tridiagonal(alpha, beta, select="i", select_range=(0, 0))
-    return float(w[0]), s[:, 0]
+    # Scaled to unit size first: LAPACK's bisection squares the entries (overflow near 1e154).
+    c = max(float(np.max(np.abs(alpha))), float(np.max(np.abs(beta), initial=0.0)))
+    c = c if c > 0 and np.isfinite(c) else 1.0
+    w, s = scipy.linalg.eigh_tridiagonal(alpha / c, beta / c, select="i", select_range=(0, 0))
+    return float(w[0]) * c, s[:, 0]
 
 
 def _deflated_lower_bound(mu: float, e: float) -> float:
@@ -302,7 +562,9 @@ def _deflated_lower_bound(mu: float, e: float) -> float:
     """
     if e == 0.0:
         return min(mu, 0.0)
-    return 0.5 * ((mu - e) - np.sqrt((mu + e) ** 2 + 4.0 * e * e))
+    c = max(abs(mu), e)  # scaled: the squares must not overflow
+    m, f = mu / c, e / c
+    return c * 0.5 * ((m - f) - math.sqrt((m + f) ** 2 + 4.0 * f * f))
 
 
 def _gershgorin_discs(G, lam) -> tuple[np.ndarray, np.ndarray] | None:
@@ -318,48 +580,19 @@ def _gershgorin_discs(G, lam) -> tuple[np.ndarray, np.ndarray] | None:
 
 
 def _gershgorin_lower(G, lam) -> float:
-    """min_i (S_ii - sum_{j != i} |S_ij|) <= lambda_min(S), or -inf for an operator."""
+    """min_i (S_ii - sum_{j != i} |S_ij|) <= lambda_min(S) less its rounding, or -inf (operator)."""
     discs = _gershgorin_discs(G, lam)
-    return -np.inf if discs is None else float(np.min(discs[0] - discs[1]))
-
-
-def _upper_spectrum_estimate(G, lam) -> float:
-    """Gershgorin bound on the largest eigenvalue of S (a cheap power-iteration guess otherwise)."""
-    discs = _gershgorin_discs(G, lam)
-    if discs is not None:
-        return float(np.max(discs[0] + discs[1]))
-    S = _slack_operator(G, lam)
-    x = np.random.default_rng(0).standard_normal(lam.shape[0])
-    for _ in range(30):
-        x = S.matvec(x)
-        norm = np.linalg.norm(x)
-        if norm == 0.0:  # S x = 0 (e.g. S = 0): any shift above 0 will do
-            return 1.0
-        x /= norm
-    return 2.0 * float(np.linalg.norm(S.matvec(x))) + 1.0
-
-
-def _cholesky_proof(G, lam, lam_hat: float, residual: float, func: str) -> tuple[float, bool]:
-    """Prove lambda_min(S) >= sigma by a successful Cholesky factorisation of S - sigma I."""
+    if discs is None:
+        return -np.inf
+    centre, radius = discs
     n = lam.shape[0]
-    if n > RIGOROUS_LIMIT:
-        raise ValueError(
-            f"The 'rigorous' parameter of {func} must be False for n > {RIGOROUS_LIMIT} "
-            f"(it factorises a dense n x n matrix); got True with n = {n}."
-        )
-    S = dense_slack(G, lam)
-    norm = float(np.linalg.norm(S))
-    # A Cholesky that succeeds in floating point factors S - sigma I + E, |E|_2 <= (n+1) eps |S|.
-    fp_margin = 2.0 * (n + 1) * EPS * (norm + abs(lam_hat) + 1.0)
-    delta = max(residual if np.isfinite(residual) else 0.0, 1e-12 * (norm + 1.0))
-    base = lam_hat if np.isfinite(lam_hat) else float(scipy.linalg.eigh(S, eigvals_only=True)[0])
-    for _ in range(30):
-        sigma = base - delta
-        A = S.copy()
-        A[np.diag_indices_from(A)] -= sigma
-        try:
-            scipy.linalg.cholesky(A, lower=True, overwrite_a=True, check_finite=False)
-            return sigma - fp_margin, True
-        except np.linalg.LinAlgError:
-            delta *= 4.0
-    return -np.inf, False
+    # Row sums of n terms and the two differences: at most (n + 3) u relative on each part.
+    rounding = (n + 3) * UNIT * (np.abs(centre) + radius + np.abs(lam))
+    return float(np.min(centre - radius - rounding))
+
+
+def _gershgorin_eigen(G, lam, eig: Eigen) -> Eigen | None:
+    lower = _gershgorin_lower(G, lam)
+    if not np.isfinite(lower):
+        return None
+    return eig._replace(lower=lower, evidence=Evidence.GERSHGORIN)

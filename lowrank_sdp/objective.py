@@ -7,6 +7,7 @@ S = G - Diag(lambda).
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable
 from typing import Any
 
@@ -17,7 +18,7 @@ from scipy.sparse.linalg import LinearOperator, aslinearoperator
 from lowrank_sdp._validation import SYMMETRY_RTOL, invalid
 from lowrank_sdp.kernels import linalg
 
-__all__ = ["SYMMETRY_RTOL", "LinearObjective", "Objective", "as_operator"]
+__all__ = ["SYMMETRY_RTOL", "LinearObjective", "Objective", "as_operator", "symmetric_part"]
 
 Matrix = np.ndarray | sp.spmatrix | sp.sparray | LinearOperator
 
@@ -71,7 +72,7 @@ class Objective:
                 f"Objective fun(Y) returned G of shape {getattr(G, 'shape', None)}; "
                 f"expected ({n}, {n})"
             )
-        return f, G
+        return f, symmetric_part(G)
 
 
 class LinearObjective(Objective):
@@ -134,6 +135,29 @@ class LinearObjective(Objective):
             off.eliminate_zeros()
             self.offdiag = off
         return self.offdiag
+
+
+def symmetric_part(G: Matrix) -> Matrix:
+    """(G + G^T) / 2 for an array or sparse matrix that is not exactly symmetric (warning when the
+    asymmetry is large); operators are returned as they are (their symmetry is the caller's)."""
+    if sp.issparse(G):
+        diff = G - G.T
+        asym = float(abs(diff).max()) if diff.nnz else 0.0
+        scale = float(abs(G).max()) if G.nnz else 0.0
+    elif isinstance(G, np.ndarray) and G.ndim == 2:
+        G = np.asarray(G, dtype=np.float64)
+        asym, scale = float(np.max(np.abs(G - G.T))), float(np.max(np.abs(G)))
+    else:
+        return G
+    if asym == 0.0:
+        return G
+    if asym > SYMMETRY_RTOL * scale:
+        warnings.warn(
+            f"The gradient G returned by an Objective is not symmetric (max |G - G^T| = "
+            f"{asym:.3g}, max |G| = {scale:.3g}); its symmetric part (G + G^T) / 2 is used.",
+            UserWarning, stacklevel=3,
+        )
+    return G * 0.5 + G.T * 0.5
 
 
 def _apply(G: Matrix, Y: np.ndarray) -> np.ndarray:

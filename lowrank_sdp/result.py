@@ -42,6 +42,29 @@ class Status(enum.Enum):
         return self is Status.CERTIFIED
 
 
+class Evidence(enum.Enum):
+    """What the certificate's lambda_min rests on (docs/certificate.md states each guarantee)."""
+
+    FACTORIZATION = "factorization"
+    """Proof: a Cholesky (dense) or LDL^T (sparse, inertia) factorisation of S - sigma I completed
+    with positive pivots, so lambda_min(S) >= sigma less the factorisation's rounding bound."""
+    EIGENSOLVER_BOUND = "eigensolver_bound"
+    """Dense LAPACK eigenvalue minus the backward-error bound c n eps ||S||_F of a backward-stable
+    symmetric eigensolver (a proof up to LAPACK's own error analysis)."""
+    GERSHGORIN = "gershgorin"
+    """Proof by Gershgorin's disc theorem: lambda_min(S) >= min_i (S_ii - sum_{j != i} |S_ij|)."""
+    ESTIMATE = "estimate"
+    """Not a proof: a converged Lanczos Ritz value minus its residual. It bounds *an* eigenvalue;
+    that it is the smallest is what a random start makes overwhelmingly likely."""
+    NONE = "none"
+    """Nothing is claimed (non-convex objective, or no estimate possible): the bound is infinite."""
+
+    @property
+    def is_proof(self) -> bool:
+        """True for FACTORIZATION, EIGENSOLVER_BOUND and GERSHGORIN."""
+        return self in (Evidence.FACTORIZATION, Evidence.EIGENSOLVER_BOUND, Evidence.GERSHGORIN)
+
+
 @dataclass(frozen=True)
 class Certificate:
     """A dual bound for a feasible point Y (see docs/certificate.md).
@@ -61,8 +84,9 @@ class Certificate:
     """The eigensolver's estimate of that eigenvalue (>= lambda_min); guides the staircase."""
     residual: float
     """Norm of the eigen-residual that backs lambda_min (0 for a dense eigensolver)."""
-    rigorous: bool
-    """True when a Cholesky factorisation proved lambda_min, not only estimated it."""
+    evidence: Evidence
+    """What lambda_min rests on: a proof (FACTORIZATION, EIGENSOLVER_BOUND, GERSHGORIN) or an
+    ESTIMATE (Lanczos); NONE when nothing is claimed."""
     multipliers: np.ndarray = field(repr=False)
     """lambda_i = <(G Y)_i, Y_i>, the dual variables of diag(X) = 1."""
     eigenvector: np.ndarray | None = field(default=None, repr=False)
@@ -206,5 +230,6 @@ class Result(BaseResult):
         return (
             f"Result(status={self.status.name}, objective={self.objective:.10g}, "
             f"bound={self.bound:.10g}, gap={self.gap:.3g}, rank={self.rank}, "
-            f"iterations={self.iterations}, seconds={self.seconds:.3g}, method={self.method!r})"
+            f"iterations={self.iterations}, seconds={self.seconds:.3g}, method={self.method!r}, "
+            f"evidence={self.certificate.evidence.name})"
         )

@@ -19,7 +19,7 @@ from lowrank_sdp._validation import (
     check_seed,
     invalid,
 )
-from lowrank_sdp.certificate import certify_problem
+from lowrank_sdp.certificate import DEFAULT_PROOF_SECONDS, certify_problem, check_rigorous_possible
 from lowrank_sdp.problem import Problem, make_problem
 from lowrank_sdp.result import Certificate, IterationState, Result, Status
 from lowrank_sdp.solvers import InnerOptions, MethodFunction, Monitor, resolve_method
@@ -114,7 +114,10 @@ def solve(
     Y0 : warm start (n x r); rows are normalised (a zero row is an error).
     max_iterations : total iterations over all ranks, or None.
     max_rank : cap of the staircase (default n).
-    rigorous : prove lambda_min by a dense Cholesky factorisation (n <= 6000).
+    rigorous : insist on a proof of lambda_min (a factorisation whatever it costs, else
+        Gershgorin's theorem); an error where none is possible (a large LinearOperator). By
+        default a proof is made whenever it costs at most about the solve, and
+        ``Result.certificate.evidence`` says what the bound rests on.
     verbose : print one line per staircase step.
     device : None, "cpu", "cuda", "cuda:k" or a torch.device
         None (the default) runs the numpy/Numba path. A device runs the same method (rgd, the same
@@ -256,6 +259,11 @@ def _solve(C, *, sense, rank, method, tol, time_limit, seed, callback, Y0, max_i
         _check_memory(declared, int(start_rank), func)
     problem = make_problem(C, sense, func, n=None if Y0_array is None else Y0_array.shape[0])
     n = problem.n
+    if rigorous and not problem.objective.convex:
+        raise invalid("rigorous", func, "False for an objective not declared convex (concave when "
+                      "maximising): no bound is claimed for it", rigorous)
+    if rigorous and problem.objective.linear:
+        check_rigorous_possible(problem.objective.gradient_operator(None), n, func)
     if max_rank is not None:
         max_rank = min(check_positive_int(max_rank, "max_rank", func, " or None"), n)
     name, run = resolve_method(method, problem, func)
@@ -282,7 +290,7 @@ def _solve(C, *, sense, rank, method, tol, time_limit, seed, callback, Y0, max_i
             checkpoint = monitor.checkpoint
             t_cert = time.perf_counter()
             cert = certify_problem(problem, Y, seed=seed, rigorous=rigorous, tol=tol,
-                                  early_exit=True)
+                                  early_exit=True, proof_seconds=_proof_seconds(start))
             monitor.certified_at(time.perf_counter() - t_cert)
             if verbose:
                 print(
@@ -321,7 +329,11 @@ def _solve(C, *, sense, rank, method, tol, time_limit, seed, callback, Y0, max_i
         cert = None
 
     if cert is None or status is not Status.CERTIFIED:
-        cert = certify_problem(problem, Y, seed=seed, rigorous=rigorous, tol=tol)
+        # After a stop the user asked for (Ctrl-C, time limit, callback) a default proof gets only
+        # its minimum budget: the answer is wanted now.
+        hurry = status in (Status.INTERRUPTED, Status.TIME_LIMIT, Status.CALLBACK)
+        cert = certify_problem(problem, Y, seed=seed, rigorous=rigorous, tol=tol,
+                              proof_seconds=DEFAULT_PROOF_SECONDS if hurry else _proof_seconds(start))
     return Result(
         Y=Y,
         objective=cert.objective,
@@ -352,7 +364,13 @@ def certify(
     problem = make_problem(C, sense, "certify", n=Y.shape[0])
     if Y.shape[0] != problem.n:
         raise invalid("Y", "certify", f"an array with n = {problem.n} rows", f"<{Y.shape[0]} rows>")
-    return certify_problem(problem, Y, seed=seed, rigorous=rigorous, func="certify")
+    with threadpool_limits(limits=1, user_api="blas"):  # as in solve: threads only contend
+        return certify_problem(problem, Y, seed=seed, rigorous=rigorous, func="certify")
+
+
+def _proof_seconds(start: float) -> float:
+    """A default proof may cost about what the solve has cost so far (at least a few seconds)."""
+    return max(DEFAULT_PROOF_SECONDS, time.perf_counter() - start)
 
 
 def _negative(problem: Problem, cert: Certificate, tol: float) -> bool:

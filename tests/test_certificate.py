@@ -77,7 +77,7 @@ def test_bound_at_any_point_is_below_the_exact_lagrangian_bound(n, seed, sense, 
         cert = ls.certify(C, Y, sense=sense, rigorous=rigorous)
         exact = _exact_bound(C, Y, sense)
         _assert_valid(cert, exact, sense, 1e-9 * (1.0 + abs(exact)))
-        assert cert.rigorous is rigorous
+        assert cert.evidence.is_proof  # small matrices: always proved (rigorous or not)
         assert cert.objective == pytest.approx(float(np.vdot(_dense(C), Y @ Y.T / np.outer(
             np.linalg.norm(Y, axis=1), np.linalg.norm(Y, axis=1)))), rel=1e-12, abs=1e-12)
 
@@ -177,18 +177,33 @@ def test_certificate_fields():
     lam_min = np.linalg.eigvalsh(C.toarray() - np.diag(lam))[0]
     assert cert.lambda_min <= lam_min
     assert cert.lambda_min == pytest.approx(lam_min, rel=1e-9)
-    assert cert.residual >= 0.0 and not cert.rigorous
+    assert cert.residual >= 0.0 and cert.evidence is ls.Evidence.FACTORIZATION
     v = cert.eigenvector
     assert v is not None and v @ (C @ v) - v @ (lam * v) == pytest.approx(lam_min, rel=1e-8)
     assert cert.relative_gap == pytest.approx(cert.gap / (1.0 + abs(cert.objective)))
 
 
-def test_rigorous_proof_is_refused_above_its_size_limit(monkeypatch):
+def test_rigorous_proof_is_refused_only_where_no_proof_is_possible(monkeypatch):
     monkeypatch.setattr(certificate, "RIGOROUS_LIMIT", 10)
+    monkeypatch.setattr(certificate, "DENSE_EIGEN_LIMIT", 0)
+    monkeypatch.setattr(certificate, "DENSE_FALLBACK_LIMIT", 0)
     C = _instance(7, 11, "dense")
-    assert not ls.certify(C, np.ones((11, 1))).rigorous
-    with pytest.raises(ValueError, match="'rigorous' parameter"):
-        ls.certify(C, np.ones((11, 1)), rigorous=True)
+    Y = np.ones((11, 1))
+    # An operator above the dense limit: nothing can be proved, so rigorous=True is an error ...
+    assert not ls.certify(aslinearoperator(C), Y).evidence.is_proof
+    with pytest.raises(ValueError, match="'rigorous' parameter of certify"):
+        ls.certify(aslinearoperator(C), Y, rigorous=True)
+    with pytest.raises(ValueError, match="'rigorous' parameter of solve"):
+        ls.solve(aslinearoperator(C), rigorous=True)
+    # ... while a matrix always has a proof: a sparse factorisation, or Gershgorin's theorem.
+    cert = ls.certify(sp.csr_matrix(C), Y, rigorous=True)
+    assert cert.evidence is ls.Evidence.FACTORIZATION
+    assert cert.lambda_min <= np.linalg.eigvalsh(C - np.diag(cert.multipliers))[0]
+    monkeypatch.setattr(certificate, "SPARSE_PROOF_BYTES", 0)
+    for M in (C, sp.csr_matrix(C)):
+        cert = ls.certify(M, Y, rigorous=True)
+        assert cert.evidence is ls.Evidence.GERSHGORIN
+        assert cert.lambda_min <= np.linalg.eigvalsh(C - np.diag(cert.multipliers))[0]
 
 
 def _convex_objective(C: np.ndarray, A: np.ndarray, **flags) -> ls.Objective:
@@ -238,7 +253,7 @@ def test_nonconvex_objective_claims_nothing():
     plain = _convex_objective(C, A)  # convexity not declared: nothing may be claimed
     Y = manifold.random_point(8, 3, np.random.default_rng(0))
     cert = ls.certify(plain, Y)
-    assert cert.bound == -np.inf and cert.gap == np.inf and not cert.rigorous
+    assert cert.bound == -np.inf and cert.gap == np.inf and cert.evidence is ls.Evidence.NONE
     assert ls.certify(plain, Y, sense="max").bound == np.inf
     # Declared convex but maximised: f is not concave, so still nothing.
     assert ls.certify(_convex_objective(C, A, convex=True), Y, sense="max").bound == np.inf
@@ -246,19 +261,27 @@ def test_nonconvex_objective_claims_nothing():
     assert res.bound == -np.inf and not res.certified and res.status is not ls.Status.CERTIFIED
 
 
-def test_sparse_inertia_proof_agrees_with_dense_eigenvalues():
-    """The sparse LDL^T inertia proof claims lambda_min >= sigma exactly when that is true."""
+@pytest.mark.parametrize("prove", ["sparse", "dense"])
+def test_factorisation_proof_agrees_with_dense_eigenvalues(prove):
+    """The LDL^T (sparse) and Cholesky (dense) proofs claim lambda_min >= sigma - margin only when
+    sigma is below lambda_min, and succeed a little below it."""
     rng = np.random.default_rng(7)
     n = 300
     A = sp.random(n, n, density=0.02, random_state=rng, data_rvs=rng.standard_normal)
     G = sp.csr_matrix(A + A.T)
     lam = rng.standard_normal(n)
     true_min = np.linalg.eigvalsh(G.toarray() - np.diag(lam))[0]
-    for sigma in (true_min - 0.1, true_min - 1e-3, true_min + 1e-3, true_min + 0.5):
-        proven = certificate._sparse_inertia_lower(G, lam, sigma)
-        if proven is not None:
-            assert proven <= true_min
-            assert sigma < true_min
+    env = certificate._envelope(G, lam)
+    S = certificate.dense_slack(G, lam)
+    for sigma in (true_min - 0.1, true_min - 1e-3, true_min - 1e-9, true_min + 1e-9,
+                  true_min + 1e-3, true_min + 0.5):
+        if prove == "sparse":
+            proven = certificate._sparse_ldl_lower(G, lam, sigma, env)
         else:
-            # Refusing is always allowed, but below the spectrum the factorisation must succeed.
+            proven = certificate._cholesky_lower(S, G, lam, sigma)
+        if proven is not None:
+            assert proven <= true_min and proven <= sigma
+            assert sigma - proven < 1e-10  # the rounding margin is small at this size
+        else:
+            # Refusing is always allowed, but well below the spectrum the factorisation succeeds.
             assert sigma > true_min - 1e-3
