@@ -7,7 +7,15 @@ from lowrank_sdp.general import SDPResult
 from lowrank_sdp.io.sdpa import read_sdpa_sdp as read_sdpa
 from lowrank_sdp.maxcut import MaxCutResult, maxcut
 from lowrank_sdp.objective import LinearObjective, Objective
-from lowrank_sdp.result import BaseResult, Certificate, Evidence, IterationRecord, IterationState, Result, Status
+from lowrank_sdp.result import (
+    BaseResult,
+    Certificate,
+    Evidence,
+    IterationRecord,
+    IterationState,
+    Result,
+    Status,
+)
 from lowrank_sdp.sdp import SDP
 from lowrank_sdp.solve import barvinok_pataki_rank, certify, solve
 from lowrank_sdp.solvers import METHODS

@@ -262,8 +262,8 @@ def _shifts(eig: Eigen, target: float, norm: float, n: int) -> list[float]:
     # Far enough below the hope for the factorisation's rounding, close enough to stay tight.
     floor = 100.0 * n * EPS * norm
     delta = max(floor, min(target, 0.01 * abs(hope)))
-    if not delta > 0:  # S = 0 (or a zero target): any negative shift will do
-        delta = target if target > 0 else np.finfo(np.float64).tiny
+    if not delta > 0:  # S = 0: any negative shift will do
+        delta = 1e6 * np.finfo(np.float64).tiny
     first = min(hope - delta, 0.0)
     shifts = [first]
     step = max(delta, abs(first) * 0.5, eig.residual if np.isfinite(eig.residual) else 0.0)

@@ -198,7 +198,7 @@ class IterationState(IterationRecord):
 class Result(BaseResult):
     """What `lowrank_sdp.solve` returns. X = Y @ Y.T is feasible by construction (unit rows)."""
 
-    EXTRA_KEYS: ClassVar[tuple[str, ...]] = ("grad_norm", "rank_history")
+    EXTRA_KEYS: ClassVar[tuple[str, ...]] = ("grad_norm", "rank_history", "evidence")
 
     Y: np.ndarray
     objective: float
@@ -220,6 +220,11 @@ class Result(BaseResult):
     def n(self) -> int:
         """Number of rows of Y (the size of X)."""
         return int(self.Y.shape[0])
+
+    @property
+    def evidence(self) -> Evidence:
+        """What the bound rests on (`certificate.evidence`): a proof or an estimate."""
+        return self.certificate.evidence
 
     @property
     def X(self) -> np.ndarray:

@@ -347,7 +347,7 @@ def test_maxcut_forwards_every_solve_option():
     assert maxcut(G, max_rank=2, rank="auto").rank <= 2
     warm = maxcut(G, Y0=res.sdp.Y)
     assert warm.certified and warm.sdp.rank_history[0] == 3  # started from Y0
-    assert maxcut(G, rigorous=True).sdp.certificate.rigorous
+    assert maxcut(G, rigorous=True).sdp.certificate.evidence is ls.Evidence.FACTORIZATION
 
 
 # ---------------------------------------------------------------- published optima
