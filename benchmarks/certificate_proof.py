@@ -1,7 +1,7 @@
 """What a proof of the certificate costs, and where the sparse factorisation fits (issue 10).
 
-    PYTHONPATH=. python benchmarks/certificate_proof.py envelopes             # every bundled G-set graph, pattern only
-    PYTHONPATH=. python benchmarks/certificate_proof.py solve G1 G22 G55 G81   # solve, then time estimate and proof
+    PYTHONPATH=. python benchmarks/certificate_proof.py envelopes            # every G-set graph
+    PYTHONPATH=. python benchmarks/certificate_proof.py solve G1 G22 G55 G81  # estimate vs proof
 
 `envelopes` needs no solve: the LDL^T proof factorises S - sigma I (S has the pattern of the
 graph's Laplacian plus the diagonal) in the reverse Cuthill-McKee order without pivoting, so its fill
@@ -22,24 +22,24 @@ import os
 os.environ.setdefault("NUMBA_NUM_THREADS", "1")
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
-import glob  # noqa: E402
-import sys  # noqa: E402
-import time  # noqa: E402
+import glob
+import sys
+import time
 
-import numpy as np  # noqa: E402
-from threadpoolctl import threadpool_limits  # noqa: E402
+import numpy as np
+from threadpoolctl import threadpool_limits
 
-import lowrank_sdp as ls  # noqa: E402
-from lowrank_sdp import certificate  # noqa: E402
-from lowrank_sdp.io import read_graph  # noqa: E402
-from lowrank_sdp.problem import make_problem  # noqa: E402
+import lowrank_sdp as ls
+from lowrank_sdp import certificate
+from lowrank_sdp.io import read_graph
+from lowrank_sdp.problem import make_problem
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 GSET = os.path.join(HERE, "..", "data", "gset")
 
 
 def _load() -> str:
-    return "load %.1f" % os.getloadavg()[0]
+    return f"load {os.getloadavg()[0]:.1f}"
 
 
 def _graph(name: str):
