@@ -28,6 +28,7 @@ from scipy.sparse.linalg import aslinearoperator
 
 import lowrank_sdp as ls
 from lowrank_sdp import certificate, manifold
+from lowrank_sdp.problem import make_problem
 
 FUZZ_EXAMPLES = int(os.environ.get("LOWRANK_SDP_FUZZ_EXAMPLES", "1000"))
 EPS = np.finfo(np.float64).eps
@@ -311,3 +312,37 @@ def test_issue10_item3_exhausted_lanczos_is_not_converged():
             assert cert.evidence.is_proof
             expected = ls.Evidence.FACTORIZATION if path == "default" else ls.Evidence.GERSHGORIN
             assert cert.evidence is expected
+
+
+def _torus(a: int, b: int, seed: int) -> sp.csr_matrix:
+    """L/4 of an a x b toroidal grid with +-1 weights (the shape of G-set's G62..G81)."""
+    rng = np.random.default_rng(seed)
+    idx = np.arange(a * b).reshape(a, b)
+    rows = np.concatenate([idx.ravel(), idx.ravel()])
+    cols = np.concatenate([np.roll(idx, 1, 0).ravel(), np.roll(idx, 1, 1).ravel()])
+    W = sp.coo_matrix((rng.choice([-1.0, 1.0], rows.size), (rows, cols)), shape=(a * b, a * b))
+    W = (W + W.T).tocsr()
+    return sp.csr_matrix(sp.diags(np.asarray(W.sum(axis=1)).ravel()) - W) / 4
+
+
+def test_issue10_item7_a_looser_tolerance_never_certifies_less():
+    """G81 at tol=1e-5 was STATIONARY while 1e-6 certified: a dense/sparse fallback ran only when
+    the Ritz value exceeded 9 x the (tol-scaled) Lanczos target. Now an unconverged Lanczos always
+    goes to a proof, so every tolerance the tighter one met is met."""
+    C = _torus(16, 20, 0)
+    n = C.shape[0]
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(certificate, "DENSE_EIGEN_LIMIT", 0)  # the iterative path, as for G81
+        mp.setattr(certificate, "LANCZOS_MAX_MATVECS", 60)  # a cluster it cannot resolve
+        runs = {tol: ls.solve(C, sense="max", tol=tol, seed=1) for tol in (1e-6, 1e-5, 1e-4)}
+        for tol, res in runs.items():
+            assert res.certified, (tol, res)
+            assert res.evidence is ls.Evidence.FACTORIZATION
+        # (Iterations are not strictly monotone in tol: the gradient schedule differs by a few.)
+        assert runs[1e-4].iterations <= runs[1e-6].iterations
+        # The same point certified at every looser tolerance.
+        Y = runs[1e-6].Y
+        for tol in (1e-6, 1e-5, 1e-4, 1e-3):
+            problem = make_problem(C, "max", n=n)
+            cert = certificate.certify_problem(problem, Y, tol=tol, early_exit=True)
+            assert cert.relative_gap <= tol and cert.evidence.is_proof
