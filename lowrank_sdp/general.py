@@ -16,7 +16,7 @@ import numpy as np
 from threadpoolctl import threadpool_limits
 
 from lowrank_sdp import _interrupt
-from lowrank_sdp.result import Certificate, Result, Status
+from lowrank_sdp.result import Certificate, Evidence, Result, Status
 from lowrank_sdp.sdp import SDP
 from lowrank_sdp.sdp_certificate import SDPCertificate, certify_sdp
 from lowrank_sdp.solvers._common import Monitor
@@ -185,7 +185,8 @@ def _solve(sdp: SDP, *, rank, tol, time_limit, seed, callback, Y0, max_iteration
     core_cert = Certificate(
         objective=cert.objective, bound=bound, gap=gap,
         lambda_min=float(np.min(cert.lambda_min)), lambda_estimate=float(np.min(cert.lambda_estimate)),
-        residual=float("nan"), rigorous=False, multipliers=cert.diagonal_multipliers,
+        residual=float("nan"), evidence=Evidence.ESTIMATE,  # per-block evidence is not tracked
+        multipliers=cert.diagonal_multipliers,
     )
     return SDPResult(
         Y=Y, objective=cert.objective, bound=bound, gap=gap, status=status,
