@@ -58,6 +58,12 @@ for case in cases:
 """
 
 
+def _default_sigint() -> None:
+    """In the child before exec: SIGINT at its default, so Python installs its handler (a runner may
+    have started the suite with SIGINT ignored, which children inherit)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def _env() -> dict[str, str]:
     # The child imports this checkout's package (it runs outside the repository, so PYTHONPATH
     # decides, not the working directory), whatever is installed in the environment.
@@ -86,6 +92,7 @@ def test_sigint_mid_solve_every_method(tmp_path):
     child = subprocess.Popen(
         [sys.executable, "-c", CHILD, str(G22), TOL, ",".join(cases)],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=_env(), cwd=tmp_path,
+        preexec_fn=_default_sigint,
     )
     try:
         results = []
@@ -113,6 +120,7 @@ def test_sigint_through_the_cli(tmp_path, delay: float = 0.2):
         [sys.executable, "-m", "lowrank_sdp.cli", "maxcut", str(G22), "--tol", TOL, "--json",
          "--verbose", "--trials", "10", "--time-limit", "60"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=_env(), cwd=tmp_path,
+        preexec_fn=_default_sigint,
     )
     try:
         line = child.stdout.readline()  # the first verbose line: the solve is under way
@@ -137,6 +145,7 @@ def test_second_sigint_aborts(tmp_path):
         [sys.executable, "-m", "lowrank_sdp.cli", "maxcut", str(G22), "--tol", TOL, "--json",
          "--verbose", "--trials", "10", "--time-limit", "60"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=_env(), cwd=tmp_path,
+        preexec_fn=_default_sigint,
     )
     try:
         assert child.stdout.readline().startswith("[lowrank_sdp]")
@@ -155,13 +164,22 @@ def test_second_sigint_aborts(tmp_path):
         assert "interrupted" in err
 
 
+@pytest.fixture
+def python_sigint_handler():
+    """The in-process tests need Python's own SIGINT handler, as in an interactive session; a CI
+    runner may start the suite with SIGINT ignored (a background job), which the solve leaves alone."""
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, previous)
+
+
 def _symmetric(n: int, seed: int) -> np.ndarray:
     A = np.random.default_rng(seed).standard_normal((n, n))
     return (A + A.T) / 2
 
 
 @pytest.mark.parametrize("method", sorted(ls.METHODS))
-def test_sigint_in_process_stops_at_the_next_iteration(method):
+def test_sigint_in_process_stops_at_the_next_iteration(method, python_sigint_handler):
     """The signal only sets a flag; the monitor stops at the iteration that follows it."""
     C = _symmetric(60, 2)
 
