@@ -17,20 +17,7 @@ _NUMBER = re.compile(r"[0-9.]+")
 def markdown_table(path: Path, first_column: str) -> dict[str, dict[str, str]]:
     """Rows of the first markdown table of `path` whose header's first cell is `first_column`,
     keyed by that cell; each row maps the header's cells to the row's (stripped) cells."""
-    rows: dict[str, dict[str, str]] = {}
-    header = None
-    for line in path.read_text().splitlines():
-        cells = [c.strip() for c in line.strip().strip("|").split("|")]
-        if header is None:
-            if line.startswith("|") and cells[0] == first_column:
-                header = cells
-            continue
-        if not line.startswith("|"):
-            break
-        if set(cells[0]) <= set("-: "):
-            continue  # the |---|---:| line
-        rows[cells[0]] = dict(zip(header, cells))
-    return rows
+    return markdown_table_text(path.read_text(), first_column)
 
 
 def interval(cell: str) -> tuple[float, float]:
@@ -159,6 +146,6 @@ def markdown_table_text(text: str, first_column: str) -> dict[str, dict[str, str
         if not line.startswith("|"):
             break
         if set(cells[0]) <= set("-: "):
-            continue
+            continue  # the |---|---:| line
         rows[cells[0]] = dict(zip(header, cells))
     return rows

@@ -77,10 +77,7 @@ MAX_BYTES = 1 << 30
 """Default of --max-bytes: `lowrank_sdp.io.MAX_BYTES` (kept equal by a test)."""
 
 
-def _rank(text: str) -> int | str:
-    if text == "auto":
-        return text
-    message = f'must be a positive int or "auto"; got {text!r}'
+def _positive_int(text: str, message: str) -> int:
     try:
         value = int(text)
     except ValueError:
@@ -88,19 +85,18 @@ def _rank(text: str) -> int | str:
     if value < 1:
         raise argparse.ArgumentTypeError(message)
     return value
+
+
+def _rank(text: str) -> int | str:
+    if text == "auto":
+        return text
+    return _positive_int(text, f'must be a positive int or "auto"; got {text!r}')
 
 
 def _max_bytes(text: str) -> int | None:
     if text.lower() == "none":
         return None
-    message = f"must be a positive int or 'none'; got {text!r}"
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(message) from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(message)
-    return value
+    return _positive_int(text, f"must be a positive int or 'none'; got {text!r}")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -75,16 +75,21 @@ class STEConv2d(nn.Conv2d):
         return torch.where(self.weight >= 0, 1.0, -1.0).detach()
 
 
+def _clip_marked_groups(param_groups) -> None:
+    """Clip the parameters of the groups marked ``clip=True`` to [-1, 1] (BinaryConnect's box)."""
+    for group in param_groups:
+        if group.get("clip", False):
+            for p in group["params"]:
+                p.clamp_(-1.0, 1.0)
+
+
 class ClippedAdam(torch.optim.Adam):
     """Adam that clips the parameters of groups marked ``clip=True`` to [-1, 1] after each step."""
 
     @torch.no_grad()
     def step(self, closure=None):
         loss = super().step(closure)
-        for group in self.param_groups:
-            if group.get("clip", False):
-                for p in group["params"]:
-                    p.clamp_(-1.0, 1.0)
+        _clip_marked_groups(self.param_groups)
         return loss
 
 
@@ -94,10 +99,7 @@ class ClippedSGD(torch.optim.SGD):
     @torch.no_grad()
     def step(self, closure=None):
         loss = super().step(closure)
-        for group in self.param_groups:
-            if group.get("clip", False):
-                for p in group["params"]:
-                    p.clamp_(-1.0, 1.0)
+        _clip_marked_groups(self.param_groups)
         return loss
 
 
