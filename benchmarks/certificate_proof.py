@@ -47,6 +47,8 @@ def _graph(name: str):
 
 
 def envelopes() -> None:
+    """The LDL^T envelope (memory, flops) of every G-set graph, from certificate's private
+    `_envelope`: the internal whose cost the default proof budget predicts."""
     names = sorted((os.path.basename(p).split(".")[0] for p in glob.glob(os.path.join(GSET, "G*.txt.gz"))),
                    key=lambda s: int(s[1:]))
     print("graph      n      nnz  width  envelope_MiB  LDLt_Gflop  dense_Gflop  fits  cheaper")

@@ -118,7 +118,8 @@ def run_one(name: str, path: Path, ref: dict, time_limit: float | None,
 
 
 def rounding_variants(Y: np.ndarray, graph, n: int) -> dict:
-    """Cut value and seconds of each rounding setting in VARIANTS on the same factor Y."""
+    """Cut value and seconds of each rounding setting in VARIANTS on the same factor Y (an ablation
+    that flips rounding's private knobs _BREAKOUT and _PERTURBATION, restored after)."""
     W = graph.adjacency
     out = {}
     defaults = (rounding._BREAKOUT, rounding._PERTURBATION)

@@ -4,7 +4,7 @@
     python benchmarks/peers.py             # the full run (long): JSON, docs tables, plots
     python benchmarks/peers.py --only mcp250-1,G1 --solvers lowrank,pymanopt-tr --merge
 
-Every solver runs in its own process (benchmarks/_peer_runners.py) under a wall time limit and a
+Every solver runs in its own process (benchmarks/peer_runners.py) under a wall time limit and a
 memory limit; this process measures the child's peak memory (ru_maxrss from wait4: the largest
 resident set of the child and its reaped children) and writes the results to
 benchmarks/results/peers.json, to the "peers" and "growth" sections of docs/benchmarks.md, and
@@ -38,7 +38,7 @@ if str(REPO) not in sys.path:
 from benchmarks._report import machine_info, machine_line, write_section  # noqa: E402
 from benchmarks.references import gset_references, sdplib_references  # noqa: E402
 
-RUNNER = REPO / "benchmarks" / "_peer_runners.py"
+RUNNER = REPO / "benchmarks" / "peer_runners.py"
 RESULTS = REPO / "benchmarks" / "results" / "peers.json"
 IMG = REPO / "docs" / "img"
 

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from bnn._checks import invalid
+from lowrank_sdp.validation import invalid
 
 # IDX type codes -> big-endian numpy dtypes (http://yann.lecun.com/exdb/mnist/, "THE IDX FILE FORMAT").
 _IDX_DTYPES = {

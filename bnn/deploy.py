@@ -24,8 +24,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from bnn._checks import check_choice, check_int, invalid
 from bnn.layers import BinaryLayer, SignActivation, binary_layers
+from lowrank_sdp.validation import check_choice, check_int, invalid
 
 EVAL_MODES = ("mean", "sample", "ensemble", "harden")
 

@@ -48,7 +48,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from bnn._checks import check_choice, check_int, check_unit_interval, invalid
+from lowrank_sdp.validation import check_choice, check_int, check_unit_interval, invalid
 
 MODES = ("train", "relaxed", "mean", "sample", "fixed")
 RECIPES = ("adapter", "paper", "sphere")

@@ -17,7 +17,7 @@ from collections.abc import Callable
 
 from torch import nn
 
-from bnn._checks import check_choice, check_int
+from lowrank_sdp.validation import check_choice, check_int
 
 ARCHITECTURES = ("mlp", "cnn")
 METHODS = ("vispa", "ste", "bayesbinn")

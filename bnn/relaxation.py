@@ -17,9 +17,9 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from bnn._checks import check_int, invalid
 from bnn.layers import BinaryLinear
 from lowrank_sdp.manifold import normalize_rows
+from lowrank_sdp.validation import check_int, invalid
 
 
 def least_squares_q(A: np.ndarray, b: np.ndarray) -> np.ndarray:

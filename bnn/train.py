@@ -20,12 +20,12 @@ import sys
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
+from typing import Any
 
 import torch
 from torch import nn
 from torch.nn import functional as F
 
-from bnn._checks import check_choice, check_int, invalid
 from bnn.checkpoint import load_checkpoint, save_checkpoint
 from bnn.data import Splits, load_dataset
 from bnn.models import (
@@ -36,6 +36,7 @@ from bnn.models import (
     build_model,
     is_binary,
 )
+from lowrank_sdp.validation import check_choice, check_int, invalid
 
 EVAL_MODES = ("harden", "ensemble", "mean", "sample")
 
@@ -281,9 +282,13 @@ def make_optimizer(model: nn.Module, config: TrainConfig, n_train: int) -> _Join
     return joint
 
 
-def _set_lr(optimizer: _Joint, step: int, total: int, warmup: int = 0) -> None:
-    # Linear warm-up over `warmup` steps, then cosine decay to zero over the rest of the run: a
-    # function of the global step only, so resume is exact.
+def set_lr(optimizer: Any, step: int, total: int, warmup: int = 0) -> None:
+    """Set every param group's ``lr`` to its ``base_lr`` times the schedule at global `step`
+    (`optimizer`: what `make_optimizer` returns, or any optimizer whose groups carry ``base_lr``).
+
+    Linear warm-up over `warmup` steps, then cosine decay to zero over the rest of the `total`
+    steps: a function of the global step only, so resume is exact.
+    """
     if step < warmup:
         factor = (step + 1) / warmup
     else:
@@ -311,7 +316,7 @@ def deployed_network(model: nn.Module, method: str, calibration: torch.Tensor | 
                           "inputs (and validation data) for VISPA's harden", calibration)
         val = list(zip(validation[0].split(_EVAL_BATCH), validation[1].split(_EVAL_BATCH)))
         net = harden(model, calib, val, k=HARDEN_K).model.eval()
-        _fold_alpha(net)
+        fold_alpha(net)
         return net
     layers = []
     for m in model:
@@ -333,7 +338,7 @@ def deployed_network(model: nn.Module, method: str, calibration: torch.Tensor | 
 
 
 @torch.no_grad()
-def _fold_alpha(net: nn.Module) -> None:
+def fold_alpha(net: nn.Module) -> None:
     """Fold the paper recipe's per-channel scales alpha into the deployed network, exactly:
     sign(alpha) into the ±1 weights (a flipped output channel), |alpha| into the BatchNorm that
     follows (through max-pooling, which commutes with a positive scale) in eval mode:
@@ -514,7 +519,7 @@ def train(config: TrainConfig, data: Splits | None = None,
         for b in batches:
             idx = perm[b * batch_size:(b + 1) * batch_size]
             x, y = data.x_train[idx], data.y_train[idx]
-            _set_lr(optimizer, (epoch - 1) * steps_per_epoch + b, total, warmup)
+            set_lr(optimizer, (epoch - 1) * steps_per_epoch + b, total, warmup)
             optimizer.zero_grad()
             logits = model(x)
             loss = F.cross_entropy(logits, y)

@@ -20,11 +20,11 @@ from typing import Any, ClassVar
 import numpy as np
 
 from lowrank_sdp import _interrupt
-from lowrank_sdp._validation import check_nonnegative, check_positive_int
 from lowrank_sdp.io.graph import Graph, as_graph, laplacian_quarter
 from lowrank_sdp.io.readers import read_graph
 from lowrank_sdp.result import BaseResult, IterationState, Result, Status
 from lowrank_sdp.rounding import check_moves, round_cut
+from lowrank_sdp.validation import check_nonnegative, check_positive_int
 
 __all__ = ["MaxCutResult", "laplacian_quarter", "maxcut"]
 

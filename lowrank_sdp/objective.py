@@ -15,8 +15,8 @@ import numpy as np
 import scipy.sparse as sp
 from scipy.sparse.linalg import LinearOperator, aslinearoperator
 
-from lowrank_sdp._validation import SYMMETRY_RTOL, invalid
 from lowrank_sdp.kernels import linalg
+from lowrank_sdp.validation import SYMMETRY_RTOL, invalid
 
 __all__ = ["SYMMETRY_RTOL", "LinearObjective", "Objective", "as_operator", "symmetric_part"]
 

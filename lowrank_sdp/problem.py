@@ -16,14 +16,14 @@ import numpy as np
 import scipy.sparse as sp
 from scipy.sparse.linalg import LinearOperator
 
-from lowrank_sdp._validation import (
+from lowrank_sdp.objective import SYMMETRY_RTOL, LinearObjective, Objective
+from lowrank_sdp.validation import (
     as_numeric_array,
     check_choice,
     check_magnitude,
     check_numeric_dtype,
     invalid,
 )
-from lowrank_sdp.objective import SYMMETRY_RTOL, LinearObjective, Objective
 
 SENSES = ("min", "max")
 

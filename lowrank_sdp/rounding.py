@@ -17,9 +17,9 @@ import numpy as np
 import scipy.sparse as sp
 
 from lowrank_sdp import _interrupt
-from lowrank_sdp._validation import as_numeric_array, check_nonnegative, check_positive_int, invalid
 from lowrank_sdp.io.graph import as_graph
 from lowrank_sdp.kernels import cut as _k
+from lowrank_sdp.validation import as_numeric_array, check_nonnegative, check_positive_int, invalid
 
 __all__ = ["as_adjacency", "cut_value", "round_cut"]
 

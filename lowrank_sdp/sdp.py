@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
-from lowrank_sdp._validation import check_choice, invalid
+from lowrank_sdp.validation import check_choice, invalid
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,11 @@ import numpy as np
 from threadpoolctl import threadpool_limits
 
 from lowrank_sdp import _interrupt, manifold
-from lowrank_sdp._validation import (
+from lowrank_sdp.certificate import DEFAULT_PROOF_SECONDS, certify_problem, check_rigorous_possible
+from lowrank_sdp.problem import Problem, make_problem
+from lowrank_sdp.result import Certificate, IterationState, Result, Status
+from lowrank_sdp.solvers import InnerOptions, MethodFunction, Monitor, resolve_method
+from lowrank_sdp.validation import (
     as_numeric_array,
     check_bool,
     check_nonnegative,
@@ -19,10 +23,6 @@ from lowrank_sdp._validation import (
     check_seed,
     invalid,
 )
-from lowrank_sdp.certificate import DEFAULT_PROOF_SECONDS, certify_problem, check_rigorous_possible
-from lowrank_sdp.problem import Problem, make_problem
-from lowrank_sdp.result import Certificate, IterationState, Result, Status
-from lowrank_sdp.solvers import InnerOptions, MethodFunction, Monitor, resolve_method
 
 PROBLEM_PARAMETERS = ("A_eq", "b_eq", "A_ub", "b_ub", "blocks", "unit_diagonal", "trace_bound")
 """Parameters of `solve` that define the problem (general SDPs) rather than how to solve it."""
@@ -181,6 +181,28 @@ def solve(
                       max_rank=max_rank, rigorous=rigorous, verbose=verbose)
 
 
+def check_options(*, rank, tol, time_limit, seed, callback, max_iterations, rigorous, verbose,
+                  func: str = "solve") -> tuple[float, float | None, int | None, int, bool, bool]:
+    """The options every solve path (numpy, general SDP, torch) takes, checked in one place.
+
+    Returns ``(tol, time_limit, max_iterations, seed, rigorous, verbose)`` converted (floats, ints,
+    bools); `rank` and `callback` are checked only. Raises the library's ValueError.
+    """
+    tol = check_nonnegative(tol, "tol", func)
+    time_limit = check_nonnegative(time_limit, "time_limit", func, allow_none=True)
+    if max_iterations is not None:
+        max_iterations = check_positive_int(max_iterations, "max_iterations", func, " or None")
+    seed = check_seed(seed, func)
+    rigorous = check_bool(rigorous, "rigorous", func)
+    verbose = check_bool(verbose, "verbose", func)
+    if callback is not None and not callable(callback):
+        raise invalid("callback", func, "a callable or None", callback)
+    if not (rank == "auto" or (isinstance(rank, (int, np.integer)) and not isinstance(rank, bool)
+                               and rank >= 1)):
+        raise invalid("rank", func, 'a positive int or "auto"', rank)
+    return tol, time_limit, max_iterations, seed, rigorous, verbose
+
+
 def _solve_general(C, *, sense, rank, method, tol, time_limit, seed, callback, Y0,
                    max_iterations, max_rank, rigorous, verbose, A_eq, b_eq, A_ub, b_ub, blocks,
                    unit_diagonal, trace_bound) -> Result:
@@ -189,25 +211,14 @@ def _solve_general(C, *, sense, rank, method, tol, time_limit, seed, callback, Y
     from lowrank_sdp.sdp import SDP
 
     func = "solve"
-    tol = check_nonnegative(tol, "tol", func)
-    time_limit = check_nonnegative(time_limit, "time_limit", func, allow_none=True)
-    if max_iterations is not None:
-        max_iterations = check_positive_int(max_iterations, "max_iterations", func, " or None")
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise invalid("seed", func, "a non-negative int", seed)
-    for name_, flag in (("rigorous", rigorous), ("verbose", verbose)):
-        if not isinstance(flag, (bool, np.bool_)):
-            raise invalid(name_, func, "a bool", flag)
+    tol, time_limit, max_iterations, seed, rigorous, verbose = check_options(
+        rank=rank, tol=tol, time_limit=time_limit, seed=seed, callback=callback,
+        max_iterations=max_iterations, rigorous=rigorous, verbose=verbose, func=func)
     if rigorous:
         raise invalid("rigorous", func, "False for general SDPs (the Cholesky proof covers the "
                       "unit-diagonal path only)", rigorous)
-    if callback is not None and not callable(callback):
-        raise invalid("callback", func, "a callable or None", callback)
     if method not in ("auto", "alm"):
         raise invalid("method", func, '"auto" or "alm" for a problem with constraints', method)
-    if not (rank == "auto" or (isinstance(rank, (int, np.integer)) and not isinstance(rank, bool)
-                               and rank >= 1)):
-        raise invalid("rank", func, 'a positive int or "auto"', rank)
     if max_rank is not None:
         max_rank = check_positive_int(max_rank, "max_rank", func, " or None")
     Y0_array = None
@@ -237,19 +248,10 @@ def _solve(C, *, sense, rank, method, tol, time_limit, seed, callback, Y0, max_i
            max_rank, rigorous, verbose) -> Result:
     start = time.perf_counter()
     func = "solve"
-    tol = check_nonnegative(tol, "tol", func)
-    time_limit = check_nonnegative(time_limit, "time_limit", func, allow_none=True)
-    if max_iterations is not None:
-        max_iterations = check_positive_int(max_iterations, "max_iterations", func, " or None")
-    seed = check_seed(seed, func)
-    rigorous = check_bool(rigorous, "rigorous", func)
-    verbose = check_bool(verbose, "verbose", func)
-    if callback is not None and not callable(callback):
-        raise invalid("callback", func, "a callable or None", callback)
-    if not (rank == "auto" or (isinstance(rank, (int, np.integer)) and not isinstance(rank, bool)
-                               and rank >= 1)):
-        raise invalid("rank", func, 'a positive int or "auto"', rank)
-    Y0_array = _check_Y0(Y0, func)
+    tol, time_limit, max_iterations, seed, rigorous, verbose = check_options(
+        rank=rank, tol=tol, time_limit=time_limit, seed=seed, callback=callback,
+        max_iterations=max_iterations, rigorous=rigorous, verbose=verbose, func=func)
+    Y0_array = check_Y0(Y0, func)
     # Before anything of size n is allocated (validation probes an operator with n-vectors).
     declared = _declared_size(C, Y0_array)
     if declared is not None:
@@ -269,7 +271,7 @@ def _solve(C, *, sense, rank, method, tol, time_limit, seed, callback, Y0, max_i
     name, run = resolve_method(method, problem, func)
 
     rng = np.random.default_rng(seed)
-    Y = _initial_point(problem, rank, max_rank, Y0_array, rng, func)
+    Y = initial_point(problem.n, rank, max_rank, Y0_array, rng, func)
     r_max = Y.shape[1] if rank != "auto" else (max_rank or n)
     r_max = max(Y.shape[1], min(r_max, _rank_that_fits(n)))  # the staircase stops where memory does
     staircase = rank == "auto"
@@ -302,7 +304,7 @@ def _solve(C, *, sense, rank, method, tol, time_limit, seed, callback, Y0, max_i
             if cert.relative_gap <= tol:
                 status = Status.CERTIFIED
                 break
-            climb = staircase and Y.shape[1] < r_max and _needs_escape(problem, Y, cert, grad_norm, tol)
+            climb = staircase and Y.shape[1] < r_max and needs_escape(problem, Y, cert, grad_norm, tol)
             if checkpoint and not inner.converged and not climb:
                 continue  # a periodic look, not a stationary point: keep going at this tolerance
             if climb:
@@ -310,7 +312,7 @@ def _solve(C, *, sense, rank, method, tol, time_limit, seed, callback, Y0, max_i
                 rank_history.append(Y.shape[1])
                 continue
             if grad_tol <= GRAD_TOL_FLOOR or (not inner.converged and grad_norm <= GRAD_TOL_FLOOR):
-                capped = _negative(problem, cert, tol) and Y.shape[1] >= r_max
+                capped = negative_curvature(problem, cert, tol) and Y.shape[1] >= r_max
                 status = Status.MAX_RANK if capped else Status.STATIONARY
                 break
             # Tighten the gradient tolerance: near an optimum the gap shrinks like |grad|^2.
@@ -360,7 +362,7 @@ def certify(
     rigorous = check_bool(rigorous, "rigorous", "certify")
     if Y is None:
         raise invalid("Y", "certify", "a numeric (n, r) array", None)
-    Y = _check_Y0(Y, "certify", param="Y")
+    Y = check_Y0(Y, "certify", param="Y")
     problem = make_problem(C, sense, "certify", n=Y.shape[0])
     if Y.shape[0] != problem.n:
         raise invalid("Y", "certify", f"an array with n = {problem.n} rows", f"<{Y.shape[0]} rows>")
@@ -373,19 +375,19 @@ def _proof_seconds(start: float) -> float:
     return max(DEFAULT_PROOF_SECONDS, time.perf_counter() - start)
 
 
-def _negative(problem: Problem, cert: Certificate, tol: float) -> bool:
+def negative_curvature(problem: Problem, cert: Certificate, tol: float) -> bool:
     """Does the eigensolver see curvature below what the tolerance allows?"""
     return problem.n * cert.lambda_estimate < -tol * (1.0 + abs(cert.objective))
 
 
-def _needs_escape(problem: Problem, Y: np.ndarray, cert: Certificate, grad_norm: float,
-                  tol: float) -> bool:
+def needs_escape(problem: Problem, Y: np.ndarray, cert: Certificate, grad_norm: float,
+                 tol: float) -> bool:
     """Is the negative curvature real (a saddle of this rank) rather than unfinished convergence?
 
     Near a first-order point S Y = grad / 2, so an eigenvalue of size ~ ||grad|| / sigma_min(Y) is
     explained by the residual; one well beyond it means the rank is too small.
     """
-    if not _negative(problem, cert, tol) or cert.eigenvector is None:
+    if not negative_curvature(problem, cert, tol) or cert.eigenvector is None:
         return False
     sv = np.linalg.svd(Y, compute_uv=False)
     sig = sv[sv > 1e-8 * sv[0]][-1] if sv.size and sv[0] > 0 else 1.0
@@ -420,7 +422,8 @@ def escape(problem: Problem, Y: np.ndarray, cert: Certificate, rng: np.random.Ge
     return manifold.retract(base, direction, 1.0)
 
 
-def _check_Y0(Y0, func: str, param: str = "Y0") -> np.ndarray | None:
+def check_Y0(Y0, func: str, param: str = "Y0") -> np.ndarray | None:
+    """A start (or a point to certify) as a C-contiguous float64 copy with unit rows, or None."""
     if Y0 is None:
         return None
     Y = np.array(as_numeric_array(Y0, param, func), dtype=np.float64, order="C", copy=True)
@@ -497,8 +500,10 @@ def _declared_size(C, Y0) -> int | None:
     return None if Y0 is None else int(Y0.shape[0])
 
 
-def _initial_point(problem: Problem, rank, max_rank, Y0, rng, func: str) -> np.ndarray:
-    n = problem.n
+def initial_point(n: int, rank, max_rank, Y0: np.ndarray | None, rng: np.random.Generator,
+                  func: str) -> np.ndarray:
+    """The staircase's start: Y0 (from `check_Y0`; padded to `rank` columns), else a random point
+    of rank `rank` ("auto": `auto_start_rank(n)`), at most `max_rank`."""
     if Y0 is not None:
         if Y0.shape[0] != n:
             raise invalid("Y0", func, f"an array with n = {n} rows", f"<an array with {Y0.shape[0]} rows>")

@@ -8,8 +8,8 @@ from __future__ import annotations
 import numpy as np
 import scipy.sparse as sp
 
-from lowrank_sdp._validation import check_choice
 from lowrank_sdp.problem import validate_matrix
+from lowrank_sdp.validation import check_choice
 
 
 def solve_cvxpy(C, sense: str = "min", solver: str | None = None, eps: float = 1e-9) -> float:

@@ -5,7 +5,7 @@
     make api-docs                           # the same as the first line
 
 A public module is one of `lowrank_sdp` whose dotted name has no part starting with "_" (the
-private helpers, such as `lowrank_sdp._validation`, are not part of the API).
+private helpers, such as `lowrank_sdp.validation`, are not part of the API).
 """
 
 from __future__ import annotations

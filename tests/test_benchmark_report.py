@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 
-from benchmarks import _report  # the benchmarks' own helper module (not library API)
+from benchmarks import _report  # private: the unit test of the benchmarks' own report helper
 
 
 def test_sections_name_their_command(tmp_path, monkeypatch):

@@ -21,7 +21,7 @@ import torch.nn.functional as F  # noqa: E402
 from torch import nn  # noqa: E402
 
 import bnn  # noqa: E402
-from bnn.train import TrainConfig, _set_lr, main, make_optimizer  # noqa: E402
+from bnn.train import TrainConfig, main, make_optimizer, set_lr  # noqa: E402
 
 S = 100.0
 K = 3
@@ -124,7 +124,7 @@ def test_paper_recipe_equals_an_independent_implementation_for_5_steps(recipe):
     for t in range(TOTAL):
         x = torch.randn(8, 6, generator=gen, dtype=torch.float64)
         y = torch.randint(0, 3, (8,), generator=gen)
-        _set_lr(opt, t, TOTAL, WARMUP)
+        set_lr(opt, t, TOTAL, WARMUP)
         assert math.isclose(opt.param_groups[0]["lr"], _reference_lr(t), rel_tol=1e-12)
         opt.zero_grad()
         loss = F.cross_entropy(model(x), y)
@@ -202,7 +202,7 @@ def test_deployed_network_folds_alpha_exactly(arch):
     import copy
 
     from bnn.models import build_model
-    from bnn.train import _fold_alpha
+    from bnn.train import fold_alpha
 
     torch.manual_seed(0)
     model = build_model(arch, "vispa", (1, 8, 8), 4, rank=2, recipe="paper").double()
@@ -217,7 +217,7 @@ def test_deployed_network_folds_alpha_exactly(arch):
         layer.fix()
     model.eval()
     folded = copy.deepcopy(model)
-    _fold_alpha(folded)
+    fold_alpha(folded)
     assert all(layer.alpha is None for layer in bnn.binary_layers(folded))
     for layer in bnn.binary_layers(folded):
         assert bool(((layer.fixed_weight == 1) | (layer.fixed_weight == -1)).all())

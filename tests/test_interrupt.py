@@ -23,7 +23,7 @@ import pytest
 
 import lowrank_sdp as ls
 from benchmarks.references import gset_references
-from lowrank_sdp import _interrupt
+from lowrank_sdp import _interrupt  # private: this is the interrupt module's own test
 
 REPO = Path(__file__).resolve().parent.parent
 G22 = REPO / "data" / "gset" / "G22.txt.gz"

@@ -26,10 +26,10 @@ from hypothesis import strategies as st
 import lowrank_sdp as ls
 import lowrank_sdp.io as lio
 from benchmarks.references import markdown_table
-from lowrank_sdp.io import _text
+from lowrank_sdp.io import _text  # private: the tests of the readers' own text layer
 from lowrank_sdp.io import edgelist as edgelist_module
 from lowrank_sdp.io import sdpa as sdpa_module
-from lowrank_sdp.io._text import TextFile
+from lowrank_sdp.io._text import TextFile  # private: as above
 from lowrank_sdp.io.edgelist import read_edgelist
 from lowrank_sdp.io.gset import read_gset
 from lowrank_sdp.io.mtx import read_mtx

@@ -421,8 +421,8 @@ def test_a_laplacian_passed_by_mistake_warns():
 def test_one_symmetry_tolerance():
     """Rounding-level asymmetry is accepted (the symmetric part is used) by maxcut, round_cut and
     read_graph alike; beyond SYMMETRY_RTOL every one of them refuses with the same message."""
-    from lowrank_sdp._validation import SYMMETRY_RTOL
     from lowrank_sdp.io import read_graph
+    from lowrank_sdp.validation import SYMMETRY_RTOL
 
     W = nx.to_numpy_array(nx.petersen_graph())
     W[0, 1] += 0.1 * SYMMETRY_RTOL

@@ -14,7 +14,7 @@ import pytest
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from benchmarks import _peer_runners as runners  # noqa: E402
+from benchmarks import peer_runners as runners  # noqa: E402
 from benchmarks import peers  # noqa: E402
 
 

@@ -43,7 +43,8 @@ def brute_force_max_cut(W) -> float:
 
 
 def scan_tabu(indptr, indices, data, x, iterations, tenures, tol, target, stall):
-    """Reference tabu search: every move scans all vertices for the best allowed one."""
+    """Reference tabu search: every move scans all vertices for the best allowed one (it reuses
+    the kernels' private _flip, so that only the choice of move differs)."""
     n = x.shape[0]
     cur, best = x.copy(), x.copy()
     gains = K.flip_gains.py_func(indptr, indices, data, cur)

@@ -12,8 +12,8 @@ from scipy.sparse.linalg import LinearOperator, aslinearoperator
 
 import lowrank_sdp as ls
 import lowrank_sdp.rounding
-from lowrank_sdp._validation import MAGNITUDE_LIMIT
 from lowrank_sdp.objective import SYMMETRY_RTOL
+from lowrank_sdp.validation import MAGNITUDE_LIMIT
 
 
 def _C(n: int = 5) -> np.ndarray:

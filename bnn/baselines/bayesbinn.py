@@ -49,7 +49,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from bnn._checks import invalid
+from lowrank_sdp.validation import invalid
 
 _LOG4 = math.log(4.0)
 #: The published scale's regulariser (numerator and denominator).

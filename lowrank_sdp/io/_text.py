@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from lowrank_sdp._validation import invalid
+from lowrank_sdp.validation import invalid
 
 MAX_VERTICES = 100_000_000
 """Largest number of vertices (or SDP dimension) a file may declare: an adjacency matrix needs

@@ -18,8 +18,8 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
-from lowrank_sdp._validation import SYMMETRY_RTOL, check_numeric_dtype, invalid
 from lowrank_sdp.io._text import warn
+from lowrank_sdp.validation import SYMMETRY_RTOL, check_numeric_dtype, invalid
 
 __all__ = ["SYMMETRY_RTOL", "Graph", "as_graph", "graph_from_edges", "graph_from_matrix",
            "graph_from_networkx", "laplacian_quarter"]

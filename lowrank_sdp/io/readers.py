@@ -8,13 +8,13 @@ from typing import Any, Literal
 
 import numpy as np
 
-from lowrank_sdp._validation import check_choice, invalid
 from lowrank_sdp.io._text import MAX_BYTES, MAX_VERTICES, TextFile, check_max_bytes
 from lowrank_sdp.io.edgelist import read_edgelist
 from lowrank_sdp.io.graph import Graph, as_graph
 from lowrank_sdp.io.gset import read_gset
 from lowrank_sdp.io.mtx import read_mtx
 from lowrank_sdp.io.sdpa import parse_sdpa
+from lowrank_sdp.validation import check_choice, invalid
 
 FORMATS = ("gset", "rudy", "mtx", "sdpa", "edgelist")
 EXTENSIONS = {".txt": "gset", ".rud": "gset", ".gset": "gset", ".mtx": "mtx", ".mm": "mtx",

@@ -24,7 +24,6 @@ from typing import Any, Literal, overload
 import numpy as np
 import scipy.sparse as sp
 
-from lowrank_sdp._validation import check_choice, invalid
 from lowrank_sdp.io._text import (
     MAX_BYTES,
     MAX_VERTICES,
@@ -39,6 +38,7 @@ from lowrank_sdp.io._text import (
 )
 from lowrank_sdp.io.graph import Graph
 from lowrank_sdp.sdp import SDP
+from lowrank_sdp.validation import check_choice, invalid
 
 _PUNCTUATION = str.maketrans("{}(),", "     ")
 UNIT_DIAGONAL = "min c^T x s.t. sum_i x_i F_i - F0 PSD with F_i = e_i e_i^T"
@@ -197,7 +197,7 @@ class SDPAProblem:
                              f"{float(diagonal[i])!r} but the weights of row {i + 1} give L_ii/4 = "
                              f"{float(quarter_degree[i])!r}")
         W.sort_indices()
-        return Graph._trusted(W, self.name)
+        return Graph(W, self.name)  # validated: F0 came from a file
 
     def __repr__(self) -> str:
         return f"SDPAProblem(name={self.name!r}, m={self.m}, block_sizes={list(self.block_sizes)})"

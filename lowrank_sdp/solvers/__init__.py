@@ -13,7 +13,6 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from lowrank_sdp._validation import invalid
 from lowrank_sdp.problem import Problem
 from lowrank_sdp.solvers._common import InnerOptions, InnerResult, Monitor
 from lowrank_sdp.solvers.lbfgs import lbfgs
@@ -21,6 +20,7 @@ from lowrank_sdp.solvers.method_table import MEASURED
 from lowrank_sdp.solvers.mixing import mixing
 from lowrank_sdp.solvers.rgd import rgd
 from lowrank_sdp.solvers.trust_region import trust_region
+from lowrank_sdp.validation import invalid
 
 MethodFunction = Callable[[Problem, np.ndarray, InnerOptions, Monitor], InnerResult]
 """The signature of a method, built in or passed as ``solve(method=...)``."""

@@ -53,6 +53,23 @@ def first_step(grad: np.ndarray) -> float:
     return 1.0 / row if row > 0 else 1.0
 
 
+def bb_step(t: float, a: float, b: float, g2: float, g2_new: float, k: int) -> float:
+    """The next trial step after an accepted step `t` along -grad (Barzilai-Borwein).
+
+    With s = -t grad and y = grad_new - transport(grad) (transport by projection onto the new
+    tangent space), `a` = <grad, grad_new>, `b` = |transport(grad)|^2 (from
+    `manifold.transported_inner_products`), g2 = |grad|^2, g2_new = |grad_new|^2: the long BB step
+    s.s / s.y on even iterations `k`, the short one s.y / y.y on odd ones, 2t when s.y <= 0
+    (no curvature information), clamped to [1e-12, 1e12].
+    """
+    sy, ss, yy = -t * (a - b), t * t * g2, g2_new - 2.0 * a + b
+    if sy > 0:
+        step = ss / sy if k % 2 == 0 else sy / yy
+    else:
+        step = 2.0 * t
+    return min(max(step, 1e-12), 1e12)
+
+
 @dataclass(frozen=True)
 class InnerOptions:
     grad_tol: float

@@ -15,6 +15,7 @@ from lowrank_sdp.solvers._common import (
     InnerOptions,
     InnerResult,
     Monitor,
+    bb_step,
     first_step,
     gradient,
     progress,
@@ -48,12 +49,7 @@ def rgd(problem: Problem, Y: np.ndarray, options: InnerOptions, monitor: Monitor
         grad_new, g2_new = gradient(Y_new, GY_new)
         # BB step from s = -t grad and y = grad_new - transport(grad) (transport by projection).
         a, b = manifold.transported_inner_products(grad, grad_new, Y_new)
-        sy, ss, yy = -t * (a - b), t * t * g2, g2_new - 2.0 * a + b
-        if sy > 0:
-            step = ss / sy if k % 2 == 0 else sy / yy
-        else:
-            step = 2.0 * t
-        step = min(max(step, 1e-12), 1e12)
+        step = bb_step(t, a, b, g2, g2_new, k)
         Y, f, grad, g2 = Y_new, f_new, grad_new, g2_new
         recent.append(f)
         k += 1

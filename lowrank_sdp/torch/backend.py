@@ -31,12 +31,20 @@ import scipy.sparse as sp
 import torch
 from scipy.sparse.linalg import LinearOperator
 
-from lowrank_sdp._validation import check_nonnegative, check_positive_int, invalid
 from lowrank_sdp.certificate import certify_problem
 from lowrank_sdp.problem import make_problem
 from lowrank_sdp.result import IterationRecord, IterationState, Result, Status
-from lowrank_sdp.solvers._common import ARMIJO, MIN_STEP, STALL_ITERATIONS, Monitor, progress
+from lowrank_sdp.solvers._common import (
+    ARMIJO,
+    MIN_STEP,
+    STALL_ITERATIONS,
+    Monitor,
+    bb_step,
+    progress,
+)
 from lowrank_sdp.solvers.rgd import MEMORY
+from lowrank_sdp.torch import manifold
+from lowrank_sdp.validation import check_positive_int, invalid
 
 METHODS = ("rgd",)
 DTYPE = torch.float64
@@ -122,8 +130,9 @@ def _csr(crow, col, values, size, dtype, device) -> torch.Tensor:
                                        check_invariants=False)
 
 
-def _numpy_matrix(C, n_hint: int | None, dev: torch.device, func: str):
-    """The CPU float64 counterpart of C that the numpy certificate reads."""
+def numpy_matrix(C, n_hint: int | None, dev: torch.device, func: str):
+    """The CPU float64 counterpart of C that the numpy certificate reads (a scipy CSR matrix, an
+    array, or a LinearOperator that applies a callable C on the device)."""
     if isinstance(C, torch.Tensor):
         if C.layout == torch.sparse_csr:
             A = C.detach().to("cpu", DTYPE)
@@ -156,28 +165,15 @@ def _numpy_matrix(C, n_hint: int | None, dev: torch.device, func: str):
 
 
 def _initial(n: int, rank, max_rank, Y0, rng: np.random.Generator, func: str) -> np.ndarray:
-    from lowrank_sdp.solve import _check_Y0, _initial_point
+    from lowrank_sdp.solve import check_Y0, initial_point
 
-    Y0_array = _check_Y0(Y0.detach().cpu().numpy() if isinstance(Y0, torch.Tensor) else Y0, func)
-
-    class _Shape:  # _initial_point reads problem.n only
-        pass
-
-    shape = _Shape()
-    shape.n = n
-    return _initial_point(shape, rank, max_rank, Y0_array, rng, func)
-
-
-def _retract(Y: torch.Tensor, V: torch.Tensor, t: float) -> torch.Tensor:
-    W = Y + t * V
-    norms = torch.linalg.vector_norm(W, dim=1, keepdim=True)
-    # A row that would vanish keeps Y's row (as the numpy kernel does).
-    return torch.where(norms > 0, W / torch.where(norms > 0, norms, 1.0), Y)
+    Y0_array = check_Y0(Y0.detach().cpu().numpy() if isinstance(Y0, torch.Tensor) else Y0, func)
+    return initial_point(n, rank, max_rank, Y0_array, rng, func)
 
 
 def _gradient(obj, CY: torch.Tensor, Y: torch.Tensor) -> tuple[torch.Tensor, float]:
-    lam = (CY * Y).sum(dim=1, keepdim=True)
-    grad = 2.0 * (CY - lam * Y)
+    """(Riemannian gradient, its squared norm summed over every process) at Y from C Y."""
+    grad = manifold.project(Y, 2.0 * CY)
     return grad, obj.allsum(torch.vdot(grad.reshape(-1), grad.reshape(-1)))
 
 
@@ -222,7 +218,7 @@ def rgd_torch(obj, Y: torch.Tensor, grad_tol: float, monitor: Monitor):
         reference = max(recent)
         t = step
         while True:
-            Y_new = _retract(Y, grad, -t)
+            Y_new = manifold.retract(Y, grad, -t)
             f_new, CY_new = obj.evaluate(Y_new)
             if f_new <= reference - ARMIJO * t * g2:
                 break
@@ -231,12 +227,7 @@ def rgd_torch(obj, Y: torch.Tensor, grad_tol: float, monitor: Monitor):
                 return Y, f, gnorm, False, None
         grad_new, g2_new = _gradient(obj, CY_new, Y_new)
         a, b = _bb_products(obj, grad, grad_new, Y_new)
-        sy, ss, yy = -t * (a - b), t * t * g2, g2_new - 2.0 * a + b
-        if sy > 0:
-            step = ss / sy if k % 2 == 0 else sy / yy
-        else:
-            step = 2.0 * t
-        step = min(max(step, 1e-12), 1e12)
+        step = bb_step(t, a, b, g2, g2_new, k)
         Y, f, grad, g2 = Y_new, f_new, grad_new, g2_new
         recent.append(f)
         k += 1
@@ -255,19 +246,19 @@ def _escape(obj: TorchLinear, Y: torch.Tensor, u_np: np.ndarray, columns: int,
     base[:, :r] = Y
     if columns > 1:
         base[:, r + 1:] = torch.from_numpy(1e-3 * rng.standard_normal((n, columns - 1))).to(Y.device)
-        base = base / torch.linalg.vector_norm(base, dim=1, keepdim=True)
+        base = manifold.normalize_rows(base)
     f0, _ = obj.evaluate(base)
     u = torch.from_numpy(np.asarray(u_np, dtype=np.float64)).to(Y.device)
     direction = torch.zeros_like(base)
     direction[:, r] = u
     alpha = 1.0 / max(float(torch.max(torch.abs(u))), 1e-300)
     for _ in range(40):
-        candidate = _retract(base, direction, alpha)
+        candidate = manifold.retract(base, direction, alpha)
         if obj.evaluate(candidate)[0] < f0:
             return candidate
         alpha *= 0.5
     direction[:, r] = torch.from_numpy(1e-3 * rng.standard_normal(n)).to(Y.device)
-    return _retract(base, direction, 1.0)
+    return manifold.retract(base, direction, 1.0)
 
 
 CPU_THREADS = 1
@@ -295,8 +286,9 @@ def _solve_torch(C, *, device, sense, rank, method, tol, time_limit, seed, callb
     from lowrank_sdp.solve import (
         GRAD_TOL_FLOOR,
         INITIAL_GRAD_FACTOR,
-        _needs_escape,
-        _negative,
+        check_options,
+        needs_escape,
+        negative_curvature,
         next_rank,
     )
 
@@ -305,23 +297,12 @@ def _solve_torch(C, *, device, sense, rank, method, tol, time_limit, seed, callb
     dev = as_device(device, func)
     if method not in ("auto", *METHODS):
         raise invalid("method", func, '"auto" or "rgd" (on the torch path)', method)
-    tol = check_nonnegative(tol, "tol", func)
-    time_limit = check_nonnegative(time_limit, "time_limit", func, allow_none=True)
-    if max_iterations is not None:
-        max_iterations = check_positive_int(max_iterations, "max_iterations", func, " or None")
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise invalid("seed", func, "a non-negative int", seed)
-    for name_, flag in (("rigorous", rigorous), ("verbose", verbose)):
-        if not isinstance(flag, (bool, np.bool_)):
-            raise invalid(name_, func, "a bool", flag)
-    if callback is not None and not callable(callback):
-        raise invalid("callback", func, "a callable or None", callback)
-    if not (rank == "auto" or (isinstance(rank, (int, np.integer)) and not isinstance(rank, bool)
-                               and rank >= 1)):
-        raise invalid("rank", func, 'a positive int or "auto"', rank)
+    tol, time_limit, max_iterations, seed, rigorous, verbose = check_options(
+        rank=rank, tol=tol, time_limit=time_limit, seed=seed, callback=callback,
+        max_iterations=max_iterations, rigorous=rigorous, verbose=verbose, func=func)
     n_hint = None if Y0 is None else int(Y0.shape[0])
     # The certificate's problem: validated (finite, square, symmetric) by the numpy front door.
-    problem = make_problem(_numpy_matrix(C, n_hint, dev, func), sense, func, n=n_hint)
+    problem = make_problem(numpy_matrix(C, n_hint, dev, func), sense, func, n=n_hint)
     n = problem.n
     if max_rank is not None:
         max_rank = min(check_positive_int(max_rank, "max_rank", func, " or None"), n)
@@ -362,8 +343,8 @@ def _solve_torch(C, *, device, sense, rank, method, tol, time_limit, seed, callb
             if cert.relative_gap <= tol:
                 status = Status.CERTIFIED
                 break
-            climb = staircase and Y.shape[1] < r_max and _needs_escape(problem, Y_np, cert,
-                                                                        grad_norm, tol)
+            climb = staircase and Y.shape[1] < r_max and needs_escape(problem, Y_np, cert,
+                                                                       grad_norm, tol)
             if checkpoint and not converged and not climb:
                 continue
             if climb:
@@ -372,7 +353,7 @@ def _solve_torch(C, *, device, sense, rank, method, tol, time_limit, seed, callb
                 rank_history.append(Y.shape[1])
                 continue
             if grad_tol <= GRAD_TOL_FLOOR or (not converged and grad_norm <= GRAD_TOL_FLOOR):
-                capped = _negative(problem, cert, tol) and Y.shape[1] >= r_max
+                capped = negative_curvature(problem, cert, tol) and Y.shape[1] >= r_max
                 status = Status.MAX_RANK if capped else Status.STATIONARY
                 break
             target = tol * (1.0 + abs(cert.objective))
@@ -402,4 +383,4 @@ def _is_callable_C(C) -> bool:
             and not sp.issparse(C))
 
 
-__all__ = ["TorchLinear", "as_device", "rgd_torch", "solve_torch"]
+__all__ = ["TorchLinear", "as_device", "numpy_matrix", "rgd_torch", "solve_torch"]

@@ -38,12 +38,12 @@ import scipy.sparse as sp
 import torch
 import torch.distributed as dist
 
-from lowrank_sdp._validation import check_nonnegative, invalid
 from lowrank_sdp.certificate import certify_problem
 from lowrank_sdp.problem import make_problem
 from lowrank_sdp.result import Result, Status
 from lowrank_sdp.solvers._common import Monitor
-from lowrank_sdp.torch.backend import DTYPE, _numpy_matrix, as_device, rgd_torch
+from lowrank_sdp.torch.backend import DTYPE, as_device, numpy_matrix, rgd_torch
+from lowrank_sdp.validation import check_nonnegative, invalid
 
 
 def row_block(n: int, rank: int, world: int) -> tuple[int, int]:
@@ -107,7 +107,7 @@ class _SyncMonitor(Monitor):
 
 def _gather_rows_cpu(C_rows: torch.Tensor, n: int, world: int):
     """The whole C on rank 0 (scipy CSR or dense numpy), None elsewhere."""
-    local = _numpy_matrix(C_rows, None, torch.device("cpu"), "solve_sharded")
+    local = numpy_matrix(C_rows, None, torch.device("cpu"), "solve_sharded")
     parts = [None] * world if dist.get_rank() == 0 else None
     dist.gather_object(local, parts, dst=0)
     if dist.get_rank() != 0:

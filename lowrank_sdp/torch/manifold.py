@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import torch
 
-from lowrank_sdp._validation import invalid
+from lowrank_sdp.validation import invalid
 
 __all__ = [
     "inner",

@@ -27,8 +27,8 @@ from typing import Any
 
 import torch
 
-from lowrank_sdp._validation import check_choice, invalid
 from lowrank_sdp.torch import manifold
+from lowrank_sdp.validation import check_choice, invalid
 
 __all__ = ["NonFiniteError", "RiemannianAdam", "RiemannianSGD", "is_factor"]
 

@@ -1,6 +1,6 @@
 """The child side of benchmarks/peers.py: one solver on one instance, one JSON line on stdout.
 
-    python benchmarks/_peer_runners.py '{"solver": "csdp", "instance": {...}, "tol": 1e-6, ...}'
+    python benchmarks/peer_runners.py '{"solver": "csdp", "instance": {...}, "tol": 1e-6, ...}'
 
 Every solver solves the Max-Cut SDP  maximize <C, X>  s.t.  diag(X) = 1, X PSD  with C = L/4.
 The parent process owns the time limit and the memory measurement; this side times only the

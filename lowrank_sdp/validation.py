@@ -1,10 +1,15 @@
-"""One message format for bad input, after scikit-learn's parameter validation.
+"""Parameter checks with one message format for bad input, after scikit-learn's validation.
 
     The 'rank' parameter of solve must be a positive int or "auto"; got -3.
+
+Public (like ``sklearn.utils.validation``) so that code built on the library, such as the `bnn`
+adapter, raises the same messages: each ``check_*`` returns the value (converted) or raises that
+ValueError, and `invalid` builds it for checks of your own.
 """
 
 from __future__ import annotations
 
+import numbers
 from typing import Any
 
 SYMMETRY_RTOL = 1e-10
@@ -34,13 +39,20 @@ def check_nonnegative(value: Any, param: str, func: str, allow_none: bool = Fals
     return value
 
 
+def check_int(value: Any, param: str, func: str, minimum: int, extra: str = "") -> int:
+    """Return `value` as an int >= `minimum` (numpy ints too; bools and floats refused), else raise.
+
+    `extra` is appended to what the message says is expected (e.g. ``" or None"``).
+    """
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
+        expected = {0: "a non-negative int", 1: "a positive int"}.get(minimum, f"an int >= {minimum}")
+        raise invalid(param, func, expected + extra, value)
+    return int(value)
+
+
 def check_positive_int(value: Any, param: str, func: str, extra: str = "") -> int:
     """Return `value` as an int >= 1, else raise the standard ValueError."""
-    import numbers
-
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
-        raise invalid(param, func, "a positive int" + extra, value)
-    return int(value)
+    return check_int(value, param, func, 1, extra)
 
 
 def check_choice(value: Any, choices: tuple[str, ...], param: str, func: str) -> str:
@@ -53,11 +65,18 @@ def check_choice(value: Any, choices: tuple[str, ...], param: str, func: str) ->
 
 def check_seed(value: Any, func: str, param: str = "seed") -> int:
     """Return `value` as an int >= 0 (numpy ints too; bools and floats refused)."""
-    import numbers
+    return check_int(value, param, func, 0)
 
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 0:
-        raise invalid(param, func, "a non-negative int", value)
-    return int(value)
+
+def check_unit_interval(value: Any, param: str, func: str, closed: bool = True) -> float:
+    """Return `value` as a float in [0, 1] (or [0, 1) when not `closed`), else raise."""
+    ok = isinstance(value, numbers.Real) and not isinstance(value, bool)
+    if ok:
+        value = float(value)
+        ok = 0.0 <= value <= 1.0 if closed else 0.0 <= value < 1.0
+    if not ok:
+        raise invalid(param, func, "a number in [0, 1]" if closed else "a number in [0, 1)", value)
+    return value
 
 
 def check_bool(value: Any, param: str, func: str) -> bool:
