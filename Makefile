@@ -34,7 +34,7 @@ test: $(ALL)
 lint: $(ALL)
 	$(BIN)/ruff check .
 
-api-docs: $(STAMP)
+api-docs: $(ALL)
 	$(BIN)/python scripts/api_docs.py
 
 clean:

@@ -11,9 +11,8 @@ import pytest
 
 DOCS = Path(__file__).resolve().parent.parent / "docs"
 PENDING = {"bnn.md"}
-"""Pages whose ```python blocks still hold signatures rather than code: the bnn half of issue 11
-marks those ```text (docs/bnn.md is theirs); its example block already runs in
-tests/test_bnn_docs.py. Remove a page from here once its blocks run."""
+"""Pages whose ```python blocks run elsewhere: docs/bnn.md's (a training run) run once, in
+tests/test_bnn_docs.py, which also checks what they print and that its signatures are ```text."""
 PAGES = [*sorted(p.name for p in DOCS.glob("*.md") if p.name not in PENDING), "../README.md"]
 NEEDS_TORCH = {"bnn.md", "bnn-results.md"}  # the bnn pages import torch (the torch extra)
 BLOCK = re.compile(r"^```python\n(.*?)^```", re.DOTALL | re.MULTILINE)
@@ -23,6 +22,14 @@ def test_pages_with_examples():
     with_examples = {page for page in PAGES if BLOCK.findall((DOCS / page).read_text())}
     assert {"index.md", "conventions.md", "certificate.md", "result.md", "io.md", "maxcut.md",
             "../README.md"} <= with_examples
+
+
+def test_readme_starts_with_the_two_commands():
+    """A newcomer's first block: exactly `make demo` and `make test`, nothing else to type."""
+    readme = (DOCS.parent / "README.md").read_text()
+    first = re.search(r"^```(\w*)\n(.*?)^```", readme, re.DOTALL | re.MULTILINE)
+    commands = [line.split("#")[0].strip() for line in first.group(2).splitlines()]
+    assert first.group(1) == "bash" and commands == ["make demo", "make test"]
 
 
 @pytest.mark.parametrize("page", PAGES)
