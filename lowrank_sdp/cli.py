@@ -102,12 +102,16 @@ def _max_bytes(text: str) -> int | None:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="lowrank-sdp",
-        description="Certified low-rank SDP solver for unit-diagonal SDPs (Max-Cut and relatives).",
+        description="Certified low-rank SDP solver: the Max-Cut of a graph, or an SDPA sparse file "
+        "(unit-diagonal ones by the fast path, any other by the augmented Lagrangian).",
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     formatter = argparse.ArgumentDefaultsHelpFormatter  # every option's --help shows its default
 
-    def common(p: argparse.ArgumentParser) -> None:
+    def subcommand(name: str, summary: str, description: str, path_help: str):
+        """A subcommand reading one file, with the options both subcommands share."""
+        p = sub.add_parser(name, help=summary, description=description, formatter_class=formatter)
+        p.add_argument("path", help=path_help)
         p.add_argument("--rank", type=_rank, default="auto",
                        help='factor rank, or "auto" (start low and climb the rank staircase)')
         p.add_argument("--method", default="auto", choices=METHOD_NAMES,
@@ -131,26 +135,21 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--max-bytes", type=_max_bytes, default=MAX_BYTES, metavar="BYTES",
                        help="refuse a file holding more text than this, counted after gzip "
                        "decompression ('none': no limit)")
+        return p
 
-    p = sub.add_parser("maxcut", help="Max-Cut: SDP upper bound and a rounded cut of a graph",
-                       formatter_class=formatter,
-                       description="Solve the Max-Cut SDP of a graph file (G-set/rudy, Matrix "
-                       "Market, SDPA max-cut, edge list; .gz allowed) and round it to a cut.")
-    p.add_argument("path", help="graph file")
+    p = subcommand("maxcut", "Max-Cut: SDP upper bound and a rounded cut of a graph",
+                   "Solve the Max-Cut SDP of a graph file (G-set/rudy, Matrix Market, SDPA max-cut, "
+                   "edge list; .gz allowed) and round it to a cut.", "graph file")
     p.add_argument("--format", default=None, choices=GRAPH_FORMATS, dest="fmt",
                    help="file format (None: guessed from the file name and banner)")
-    common(p)
     p.add_argument("--trials", type=int, default=1000, help="random hyperplanes of the rounding")
     p.add_argument("--output", default=None, metavar="PATH",
                    help="write the partition to PATH: one line 'vertex side' per vertex (side +1 "
                    "or -1; vertices numbered as in the file)")
 
-    p = sub.add_parser("solve", help="solve an SDPA sparse file (.dat-s)",
-                       formatter_class=formatter,
-                       description="Solve an SDPA sparse file (.dat-s): unit-diagonal ones (SDPLIB "
-                       "mcp*, maxG*) by the fast path, any other by the augmented Lagrangian.")
-    p.add_argument("path", help="SDPA sparse file (.dat-s)")
-    common(p)
+    subcommand("solve", "solve an SDPA sparse file (.dat-s)",
+               "Solve an SDPA sparse file (.dat-s): unit-diagonal ones (SDPLIB mcp*, maxG*) by the "
+               "fast path, any other by the augmented Lagrangian.", "SDPA sparse file (.dat-s)")
     return parser
 
 

@@ -301,25 +301,15 @@ def _solve(C, *, sense, rank, method, tol, time_limit, seed, callback, Y0, max_i
                     f"lambda_min {cert.lambda_min:.2e}  |grad| {grad_norm:.2e}  "
                     f"{monitor.elapsed():.2f}s"
                 )
-            if cert.relative_gap <= tol:
-                status = Status.CERTIFIED
+            move, grad_tol = staircase_move(problem, Y, cert, tol=tol, grad_tol=grad_tol,
+                                            grad_norm=grad_norm, converged=inner.converged,
+                                            checkpoint=checkpoint, staircase=staircase, r_max=r_max)
+            if isinstance(move, Status):
+                status = move
                 break
-            climb = staircase and Y.shape[1] < r_max and needs_escape(problem, Y, cert, grad_norm, tol)
-            if checkpoint and not inner.converged and not climb:
-                continue  # a periodic look, not a stationary point: keep going at this tolerance
-            if climb:
+            if move == "climb":
                 Y = escape(problem, Y, cert, rng, columns=next_rank(Y.shape[1], r_max) - Y.shape[1])
                 rank_history.append(Y.shape[1])
-                continue
-            if grad_tol <= GRAD_TOL_FLOOR or (not inner.converged and grad_norm <= GRAD_TOL_FLOOR):
-                capped = negative_curvature(problem, cert, tol) and Y.shape[1] >= r_max
-                status = Status.MAX_RANK if capped else Status.STATIONARY
-                break
-            # Tighten the gradient tolerance: near an optimum the gap shrinks like |grad|^2.
-            target = tol * (1.0 + abs(cert.objective))
-            achieved = grad_norm / (1.0 + abs(cert.objective))
-            factor = min(0.5, max(1e-3, 0.7 * math.sqrt(target / cert.gap)))
-            grad_tol = max(GRAD_TOL_FLOOR, min(grad_tol, achieved) * factor)
     except KeyboardInterrupt:
         if _interrupt.insisted():  # a second Ctrl-C: the user wants out now, without a result
             raise
@@ -373,6 +363,35 @@ def certify(
 def _proof_seconds(start: float) -> float:
     """A default proof may cost about what the solve has cost so far (at least a few seconds)."""
     return max(DEFAULT_PROOF_SECONDS, time.perf_counter() - start)
+
+
+def staircase_move(problem: Problem, Y: np.ndarray, cert: Certificate, *, tol: float,
+                   grad_tol: float, grad_norm: float, converged: bool, checkpoint: bool,
+                   staircase: bool, r_max: int) -> tuple[Status | str, float]:
+    """What the Riemannian staircase does after the certificate `cert` of the inner method's Y.
+
+    Returns ``(move, grad_tol)``: a `Status` to stop with (CERTIFIED, STATIONARY, MAX_RANK),
+    ``"climb"`` (add columns along the certificate's eigenvector: `escape`) or ``"resume"``
+    (call the inner method again), and the gradient tolerance for that next call. `converged`:
+    the inner method met grad_tol; `checkpoint`: it only paused for a periodic look (the
+    monitor's); `staircase`: rank="auto", climbing up to `r_max` columns. Shared by the numpy and
+    the torch paths.
+    """
+    if cert.relative_gap <= tol:
+        return Status.CERTIFIED, grad_tol
+    climb = staircase and Y.shape[1] < r_max and needs_escape(problem, Y, cert, grad_norm, tol)
+    if checkpoint and not converged and not climb:
+        return "resume", grad_tol  # a periodic look, not a stationary point: same tolerance
+    if climb:
+        return "climb", grad_tol
+    if grad_tol <= GRAD_TOL_FLOOR or (not converged and grad_norm <= GRAD_TOL_FLOOR):
+        capped = negative_curvature(problem, cert, tol) and Y.shape[1] >= r_max
+        return (Status.MAX_RANK if capped else Status.STATIONARY), grad_tol
+    # Tighten the gradient tolerance: near an optimum the gap shrinks like |grad|^2.
+    target = tol * (1.0 + abs(cert.objective))
+    achieved = grad_norm / (1.0 + abs(cert.objective))
+    factor = min(0.5, max(1e-3, 0.7 * math.sqrt(target / cert.gap)))
+    return "resume", max(GRAD_TOL_FLOOR, min(grad_tol, achieved) * factor)
 
 
 def negative_curvature(problem: Problem, cert: Certificate, tol: float) -> bool:

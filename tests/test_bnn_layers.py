@@ -212,3 +212,20 @@ def test_state_dict_keeps_mode_and_fixed_weights():
     b = bnn.BinaryLinear(6, 4, rank=2)
     b.load_state_dict(a.state_dict())
     assert b.mode == "fixed" and torch.equal(b.fixed_weight, a.fixed_weight)
+
+
+def test_both_layers_spell_out_one_signature():
+    """BinaryLinear and BinaryConv2d list BinaryLayer's options explicitly (so that help() and
+    completion show them, as torch.nn layers do); this keeps the two lists and their defaults
+    one and the same, and every one of them a BinaryLayer parameter."""
+    import inspect
+
+    def options(cls, own=()):
+        return {name: (p.kind, p.default) for name, p in
+                inspect.signature(cls.__init__).parameters.items()
+                if name in ("rank", "bias", "binary_input") or (p.kind is p.KEYWORD_ONLY
+                and name not in own)}
+
+    linear, conv = options(bnn.BinaryLinear), options(bnn.BinaryConv2d, own=("dilation",))
+    assert linear == conv and len(linear) == 13
+    assert set(linear) <= set(inspect.signature(bnn.BinaryLayer.__init__).parameters)

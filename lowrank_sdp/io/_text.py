@@ -182,6 +182,16 @@ def parse_float(src: TextFile, line: int, token: str, what: str) -> float:
     return value
 
 
+def parse_fields(src: TextFile, line: int, tokens: list[str], fields: tuple[tuple[str, type], ...],
+                 expected: str) -> list[int | float]:
+    """One line's tokens as numbers, one (what, int or float) per field; a line with another
+    number of tokens is the error "expected `expected`; got <the line>"."""
+    if len(tokens) != len(fields):
+        raise src.error(line, f"expected {expected}; got {src.show(line)}")
+    return [(parse_int if kind is int else parse_float)(src, line, token, what)
+            for token, (what, kind) in zip(tokens, fields)]
+
+
 def _short(token: str) -> str:
     return repr(token if len(token) <= 30 else token[:27] + "...")
 

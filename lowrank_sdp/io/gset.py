@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import os
 
-from lowrank_sdp.io._text import TextFile, format_numbers, parse_int, write_text
+from lowrank_sdp.io._text import TextFile, format_numbers, parse_fields, write_text
 from lowrank_sdp.io.edgelist import Base, read_edge_rows
 from lowrank_sdp.io.graph import Graph, graph_from_edges
 
@@ -24,10 +24,8 @@ def read_gset(
     if first is None:
         raise src.error(src.eof_line, f"unexpected end of file; expected {HEADER}")
     line, tokens, _, _ = first
-    if len(tokens) != 2:
-        raise src.error(line, f"expected {HEADER}; got {src.show(line)}")
-    n = parse_int(src, line, tokens[0], "the number of vertices")
-    m = parse_int(src, line, tokens[1], "the number of edges")
+    n, m = parse_fields(src, line, tokens, (("the number of vertices", int),
+                                            ("the number of edges", int)), HEADER)
     check_dimension(src, line, n, "the number of vertices n")
     if m < 0:
         raise src.error(line, f"the number of edges m = {m} is negative")

@@ -14,7 +14,7 @@ import os
 import numpy as np
 import scipy.sparse as sp
 
-from lowrank_sdp.io._text import TextFile, parse_int, warn
+from lowrank_sdp.io._text import TextFile, parse_fields, warn
 from lowrank_sdp.io.edgelist import read_edge_rows
 from lowrank_sdp.io.graph import Graph, graph_from_edges, graph_from_matrix
 from lowrank_sdp.io.gset import check_dimension
@@ -44,12 +44,9 @@ def read_mtx(path: str | os.PathLike[str] | TextFile, *, fast: bool = True) -> G
         raise src.error(src.eof_line, "unexpected end of file; expected the size line "
                         "'rows columns entries'")
     line, tokens, _, _ = size
-    if len(tokens) != 3:
-        raise src.error(line, f"expected the size line 'rows columns entries'; got "
-                        f"{src.show(line)}")
-    n_rows = parse_int(src, line, tokens[0], "the number of rows")
-    n = parse_int(src, line, tokens[1], "the number of columns")
-    count = parse_int(src, line, tokens[2], "the number of entries")
+    n_rows, n, count = parse_fields(
+        src, line, tokens, (("the number of rows", int), ("the number of columns", int),
+                            ("the number of entries", int)), "the size line 'rows columns entries'")
     if n_rows != n:
         raise src.error(line, f"the matrix is {n_rows} x {n}, not square")
     check_dimension(src, line, n, "the matrix size")

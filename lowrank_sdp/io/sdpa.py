@@ -32,6 +32,7 @@ from lowrank_sdp.io._text import (
     edge_dtype,
     fast_rows,
     format_numbers,
+    parse_fields,
     parse_float,
     parse_int,
     write_text,
@@ -293,18 +294,16 @@ def _fast_entries(src, first, m, blocks, offsets):
     return mat, gi, gj, val
 
 
+ENTRY_FIELDS = (("matrix number", int), ("block number", int), ("row", int), ("column", int),
+                 ("value", float))
+
+
 def _slow_entries(src, first, rows, m, blocks, offsets):
     found: list[tuple[int, int, int, int, float]] = []
     lines: list[int] = []
     for line, tokens, _, _ in itertools.chain(first, rows):
-        if len(tokens) != 5:
-            raise src.error(line, f"expected an entry 'k b i j v' (matrix, block, row, column, "
-                            f"value); got {src.show(line)}")
-        k = parse_int(src, line, tokens[0], "matrix number")
-        b = parse_int(src, line, tokens[1], "block number")
-        i = parse_int(src, line, tokens[2], "row")
-        j = parse_int(src, line, tokens[3], "column")
-        v = parse_float(src, line, tokens[4], "value")
+        k, b, i, j, v = parse_fields(src, line, tokens, ENTRY_FIELDS, "an entry 'k b i j v' "
+                                     "(matrix, block, row, column, value)")
         if not 0 <= k <= m:
             raise src.error(line, f"matrix number {k} is not in [0, {m}]")
         if not 1 <= b <= len(blocks):

@@ -70,6 +70,29 @@ def bb_step(t: float, a: float, b: float, g2: float, g2_new: float, k: int) -> f
     return min(max(step, 1e-12), 1e12)
 
 
+def two_loop(grad: np.ndarray, pairs) -> np.ndarray:
+    """The L-BFGS direction -H grad by the two-loop recursion (Nocedal & Wright, Alg. 7.4).
+
+    `pairs` holds (s, y, 1 / <s, y>) oldest first, each transported by the caller to the tangent
+    space of the point where it was made; the caller projects the result onto the current one.
+    H_0 = <s, y> / <y, y> of the newest pair. Shared by `lbfgs` and the augmented Lagrangian's
+    inner solver (`alm`).
+    """
+    q = -grad.copy()
+    alphas = []
+    for s, y, rho in reversed(pairs):
+        a = rho * float(np.vdot(s, q))
+        q -= a * y
+        alphas.append(a)
+    if pairs:
+        s, y, _ = pairs[-1]
+        q *= float(np.vdot(s, y)) / float(np.vdot(y, y))
+    for (s, y, rho), a in zip(pairs, reversed(alphas)):
+        b = rho * float(np.vdot(y, q))
+        q += (a - b) * s
+    return q
+
+
 @dataclass(frozen=True)
 class InnerOptions:
     grad_tol: float

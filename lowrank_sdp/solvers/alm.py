@@ -24,7 +24,7 @@ import scipy.sparse as sp
 from lowrank_sdp.kernels import linalg
 from lowrank_sdp.kernels.constraints import pattern_dots, pattern_matmat
 from lowrank_sdp.sdp import SDP
-from lowrank_sdp.solvers._common import ARMIJO, MIN_STEP, Monitor
+from lowrank_sdp.solvers._common import ARMIJO, MIN_STEP, Monitor, two_loop
 
 MEMORY = 8
 SIGMA_GROWTH = 4.0
@@ -213,7 +213,7 @@ class AugmentedLagrangian:
                 return InnerRun(Z, gnorm, True, it)
             if it >= max_iterations:
                 return InnerRun(Z, gnorm, False, it)
-            d = _two_loop(grad, pairs)
+            d = two_loop(grad, pairs)
             self.project(Z, d, d)
             slope = float(np.vdot(grad, d))
             if not slope < 0:
@@ -267,18 +267,3 @@ class AugmentedLagrangian:
         direction[:, r] = 1e-3 * rng.standard_normal(n)
         return self.retract(base, direction, 1.0)
 
-
-def _two_loop(grad: np.ndarray, pairs) -> np.ndarray:
-    q = -grad.copy()
-    alphas = []
-    for s, y, rho in reversed(pairs):
-        a = rho * float(np.vdot(s, q))
-        q -= a * y
-        alphas.append(a)
-    if pairs:
-        s, y, _ = pairs[-1]
-        q *= float(np.vdot(s, y)) / float(np.vdot(y, y))
-    for (s, y, rho), a in zip(pairs, reversed(alphas)):
-        b = rho * float(np.vdot(y, q))
-        q += (a - b) * s
-    return q

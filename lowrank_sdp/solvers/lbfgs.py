@@ -25,7 +25,7 @@ def lbfgs(problem: Problem, Y: np.ndarray, options: InnerOptions, monitor: Monit
         gnorm = float(np.sqrt(g2))
         if gnorm <= options.grad_tol * (1.0 + abs(f)):
             return InnerResult(Y, f, gnorm, True)
-        d = _two_loop(grad, pairs)
+        d = common.two_loop(grad, pairs)
         manifold.project(Y, d, out=d)
         slope = float(np.vdot(grad, d))
         if not slope < 0:
@@ -57,18 +57,3 @@ def lbfgs(problem: Problem, Y: np.ndarray, options: InnerOptions, monitor: Monit
         if stalled >= common.STALL_ITERATIONS:
             return InnerResult(Y, f, float(np.sqrt(g2)), False)
 
-
-def _two_loop(grad: np.ndarray, pairs) -> np.ndarray:
-    q = -grad.copy()
-    alphas = []
-    for s, y, rho in reversed(pairs):
-        a = rho * float(np.vdot(s, q))
-        q -= a * y
-        alphas.append(a)
-    if pairs:
-        s, y, _ = pairs[-1]
-        q *= float(np.vdot(s, y)) / float(np.vdot(y, y))
-    for (s, y, rho), a in zip(pairs, reversed(alphas)):
-        b = rho * float(np.vdot(y, q))
-        q += (a - b) * s
-    return q

@@ -284,12 +284,10 @@ def solve_torch(C, *, device, sense="min", rank="auto", method="auto", tol=1e-6,
 def _solve_torch(C, *, device, sense, rank, method, tol, time_limit, seed, callback, Y0,
                  max_iterations, max_rank, rigorous, verbose) -> Result:
     from lowrank_sdp.solve import (
-        GRAD_TOL_FLOOR,
         INITIAL_GRAD_FACTOR,
         check_options,
-        needs_escape,
-        negative_curvature,
         next_rank,
+        staircase_move,
     )
 
     start = time.perf_counter()
@@ -340,26 +338,16 @@ def _solve_torch(C, *, device, sense, rank, method, tol, time_limit, seed, callb
                       f"f {cert.objective:.12g}  gap {cert.relative_gap:.2e}  "
                       f"lambda_min {cert.lambda_min:.2e}  |grad| {grad_norm:.2e}  "
                       f"{monitor.elapsed():.2f}s")
-            if cert.relative_gap <= tol:
-                status = Status.CERTIFIED
+            move, grad_tol = staircase_move(problem, Y_np, cert, tol=tol, grad_tol=grad_tol,
+                                            grad_norm=grad_norm, converged=converged,
+                                            checkpoint=checkpoint, staircase=staircase, r_max=r_max)
+            if isinstance(move, Status):
+                status = move
                 break
-            climb = staircase and Y.shape[1] < r_max and needs_escape(problem, Y_np, cert,
-                                                                       grad_norm, tol)
-            if checkpoint and not converged and not climb:
-                continue
-            if climb:
+            if move == "climb":
                 Y = _escape(obj, Y, cert.eigenvector, next_rank(Y.shape[1], r_max) - Y.shape[1],
                             rng)
                 rank_history.append(Y.shape[1])
-                continue
-            if grad_tol <= GRAD_TOL_FLOOR or (not converged and grad_norm <= GRAD_TOL_FLOOR):
-                capped = negative_curvature(problem, cert, tol) and Y.shape[1] >= r_max
-                status = Status.MAX_RANK if capped else Status.STATIONARY
-                break
-            target = tol * (1.0 + abs(cert.objective))
-            achieved = grad_norm / (1.0 + abs(cert.objective))
-            factor = min(0.5, max(1e-3, 0.7 * math.sqrt(target / cert.gap)))
-            grad_tol = max(GRAD_TOL_FLOOR, min(grad_tol, achieved) * factor)
     except KeyboardInterrupt:
         status = Status.INTERRUPTED
         if monitor.best_Y is not None:
