@@ -22,7 +22,7 @@ import numpy as np
 from lowrank_sdp import _interrupt
 from lowrank_sdp.io.graph import Graph, as_graph, laplacian_quarter
 from lowrank_sdp.io.readers import read_graph
-from lowrank_sdp.result import BaseResult, IterationState, Result, Status
+from lowrank_sdp.result import BaseResult, Evidence, IterationState, Result, Status
 from lowrank_sdp.rounding import check_moves, round_cut
 from lowrank_sdp.validation import check_nonnegative, check_positive_int
 
@@ -41,7 +41,7 @@ class MaxCutResult(BaseResult):
     """
 
     EXTRA_KEYS: ClassVar[tuple[str, ...]] = (
-        "name", "m", "cut_value", "ratio", "solve_seconds", "rounding_seconds",
+        "name", "m", "cut_value", "ratio", "solve_seconds", "rounding_seconds", "evidence",
     )
 
     name: str
@@ -91,6 +91,11 @@ class MaxCutResult(BaseResult):
     @property
     def iterations(self) -> int:
         return self.sdp.iterations
+
+    @property
+    def evidence(self) -> Evidence:
+        """What the bound rests on (the SDP certificate's `Evidence`): a proof or an estimate."""
+        return self.sdp.evidence
 
     @property
     def labels(self) -> list[Any]:

@@ -324,7 +324,7 @@ def test_one_result_vocabulary():
     keys = list(ls.BaseResult.KEYS)
     assert list(d)[: len(keys)] == list(sdp)[: len(keys)] == keys
     for key in ("n", "sense", "objective", "bound", "gap", "relative_gap", "certified", "status",
-                "rank", "method", "iterations"):
+                "rank", "method", "iterations", "evidence"):
         assert d[key] == sdp[key], key
     assert (res.sdp_value, res.upper_bound) == (res.objective, res.bound)  # the Max-Cut names
     assert res.relative_gap == res.sdp.relative_gap == res.sdp.certificate.relative_gap

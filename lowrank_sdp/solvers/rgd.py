@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections import deque
 
 import numpy as np
@@ -24,37 +25,62 @@ from lowrank_sdp.solvers._common import (
 MEMORY = 10  # nonmonotone window (Grippo-Lampariello-Lucidi: compare with the max of the last M)
 
 
-def rgd(problem: Problem, Y: np.ndarray, options: InnerOptions, monitor: Monitor) -> InnerResult:
-    objective = problem.objective
-    f, GY = objective.evaluate(Y)
-    grad, g2 = gradient(Y, GY)
-    step = first_step(grad)  # then BB takes over
+class NumpySpace:
+    """The oblique manifold of `lowrank_sdp.manifold` with `objective` on it: what `descend` moves
+    on for the numpy methods. Another space (the torch path's tensors, row-sharded tensors) gives
+    the same five operations on its own arrays."""
+
+    def __init__(self, objective) -> None:
+        self.evaluate = objective.evaluate  # Y -> (f, G Y)
+        self.retract = manifold.retract  # (Y, V, t) -> R_Y(t V)
+        self.transported_inner_products = manifold.transported_inner_products
+        self.gradient = gradient  # (Y, G Y) -> (grad, |grad|^2)
+        self.first_step = first_step  # grad -> the first trial step
+
+
+def descend(space, Y, grad_tol: float, monitor: Monitor):
+    """Riemannian gradient descent on `space` from Y until |grad| <= grad_tol (1 + |f|), a stall,
+    a failed line search or a monitor stop: returns (Y, f, grad_norm, converged, stop).
+
+    `space` provides ``evaluate(Y) -> (f, GY)``, ``gradient(Y, GY) -> (grad, |grad|^2)``,
+    ``first_step(grad)``, ``retract(Y, V, t)`` and ``transported_inner_products(grad, grad_new,
+    Y_new) -> (a, b)`` (see `bb_step`), with every sum over the whole of Y; so one loop serves the
+    numpy path (`NumpySpace`) and the torch path (`lowrank_sdp.torch.backend`).
+    """
+    f, GY = space.evaluate(Y)
+    grad, g2 = space.gradient(Y, GY)
+    step = space.first_step(grad)  # then BB takes over
     recent = deque([f], maxlen=MEMORY)
     best, stalled = f, 0
     k = 0
     while True:
-        gnorm = float(np.sqrt(g2))
-        if gnorm <= options.grad_tol * (1.0 + abs(f)):
-            return InnerResult(Y, f, gnorm, True)
+        gnorm = math.sqrt(g2)
+        if gnorm <= grad_tol * (1.0 + abs(f)):
+            return Y, f, gnorm, True, None
         reference = max(recent)
         t = step
         while True:
-            Y_new = manifold.retract(Y, grad, -t)
-            f_new, GY_new = objective.evaluate(Y_new)
+            Y_new = space.retract(Y, grad, -t)
+            f_new, GY_new = space.evaluate(Y_new)
             if f_new <= reference - ARMIJO * t * g2:
                 break
             t *= 0.5
             if t < MIN_STEP:
-                return InnerResult(Y, f, gnorm, False)
-        grad_new, g2_new = gradient(Y_new, GY_new)
+                return Y, f, gnorm, False, None
+        grad_new, g2_new = space.gradient(Y_new, GY_new)
         # BB step from s = -t grad and y = grad_new - transport(grad) (transport by projection).
-        a, b = manifold.transported_inner_products(grad, grad_new, Y_new)
+        a, b = space.transported_inner_products(grad, grad_new, Y_new)
         step = bb_step(t, a, b, g2, g2_new, k)
         Y, f, grad, g2 = Y_new, f_new, grad_new, g2_new
         recent.append(f)
         k += 1
-        if monitor.step(Y, f, float(np.sqrt(g2))):
-            return InnerResult(Y, f, float(np.sqrt(g2)), False, monitor.stop)
+        if monitor.step(Y, f, math.sqrt(g2)):
+            return Y, f, math.sqrt(g2), False, monitor.stop
         best, stalled = progress(f, best, stalled)
         if stalled >= STALL_ITERATIONS:
-            return InnerResult(Y, f, float(np.sqrt(g2)), False)
+            return Y, f, math.sqrt(g2), False, None
+
+
+def rgd(problem: Problem, Y: np.ndarray, options: InnerOptions, monitor: Monitor) -> InnerResult:
+    """The "rgd" method: `descend` on the numpy oblique manifold (the solver contract)."""
+    return InnerResult(*descend(NumpySpace(problem.objective), Y, options.grad_tol, monitor))

@@ -23,7 +23,6 @@ from __future__ import annotations
 import math
 import time
 import warnings
-from collections import deque
 from collections.abc import Callable
 
 import numpy as np
@@ -34,15 +33,8 @@ from scipy.sparse.linalg import LinearOperator
 from lowrank_sdp.certificate import certify_problem
 from lowrank_sdp.problem import make_problem
 from lowrank_sdp.result import IterationRecord, IterationState, Result, Status
-from lowrank_sdp.solvers._common import (
-    ARMIJO,
-    MIN_STEP,
-    STALL_ITERATIONS,
-    Monitor,
-    bb_step,
-    progress,
-)
-from lowrank_sdp.solvers.rgd import MEMORY
+from lowrank_sdp.solvers._common import Monitor
+from lowrank_sdp.solvers.rgd import descend
 from lowrank_sdp.torch import manifold
 from lowrank_sdp.validation import check_positive_int, invalid
 
@@ -202,40 +194,30 @@ class _TorchMonitor(Monitor):
         return super().step(Y, f, grad_norm)
 
 
+class TorchSpace:
+    """The oblique manifold on `obj`'s device tensors, for `lowrank_sdp.solvers.rgd.descend`:
+    every sum goes through ``obj.allsum``/``obj.allmax`` (one process, or all of a sharded run)."""
+
+    def __init__(self, obj) -> None:
+        self.obj = obj
+        self.evaluate = obj.evaluate
+        self.retract = manifold.retract
+
+    def gradient(self, Y: torch.Tensor, CY: torch.Tensor) -> tuple[torch.Tensor, float]:
+        return _gradient(self.obj, CY, Y)
+
+    def first_step(self, grad: torch.Tensor) -> float:
+        """A unit move of the row with the largest gradient (as the numpy path's first step)."""
+        row = math.sqrt(self.obj.allmax((grad * grad).sum(dim=1).max())) if grad.numel() else 0.0
+        return 1.0 / row if row > 0 else 1.0
+
+    def transported_inner_products(self, grad, grad_new, Y_new) -> tuple[float, float]:
+        return _bb_products(self.obj, grad, grad_new, Y_new)
+
+
 def rgd_torch(obj, Y: torch.Tensor, grad_tol: float, monitor: Monitor):
     """The numpy `rgd` step for step, on tensors: (Y, f, grad_norm, converged, stop)."""
-    f, CY = obj.evaluate(Y)
-    grad, g2 = _gradient(obj, CY, Y)
-    row = math.sqrt(obj.allmax((grad * grad).sum(dim=1).max())) if Y.numel() else 0.0
-    step = 1.0 / row if row > 0 else 1.0
-    recent = deque([f], maxlen=MEMORY)
-    best, stalled = f, 0
-    k = 0
-    while True:
-        gnorm = math.sqrt(g2)
-        if gnorm <= grad_tol * (1.0 + abs(f)):
-            return Y, f, gnorm, True, None
-        reference = max(recent)
-        t = step
-        while True:
-            Y_new = manifold.retract(Y, grad, -t)
-            f_new, CY_new = obj.evaluate(Y_new)
-            if f_new <= reference - ARMIJO * t * g2:
-                break
-            t *= 0.5
-            if t < MIN_STEP:
-                return Y, f, gnorm, False, None
-        grad_new, g2_new = _gradient(obj, CY_new, Y_new)
-        a, b = _bb_products(obj, grad, grad_new, Y_new)
-        step = bb_step(t, a, b, g2, g2_new, k)
-        Y, f, grad, g2 = Y_new, f_new, grad_new, g2_new
-        recent.append(f)
-        k += 1
-        if monitor.step(Y, f, math.sqrt(g2)):
-            return Y, f, math.sqrt(g2), False, monitor.stop
-        best, stalled = progress(f, best, stalled)
-        if stalled >= STALL_ITERATIONS:
-            return Y, f, math.sqrt(g2), False, None
+    return descend(TorchSpace(obj), Y, grad_tol, monitor)
 
 
 def _escape(obj: TorchLinear, Y: torch.Tensor, u_np: np.ndarray, columns: int,
