@@ -66,6 +66,47 @@ def test_riemannian_adam_matches_a_numpy_reference(adaptivity):
         np.testing.assert_allclose(p.detach().numpy(), Y, atol=1e-12)
 
 
+@pytest.mark.parametrize("dtype, rtol", [(torch.float64, 1e-10), (torch.float32, 2e-5)])
+def test_fused_adam_step_equals_the_tensor_step(dtype, rtol):
+    # The kernel (one pass, row by row) against the tensor operations, on factors of several
+    # ranks with an ordinary group beside them, from zero moments, at a large lr.
+    torch.manual_seed(0)
+    shapes = [(3, 5, 3), (7, 2), (130, 6), (300, 9)]  # (300, 9): more rows than one block
+    runs = []
+    for fused in (False, True):
+        ps = [factor(s, seed=i).to(dtype).detach().requires_grad_() for i, s in enumerate(shapes)]
+        bias = nn.Parameter(torch.ones(4, dtype=dtype))
+        opt = RiemannianAdam([{"params": ps, "riemannian": True, "fused": fused},
+                              {"params": [bias]}], lr=0.3, betas=(0.8, 0.99))
+        runs.append((ps, bias, opt))
+    g = torch.Generator().manual_seed(1)
+    for _ in range(6):
+        grads = [torch.randn(s, generator=g, dtype=torch.float64).to(dtype) for s in shapes]
+        gb = torch.randn(4, generator=g, dtype=torch.float64).to(dtype)
+        for ps, bias, opt in runs:
+            for p, gr in zip(ps, grads):
+                p.grad = gr.clone()
+            bias.grad = gb.clone()
+            opt.step()
+        for (a, b) in zip(runs[0][0] + [runs[0][1]], runs[1][0] + [runs[1][1]]):
+            torch.testing.assert_close(b.detach(), a.detach(), rtol=rtol, atol=rtol)
+        for pa, pb in zip(runs[0][0], runs[1][0]):
+            sa, sb = runs[0][2].state[pa], runs[1][2].state[pb]
+            for key in ("exp_avg", "exp_avg_sq", "step"):
+                torch.testing.assert_close(sb[key], sa[key], rtol=rtol, atol=rtol)
+    assert all(is_factor(p) for p in runs[1][0])
+
+
+def test_fused_true_refuses_what_the_kernel_cannot_take():
+    with pytest.raises(ValueError, match="The 'fused' parameter of RiemannianAdam must be None"):
+        RiemannianAdam([{"params": [factor()], "riemannian": True, "adaptivity": "coordinate"}],
+                       fused=True)
+    with pytest.raises(ValueError, match="The 'fused' parameter of RiemannianAdam must be None"):
+        RiemannianAdam([nn.Parameter(torch.ones(3))], fused=True)
+    with pytest.raises(ValueError, match="The 'fused' parameter of RiemannianAdam must be None"):
+        RiemannianAdam([factor()], fused="yes")
+
+
 def test_one_column_factors_take_the_clipped_step():
     p = nn.Parameter(torch.rand(4, 2, 1, dtype=torch.float64) * 2 - 1)
     assert is_factor(p) and not is_factor(nn.Parameter(torch.full((4, 1), 1.5)))

@@ -25,8 +25,10 @@ import math
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
+import numpy as np
 import torch
 
+from lowrank_sdp.kernels.stochastic import adam_rows_step
 from lowrank_sdp.torch import manifold
 from lowrank_sdp.validation import check_choice, invalid
 
@@ -65,6 +67,21 @@ def _retract_(p: torch.Tensor, d: torch.Tensor, t: float) -> torch.Tensor:
     if p.shape[-1] == 1:
         return p.add_(d, alpha=t).clamp_(-1.0, 1.0)
     return manifold.retract_(p, d, t)
+
+
+_FUSED_DTYPES = (torch.float32, torch.float64)
+
+
+def _fusable(p: torch.Tensor, group: dict[str, Any]) -> bool:
+    # What adam_rows_step takes: a sphere factor (r >= 2) with one second moment per row, on
+    # the CPU in a dtype numba compiles for. Contiguity is checked per step (grads may vary).
+    return (group["riemannian"] and group["adaptivity"] == "row" and p.shape[-1] >= 2
+            and p.device.type == "cpu" and p.dtype in _FUSED_DTYPES)
+
+
+def _rows(t: torch.Tensor) -> Any:
+    """The (n, r) numpy view of a contiguous CPU tensor (shares memory)."""
+    return t.detach().view(-1, t.shape[-1]).numpy()
 
 
 class _Riemannian(torch.optim.Optimizer):
@@ -106,12 +123,15 @@ class _Riemannian(torch.optim.Optimizer):
                     "a gradient is NaN or infinite; step refused, parameters and optimizer "
                     "state unchanged")
 
-    def _gradients(self) -> Iterator[tuple[dict[str, Any], torch.Tensor, torch.Tensor]]:
+    def _gradients(
+        self, fused: Callable[[dict[str, Any], torch.Tensor], bool] | None = None,
+    ) -> Iterator[tuple[dict[str, Any], torch.Tensor, torch.Tensor]]:
         """(group, p, g) for every parameter with a gradient: g = grad + weight decay · p, and
-        on factor groups its tangent projection (the Riemannian gradient)."""
+        on factor groups its tangent projection (the Riemannian gradient); a parameter for
+        which ``fused(group, p)`` returns True has taken its whole step there and is skipped."""
         for group in self.param_groups:
             for p in group["params"]:
-                if p.grad is None:
+                if p.grad is None or (fused is not None and fused(group, p)):
                     continue
                 g = p.grad
                 if group["weight_decay"]:
@@ -185,7 +205,14 @@ class RiemannianAdam(_Riemannian):
     each coordinate stay in proportion to its share of the row's gradient; ``"coordinate"`` keeps
     one per entry (each column gets its own scale, which blows tiny gradients of a column up to
     full-size steps: measured worse for bnn, see docs/bnn.md). One-column factors have one entry
-    per row: both are Adam."""
+    per row: both are Adam.
+
+    ``fused`` (a group option) chooses how a factor's ``"row"`` step is computed: one pass of
+    :func:`lowrank_sdp.kernels.stochastic.adam_rows_step` over the factor, its gradient and the
+    moments (CPU tensors of float32/float64, contiguous), or tensor operations (any device; some
+    twenty passes, each a loop of length r per row: 4-5x slower on the CPU). ``None`` (default)
+    takes the kernel wherever it applies; ``True`` requires it (a factor it cannot take is a
+    ValueError); ``False`` never uses it. Both compute the same update (tests compare them)."""
 
     def __init__(
         self,
@@ -196,6 +223,7 @@ class RiemannianAdam(_Riemannian):
         weight_decay: float = 0.0,
         riemannian: bool = False,
         adaptivity: str = "row",
+        fused: bool | None = None,
     ) -> None:
         check_choice(adaptivity, ("row", "coordinate"), "adaptivity", "RiemannianAdam")
         for i, b in enumerate(betas):
@@ -204,22 +232,64 @@ class RiemannianAdam(_Riemannian):
         if not eps >= 0:
             raise invalid("eps", "RiemannianAdam", "a non-negative number", eps)
         defaults = dict(lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay,
-                        riemannian=riemannian, adaptivity=adaptivity)
+                        riemannian=riemannian, adaptivity=adaptivity, fused=fused)
         super().__init__(params, defaults)
+
+    def add_param_group(self, param_group: dict[str, Any]) -> None:
+        super().add_param_group(param_group)
+        group = self.param_groups[-1]
+        fused = group["fused"]
+        if fused is not None and not isinstance(fused, bool):
+            raise invalid("fused", "RiemannianAdam", "None, True or False", fused)
+        if fused:
+            for p in group["params"]:
+                if not _fusable(p, group):
+                    raise invalid(
+                        "fused", "RiemannianAdam",
+                        "None or False unless every parameter of the group is a CPU float32 or "
+                        "float64 factor with r >= 2 columns in a group with riemannian=True and "
+                        "adaptivity='row'",
+                        f"True for a {p.device.type} {p.dtype} tensor of shape {tuple(p.shape)}")
+
+    def _state(self, p: torch.Tensor, rows: bool) -> dict[str, Any]:
+        state = self.state[p]
+        if not state:
+            state["step"] = torch.zeros((), dtype=torch.float32)
+            state["exp_avg"] = torch.zeros_like(p, memory_format=torch.contiguous_format)
+            state["exp_avg_sq"] = (torch.zeros_like(p[..., :1], memory_format=torch.contiguous_format)
+                                   if rows else torch.zeros_like(p))
+        return state
+
+    def _fused_step(self, group: dict[str, Any], p: torch.Tensor) -> bool:
+        """The whole step of factor `p` by the kernel, where it applies (see ``fused``)."""
+        if group["fused"] is False or not _fusable(p, group) or group["weight_decay"]:
+            return False
+        state = self._state(p, rows=True)
+        m, v, g = state["exp_avg"], state["exp_avg_sq"], p.grad
+        if not all(t.is_contiguous() for t in (p, g, m, v)):
+            if group["fused"]:
+                raise invalid("fused", "RiemannianAdam",
+                              "None or False for non-contiguous parameters, gradients or state",
+                              True)
+            return False
+        state["step"] += 1
+        t = float(state["step"])
+        beta1, beta2 = group["betas"]
+        scalar = np.float32 if p.dtype == torch.float32 else np.float64
+        adam_rows_step(_rows(p), _rows(g), _rows(m), _rows(v), scalar(beta1), scalar(beta2),
+                       scalar(math.sqrt(1 - beta2**t)), scalar(group["eps"]),
+                       scalar(-group["lr"] / (1 - beta1**t)), scalar(torch.finfo(p.dtype).tiny),
+                       (0,) * p.shape[-1])
+        return True
 
     @torch.no_grad()
     def step(self, closure: Callable[[], Any] | None = None) -> Any:
         loss = self._loss(closure)
-        for group, p, g in self._gradients():
+        for group, p, g in self._gradients(fused=self._fused_step):
             riem, lr = group["riemannian"], group["lr"]
             beta1, beta2 = group["betas"]
-            state = self.state[p]
             rows = riem and group["adaptivity"] == "row"
-            if not state:
-                state["step"] = torch.zeros((), dtype=torch.float32)
-                state["exp_avg"] = torch.zeros_like(p)
-                state["exp_avg_sq"] = (torch.zeros_like(p[..., :1]) if rows
-                                       else torch.zeros_like(p))
+            state = self._state(p, rows)
             state["step"] += 1
             t = float(state["step"])
             m, v = state["exp_avg"], state["exp_avg_sq"]
