@@ -9,6 +9,8 @@ after the last layer scales the logits) and the network's input (standardised pi
 - ``mlp``: input → 512 → 512 → classes (784-512-512-10 on 28x28 images).
 - ``cnn``: conv3x3(16) → maxpool2 → conv3x3(32) → maxpool2 → 256 → classes, each binary layer
   followed by BatchNorm and the activation (pooling before BatchNorm, as usual for BNNs).
+- ``cnn-small``: the same at half the width, conv3x3(8) → maxpool2 → conv3x3(16) → maxpool2 →
+  128 → classes (a grid of benchmarks that fits one CPU thread).
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from torch import nn
 
 from lowrank_sdp.validation import check_choice, check_int
 
-ARCHITECTURES = ("mlp", "cnn")
+ARCHITECTURES = ("mlp", "cnn", "cnn-small")
 METHODS = ("vispa", "ste", "bayesbinn")
 ACTIVATIONS = ("binary", "real")
 
@@ -61,7 +63,7 @@ def build_model(
     rank: int = 0,
     **layer_options,
 ) -> nn.Sequential:
-    """`arch` ("mlp" | "cnn") with `method`'s binary layers ("vispa" | "ste" | "bayesbinn")."""
+    """`arch` ("mlp" | "cnn" | "cnn-small") with `method`'s binary layers ("vispa" | "ste" | "bayesbinn")."""
     check_choice(arch, ARCHITECTURES, "arch", "build_model")
     check_choice(method, METHODS, "method", "build_model")
     check_choice(activations, ACTIVATIONS, "activations", "build_model")
@@ -76,13 +78,14 @@ def build_model(
             linear(512, 512), nn.BatchNorm1d(512), act(),
             linear(512, num_classes), nn.BatchNorm1d(num_classes),
         )
-    flat = 32 * (h // 4) * (w // 4)
+    c1, c2, hidden = (8, 16, 128) if arch == "cnn-small" else (16, 32, 256)
+    flat = c2 * (h // 4) * (w // 4)
     return nn.Sequential(
-        conv(c, 16, 3, 1), nn.MaxPool2d(2), nn.BatchNorm2d(16), act(),
-        conv(16, 32, 3, 1), nn.MaxPool2d(2), nn.BatchNorm2d(32), act(),
+        conv(c, c1, 3, 1), nn.MaxPool2d(2), nn.BatchNorm2d(c1), act(),
+        conv(c1, c2, 3, 1), nn.MaxPool2d(2), nn.BatchNorm2d(c2), act(),
         nn.Flatten(),
-        linear(flat, 256), nn.BatchNorm1d(256), act(),
-        linear(256, num_classes), nn.BatchNorm1d(num_classes),
+        linear(flat, hidden), nn.BatchNorm1d(hidden), act(),
+        linear(hidden, num_classes), nn.BatchNorm1d(num_classes),
     )
 
 
