@@ -1,0 +1,495 @@
+"""Graph partitions beyond Max-Cut: Max-Bisection and Max-k-Cut, each SDP bound + a rounding.
+
+Max-Bisection (two sides of equal size; for odd n, sizes differing by one):
+
+    max <L/4, X>  s.t.  diag(X) = 1,  <J, X> = 0,  X PSD                  (J = 1 1^T)
+
+No X > 0 is feasible (X PSD and 1^T X 1 = 0 force X 1 = 0), so the multiplier of <J, X> = 0 has
+no finite optimum and an augmented Lagrangian crawls (docs/general.md, Limits). `max_bisection`
+keeps 1^T Y = 0 exactly on the factor instead: Y lives on {unit rows} x {columns orthogonal to
+1}, and the certificate is the dual bound of the equivalent constraints diag(X) = 1, X 1 = 0
+(implied by the original ones, so the bound is a bound of the original SDP): for any lambda and
+every feasible X, <C, X> = sum(lambda) + <P (C - Diag(lambda)) P, X> with P = I - J / n, hence
+
+    OPT <= sum(lambda) + n max(lambda_max(P (C - Diag(lambda)) P), 0).
+
+The multipliers of X 1 = 0 are the projection P itself (the y -> infinity limit of <J, X> = 0's).
+
+Max-k-Cut (Frieze-Jerrum 1997): k parts, the weight of the edges between parts,
+
+    max (k-1)/k sum_{ij in E} w_ij (1 - X_ij)  s.t.  diag(X) = 1,  X_ij >= -1/(k-1) (ij in E),
+    X PSD,
+
+through `lowrank_sdp.solve` (the inequalities go to its augmented Lagrangian). Any k-partition
+is feasible (X_ij = 1 inside a part, -1/(k-1) across: the vertices of a regular simplex), so the
+certified bound bounds every k-cut.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+import numpy as np
+import scipy.sparse as sp
+from scipy.sparse.linalg import LinearOperator
+
+from lowrank_sdp import certificate as _cert
+from lowrank_sdp._validation import check_nonnegative, check_positive_int, check_seed, invalid
+from lowrank_sdp.io.graph import Graph, as_graph
+from lowrank_sdp.io.readers import read_graph
+from lowrank_sdp.maxcut import MaxCutResult
+from lowrank_sdp.result import BaseResult, Certificate, Evidence, Result, Status
+
+__all__ = ["MaxKCutResult", "max_bisection", "max_k_cut"]
+
+EPS = np.finfo(np.float64).eps
+DENSE_PROJECTED = 2000
+"""Up to this n the projected slack P S P is formed densely (its proofs are the dense ones)."""
+SWAP_CANDIDATES = 16
+"""Balanced local search: the best swap among this many top-gain vertices of each side."""
+
+
+def _graph(graph, func: str, weight: str | None) -> Graph:
+    if isinstance(graph, (str, os.PathLike)):
+        return read_graph(graph)
+    return as_graph(graph, func, "graph", weight=weight)
+
+
+# --------------------------------------------------------------------------------------------
+# Max-Bisection: the SDP on {unit rows, 1^T Y = 0}
+# --------------------------------------------------------------------------------------------
+
+def _retract(Z: np.ndarray) -> np.ndarray:
+    """The nearest-by-alternation point of {unit rows} and {1^T Y = 0}: column means out, rows
+    normalised, until the column sums vanish to rounding (a tangent step leaves them O(t^2))."""
+    n = Z.shape[0]
+    for _ in range(200):
+        Z = Z - Z.mean(axis=0)
+        Z /= np.linalg.norm(Z, axis=1)[:, None]
+        if np.linalg.norm(Z.sum(axis=0)) <= 1e-13 * math.sqrt(n):
+            break
+    return Z
+
+
+def _multipliers(Y: np.ndarray, G: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(a, b) with G - Diag(a) Y - 1 b^T tangent at Y: <y_i, .> = 0 per row and column sums 0.
+
+    From the two conditions: a_i = <y_i, g_i - b> and (n I - Y^T Y) b = G^T 1 - Y^T d with
+    d_i = <y_i, g_i> (an r x r system)."""
+    n, r = Y.shape
+    d = np.einsum("ij,ij->i", Y, G)
+    lhs = n * np.eye(r) - Y.T @ Y
+    rhs = G.sum(axis=0) - Y.T @ d
+    b = np.linalg.lstsq(lhs, rhs, rcond=None)[0]
+    return d - Y @ b, b
+
+
+def _tangent(Y: np.ndarray, G: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    a, b = _multipliers(Y, G)
+    return G - a[:, None] * Y - b[None, :], a
+
+
+def _bisection_bound(C: sp.csr_matrix, lam: np.ndarray, Y: np.ndarray, *, seed: int,
+                     target: float) -> tuple[float, Any]:
+    """(bound, eig): sum(lam) + n max(lambda_max(P (C - Diag lam) P), 0), rounded up, through
+    the core certificate's eigenvalue routine on the min-form slack S = P (Diag lam - C) P."""
+    n = C.shape[0]
+    M = sp.csr_matrix(sp.diags(lam) - C)
+    if n <= DENSE_PROJECTED:
+        D = M.toarray()
+        u = D.mean(axis=1)
+        G = D - u[:, None] - u[None, :] + u.mean()
+        G = 0.5 * (G + G.T)
+    else:
+        def matvec(x):
+            x = np.asarray(x, dtype=np.float64).reshape(n, -1)
+            x = x - x.mean(axis=0)
+            z = M @ x
+            return (z - z.mean(axis=0)).reshape(-1) if z.shape[1] == 1 else z - z.mean(axis=0)
+
+        G = LinearOperator((n, n), matvec=matvec, matmat=matvec, rmatvec=matvec, dtype=np.float64)
+    zero = np.zeros(n)
+    eig = _cert.smallest_eigenvalue(G, zero, Y, seed=seed, target=target)
+    eig = _cert.settle(G, zero, eig, target, rigorous=False, seconds=_cert.DEFAULT_PROOF_SECONDS)
+    # P S P is formed (or applied) in floating point: its distance to the exact one is at most
+    # ~3 n eps max_i sum_j |S_ij| in the 2-norm; the margin takes 16 (n + 8) eps of that.
+    rowsum = float(np.abs(M).sum(axis=1).max()) if M.nnz else 0.0
+    lower = float(eig.lower) - 16.0 * (n + 8) * EPS * rowsum
+    total = math.fsum(lam)
+    bound = total + n * max(-lower, 0.0)
+    bound += 64.0 * EPS * (float(np.abs(lam).sum()) + abs(bound))
+    return bound, eig._replace(lower=lower)
+
+
+def _solve_bisection(C: sp.csr_matrix, *, tol: float, seed: int, time_limit: float | None,
+                     max_iterations: int | None) -> Result:
+    """Riemannian gradient ascent (Barzilai-Borwein steps, Armijo backtracking) of <C, Y Y^T>
+    on {unit rows, 1^T Y = 0}, certified as in the module docstring; the rank climbs by one
+    column along the eigenvector of a positive eigenvalue of P (C - Diag lambda) P."""
+    start = time.perf_counter()
+    n = C.shape[0]
+    rng = np.random.default_rng(seed)
+    r = min(n, max(2, math.ceil(math.sqrt(2 * (n + 1)))))
+    Y = _retract(rng.standard_normal((n, r)))
+    scale = max(1.0, float(abs(C).sum()) / n)
+    grad_tol = 1e-3 * scale
+    iterations, step = 0, 1.0 / scale
+    rank_history = [r]
+    status = None
+    deadline = np.inf if time_limit is None else start + time_limit
+    CY = C @ Y
+    f = float(np.einsum("ij,ij->", CY, Y))
+    V, lam = _tangent(Y, CY)
+    while True:
+        gnorm = float(np.linalg.norm(V))
+        if gnorm <= grad_tol:
+            target = 0.1 * tol * (1.0 + abs(f)) / n
+            bound, eig = _bisection_bound(C, lam, Y, seed=seed, target=target)
+            if bound - f <= tol * (1.0 + abs(f)):
+                status = Status.CERTIFIED
+                break
+            if (-eig.theta > 10.0 * gnorm and eig.vector is not None and Y.shape[1] < n
+                    and -eig.theta * n > tol * (1.0 + abs(f))):
+                u = np.asarray(eig.vector, dtype=np.float64).reshape(-1)
+                u = u - u.mean()
+                Y = _retract(np.hstack([Y, 1e-2 * u[:, None] / max(np.abs(u).max(), 1e-300)]))
+                rank_history.append(Y.shape[1])
+            elif grad_tol <= 1e-13 * scale:
+                status = Status.STATIONARY
+                break
+            grad_tol *= 0.1
+            CY = C @ Y
+            f = float(np.einsum("ij,ij->", CY, Y))
+            V, lam = _tangent(Y, CY)
+            continue
+        if time.perf_counter() >= deadline:
+            status = Status.TIME_LIMIT
+            break
+        if max_iterations is not None and iterations >= max_iterations:
+            status = Status.MAX_ITERATIONS
+            break
+        t = step
+        while True:
+            Y_new = _retract(Y + t * V)
+            CY_new = C @ Y_new
+            f_new = float(np.einsum("ij,ij->", CY_new, Y_new))
+            if f_new >= f + 1e-4 * t * gnorm**2 or t < 1e-14:
+                break
+            t *= 0.5
+        V_new, lam = _tangent(Y_new, CY_new)
+        s = Y_new - Y
+        dv = V - V_new  # ascent: the gradient of -f is -V
+        sy = float(np.vdot(s, dv))
+        step = float(np.vdot(s, s)) / sy if sy > 0 else 2.0 * t
+        step = min(max(step, 1e-8 / scale), 1e8 / scale)
+        Y, CY, f, V = Y_new, CY_new, f_new, V_new
+        iterations += 1
+    if status is not Status.CERTIFIED:
+        target = 0.1 * tol * (1.0 + abs(f)) / n
+        bound, eig = _bisection_bound(C, lam, Y, seed=seed, target=target)
+    gap = max(bound - f, 0.0)
+    cert = Certificate(objective=f, bound=bound, gap=gap, lambda_min=float(eig.lower),
+                       lambda_estimate=float(eig.theta), residual=float(eig.residual),
+                       evidence=eig.evidence, multipliers=lam, eigenvector=eig.vector)
+    return Result(Y=Y, objective=f, bound=bound, gap=gap, status=status, rank=Y.shape[1],
+                  iterations=iterations, seconds=time.perf_counter() - start,
+                  method="bisection-rgd", sense="max", certificate=cert,
+                  rank_history=tuple(rank_history), grad_norm=float(np.linalg.norm(V)))
+
+
+def _cut_values(W: sp.csr_matrix, X: np.ndarray) -> np.ndarray:
+    """Cut weight of every column of X (labels +-1): (sum(W) - x^T W x) / 4."""
+    return (float(W.sum()) - np.einsum("ij,ij->j", X, W @ X)) / 4.0
+
+
+def balanced_local_search(W: sp.csr_matrix, x: np.ndarray, *, max_swaps: int | None = None,
+                          tol: float = 1e-9) -> np.ndarray:
+    """Improve a cut by swaps of one vertex from each side (the sizes never change): the best
+    swap among the SWAP_CANDIDATES highest flip gains of each side, while one gains.
+
+    Flipping i changes the cut by g_i = x_i (W x)_i; swapping i and j (opposite sides) by
+    g_i + g_j + 2 w_ij."""
+    x = np.array(x, dtype=np.float64)
+    n = x.size
+    W = sp.csr_matrix(W)
+    g = x * (W @ x)
+    max_swaps = 10 * n if max_swaps is None else max_swaps
+    K = min(SWAP_CANDIDATES, n)
+    for _ in range(max_swaps):
+        plus, minus = np.flatnonzero(x > 0), np.flatnonzero(x < 0)
+        if plus.size == 0 or minus.size == 0:
+            break
+        a = plus[np.argsort(-g[plus], kind="stable")[:K]]
+        b = minus[np.argsort(-g[minus], kind="stable")[:K]]
+        gain = g[a][:, None] + g[b][None, :] + 2.0 * W[a][:, b].toarray()
+        p, q = np.unravel_index(int(np.argmax(gain)), gain.shape)
+        if gain[p, q] <= tol:
+            break
+        for v in (int(a[p]), int(b[q])):
+            lo, hi = W.indptr[v], W.indptr[v + 1]
+            nbr, w = W.indices[lo:hi], W.data[lo:hi]
+            g[nbr] -= 2.0 * x[nbr] * w * x[v]
+            x[v] = -x[v]
+            g[v] = -g[v]
+    return x.astype(np.int8)
+
+
+def round_bisection(Y: np.ndarray, W: sp.csr_matrix, *, trials: int = 1000, seed: int = 0,
+                    local_search: bool = True, candidates: int = 8) -> tuple[np.ndarray, float]:
+    """Hyperplane rounding made exactly balanced, then balanced local search.
+
+    Each random hyperplane g orders the vertices by <y_i, g>; the n/2 largest go to +1 (the
+    hyperplane shifted to the median: the vertices nearest it change sides). The `candidates`
+    best such bisections are improved by `balanced_local_search`; returns (labels, cut)."""
+    n = Y.shape[0]
+    rng = np.random.default_rng(seed)
+    best_x = np.zeros((n, 0), dtype=np.float64)
+    best_v = np.zeros(0)
+    chunk = max(1, min(trials, (1 << 22) // max(n, 1)))
+    done = 0
+    while done < trials:
+        t = min(chunk, trials - done)
+        Z = Y @ rng.standard_normal((Y.shape[1], t))
+        order = np.argsort(-Z, axis=0, kind="stable")
+        X = -np.ones((n, t))
+        np.put_along_axis(X, order[: n // 2], 1.0, axis=0)
+        vals = _cut_values(W, X)
+        best_x = np.hstack([best_x, X])
+        best_v = np.concatenate([best_v, vals])
+        keep = np.argsort(-best_v, kind="stable")[: max(candidates, 1)]
+        best_x, best_v = best_x[:, keep], best_v[keep]
+        done += t
+    xs = [best_x[:, j] for j in range(best_x.shape[1] if local_search else 1)]
+    if local_search:
+        xs = [balanced_local_search(W, x).astype(np.float64) for x in xs]
+    vals = _cut_values(W, np.stack(xs, axis=1))
+    x = xs[int(np.argmax(vals))]
+    if x[0] < 0:
+        x = -x
+    return x.astype(np.int8), float(_cut_values(W, x[:, None])[0])
+
+
+def max_bisection(
+    graph,
+    *,
+    tol: float = 1e-6,
+    seed: int = 0,
+    time_limit: float | None = None,
+    max_iterations: int | None = None,
+    trials: int = 1000,
+    local_search: bool = True,
+    weight: str | None = "weight",
+) -> MaxCutResult:
+    """Max-Bisection: an SDP upper bound on the best cut with sides of equal size, and a
+    bisection reaching toward it.
+
+    Parameters
+    ----------
+    graph : as for `lowrank_sdp.maxcut` (a path, a Graph, a weight matrix, a networkx graph).
+        For odd n an isolated vertex is added inside (sizes then differ by at most one, and the
+        bound is that of the best such near-bisection).
+    tol : relative gap to certify.
+    seed, time_limit, max_iterations : of the SDP solve (time_limit covers the solve only).
+    trials : random hyperplanes of the rounding; local_search: improve the best ones by
+        balanced swaps (`balanced_local_search`).
+    weight : the networkx edge attribute holding the weight.
+
+    Returns
+    -------
+    MaxCutResult whose x has sum(x) = 0 (odd n: +-1), cut_value <= max bisection <= bound.
+    `sdp` is the `Result` of the SDP on {unit rows, 1^T Y = 0} (method "bisection-rgd").
+    """
+    func = "max_bisection"
+    start = time.perf_counter()
+    tol = check_nonnegative(tol, "tol", func)
+    seed = check_seed(seed, func)
+    time_limit = check_nonnegative(time_limit, "time_limit", func, allow_none=True)
+    trials = check_positive_int(trials, "trials", func)
+    if max_iterations is not None:
+        max_iterations = check_positive_int(max_iterations, "max_iterations", func, " or None")
+    g = _graph(graph, func, weight)
+    n0 = g.n
+    if n0 < 2:
+        raise invalid("graph", func, "a graph with at least 2 vertices", f"<a graph with {n0}>")
+    W = sp.csr_matrix(g.adjacency, dtype=np.float64)
+    if n0 % 2:
+        W = sp.csr_matrix(sp.block_diag([W, sp.csr_matrix((1, 1))]))
+    n = W.shape[0]
+    L = sp.csr_matrix(sp.diags(np.asarray(W.sum(axis=1)).ravel()) - W)
+    t0 = time.perf_counter()
+    res = _solve_bisection(sp.csr_matrix(L * 0.25), tol=tol, seed=seed, time_limit=time_limit,
+                           max_iterations=max_iterations)
+    t1 = time.perf_counter()
+    x, value = round_bisection(res.Y, W, trials=trials, seed=seed, local_search=local_search)
+    x = x[:n0]
+    t2 = time.perf_counter()
+    return MaxCutResult(
+        name=g.name or "graph", n=n0, m=g.m, objective=res.objective, bound=res.bound,
+        gap=res.gap, cut_value=value, x=x,
+        ratio=value / res.bound if res.bound > 0 else float("nan"), rank=res.rank,
+        status=res.status, seconds=t2 - start, solve_seconds=t1 - t0, rounding_seconds=t2 - t1,
+        sdp=res, nodes=g.nodes,
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# Max-k-Cut (Frieze-Jerrum)
+# --------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class MaxKCutResult(BaseResult):
+    """What `max_k_cut` returns: cut_value <= max k-cut <= bound (the certified SDP bound)."""
+
+    EXTRA_KEYS: ClassVar[tuple[str, ...]] = ("name", "k", "m", "cut_value", "infeasibility")
+
+    name: str
+    n: int
+    m: int
+    k: int
+    objective: float
+    """(k-1)/k sum w_ij (1 - X_ij) at the solver's X (feasible up to `infeasibility`)."""
+    bound: float
+    """Certified upper bound on the SDP, hence on every k-cut (NaN when none, see `status`)."""
+    gap: float
+    cut_value: float
+    """Weight of the edges between parts, recomputed from `parts`."""
+    parts: np.ndarray = field(repr=False)
+    """The part (0..k-1) of each vertex."""
+    infeasibility: float
+    rank: int
+    status: Status
+    seconds: float
+    sdp: Any = field(repr=False)
+    """The `lowrank_sdp.Result` (an `SDPResult` for k >= 3) of the SDP solve."""
+    nodes: Any = field(default=None, repr=False)
+
+    sense: ClassVar[str] = "max"
+
+    @property
+    def method(self) -> str:
+        return self.sdp.method
+
+    @property
+    def iterations(self) -> int:
+        return self.sdp.iterations
+
+
+def k_cut_value(W: sp.csr_matrix, parts: np.ndarray) -> float:
+    """Weight of the edges whose ends lie in different parts."""
+    C = sp.triu(sp.csr_matrix(W), k=1, format="coo")
+    return float(C.data[parts[C.row] != parts[C.col]].sum())
+
+
+def k_cut_local_search(W: sp.csr_matrix, parts: np.ndarray, k: int, *,
+                       max_moves: int | None = None, tol: float = 1e-9) -> np.ndarray:
+    """Move single vertices between parts while a move gains: the best move of all, each time.
+
+    With D[i, q] the weight from i to part q, moving i from p to q gains D[i, p] - D[i, q]."""
+    W = sp.csr_matrix(W)
+    n = parts.size
+    parts = np.array(parts, dtype=np.int64)
+    D = np.asarray((W @ sp.csr_matrix((np.ones(n), (np.arange(n), parts)), shape=(n, k))).todense())
+    max_moves = 10 * n if max_moves is None else max_moves
+    for _ in range(max_moves):
+        gain = D[np.arange(n), parts][:, None] - D
+        flat = int(np.argmax(gain))
+        i, q = divmod(flat, k)
+        if gain[i, q] <= tol:
+            break
+        p = parts[i]
+        lo, hi = W.indptr[i], W.indptr[i + 1]
+        nbr, w = W.indices[lo:hi], W.data[lo:hi]
+        np.subtract.at(D[:, p], nbr, w)
+        np.add.at(D[:, q], nbr, w)
+        parts[i] = q
+    return parts
+
+
+def round_k_cut(Y: np.ndarray, W: sp.csr_matrix, k: int, *, trials: int = 1000, seed: int = 0,
+                local_search: bool = True, candidates: int = 8) -> tuple[np.ndarray, float]:
+    """Frieze-Jerrum rounding: k random Gaussian vectors g_1..g_k, vertex i to the part whose
+    g_l has the largest <y_i, g_l>; the `candidates` best of `trials` are improved by
+    `k_cut_local_search`. Returns (parts, cut value)."""
+    n, r = Y.shape
+    rng = np.random.default_rng(seed)
+    U = sp.triu(sp.csr_matrix(W), k=1, format="coo")
+    keep_p, keep_v = [], []
+    chunk = max(1, min(trials, (1 << 22) // max(n * k, U.nnz, 1)))
+    done = 0
+    while done < trials:
+        t = min(chunk, trials - done)
+        scores = (Y @ rng.standard_normal((r, t * k))).reshape(n, t, k)
+        P = np.argmax(scores, axis=2)  # (n, t)
+        vals = (U.data[:, None] * (P[U.row] != P[U.col])).sum(axis=0)
+        keep_p.extend(P.T)
+        keep_v.extend(vals)
+        order = np.argsort(-np.asarray(keep_v), kind="stable")[:candidates]
+        keep_p = [keep_p[j] for j in order]
+        keep_v = [keep_v[j] for j in order]
+        done += t
+    starts = keep_p if local_search else keep_p[:1]
+    outs = [k_cut_local_search(W, p, k) if local_search else p for p in starts]
+    vals = [k_cut_value(W, p) for p in outs]
+    best = int(np.argmax(vals))
+    return outs[best].astype(np.int64), float(vals[best])
+
+
+def max_k_cut(
+    graph,
+    k: int,
+    *,
+    tol: float = 1e-6,
+    seed: int = 0,
+    time_limit: float | None = None,
+    max_iterations: int | None = None,
+    trials: int = 1000,
+    local_search: bool = True,
+    weight: str | None = "weight",
+) -> MaxKCutResult:
+    """Max-k-Cut (Frieze-Jerrum): a certified SDP upper bound on the weight of the edges
+    between k parts, and a k-partition from randomized rounding + local moves.
+
+    Parameters
+    ----------
+    graph : as for `lowrank_sdp.maxcut`.
+    k : number of parts, >= 2 (k = 2 is Max-Cut, no inequalities).
+    tol, seed, time_limit, max_iterations : of the SDP solve (`lowrank_sdp.solve`).
+    trials, local_search : of the rounding (`round_k_cut`).
+    weight : the networkx edge attribute holding the weight.
+    """
+    import lowrank_sdp
+
+    func = "max_k_cut"
+    start = time.perf_counter()
+    k = check_positive_int(k, "k", func)
+    if k < 2:
+        raise invalid("k", func, "an int >= 2", k)
+    trials = check_positive_int(trials, "trials", func)
+    seed = check_seed(seed, func)
+    g = _graph(graph, func, weight)
+    n = g.n
+    W = sp.csr_matrix(g.adjacency, dtype=np.float64)
+    L = sp.csr_matrix(sp.diags(np.asarray(W.sum(axis=1)).ravel()) - W)
+    C = sp.csr_matrix(L * ((k - 1) / (2.0 * k)))
+    # X_ij >= -1/(k-1)  <=>  <A_e, X> <= 1/(k-1) with A_e = -(e_i e_j^T + e_j e_i^T) / 2
+    U = sp.triu(W, k=1, format="coo")
+    m = U.nnz
+    kwargs: dict[str, Any] = {}
+    if k > 2 and m:
+        rows = np.repeat(np.arange(m), 2)
+        cols = np.stack([U.row * n + U.col, U.col * n + U.row], axis=1).reshape(-1)
+        A = sp.csr_matrix((np.full(2 * m, -0.5), (rows, cols)), shape=(m, n * n))
+        kwargs = {"A_ub": A, "b_ub": np.full(m, 1.0 / (k - 1))}
+    res = lowrank_sdp.solve(C, sense="max", tol=tol, seed=seed, time_limit=time_limit,
+                            max_iterations=max_iterations, **kwargs)
+    parts, value = round_k_cut(res.Y, W, k, trials=trials, seed=seed, local_search=local_search)
+    return MaxKCutResult(
+        name=g.name or "graph", n=n, m=g.m, k=k, objective=float(res.objective),
+        bound=float(res.bound), gap=float(res.gap), cut_value=value, parts=parts,
+        infeasibility=float(getattr(res, "infeasibility", 0.0)), rank=int(res.rank),
+        status=res.status, seconds=time.perf_counter() - start, sdp=res, nodes=g.nodes,
+    )
