@@ -5,8 +5,11 @@
 
 from lowrank_sdp.general import SDPResult
 from lowrank_sdp.io.sdpa import read_sdpa_sdp as read_sdpa
+from lowrank_sdp.io.wcnf import read_wcnf
 from lowrank_sdp.maxcut import MaxCutResult, maxcut
+from lowrank_sdp.maxsat import MaxSATResult, maxsat
 from lowrank_sdp.objective import LinearObjective, Objective
+from lowrank_sdp.partition import MaxKCutResult, max_bisection, max_k_cut
 from lowrank_sdp.result import (
     BaseResult,
     Certificate,
@@ -30,14 +33,20 @@ __all__ = [
     "IterationState",
     "LinearObjective",
     "MaxCutResult",
+    "MaxKCutResult",
+    "MaxSATResult",
     "Objective",
     "Result",
     "SDPResult",
     "Status",
     "barvinok_pataki_rank",
     "certify",
+    "max_bisection",
+    "max_k_cut",
     "maxcut",
+    "maxsat",
     "read_sdpa",
+    "read_wcnf",
     "solve",
 ]
 __version__ = "0.1.0"

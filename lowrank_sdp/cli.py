@@ -3,6 +3,7 @@
     lowrank-sdp maxcut data/gset/G1.txt.gz            # SDP bound + rounded cut, readable summary
     lowrank-sdp maxcut G14.txt.gz --json              # one JSON object as the last line
     lowrank-sdp solve data/sdplib/mcp100.dat-s        # an SDPA file with unit-diagonal constraints
+    lowrank-sdp maxsat data/maxsat/small.wcnf         # MAX-SAT bound + an assignment
 
 Exit codes: 0 success (whatever the solver status), 2 bad input, 130 Ctrl-C before any result,
 141 (quietly) when the reader of stdout went away (`lowrank-sdp maxcut G1 --json | head -c 10`).
@@ -147,6 +148,14 @@ def build_parser() -> argparse.ArgumentParser:
                    help="write the partition to PATH: one line 'vertex side' per vertex (side +1 "
                    "or -1; vertices numbered as in the file)")
 
+    p = subcommand("maxsat", "MAX-SAT: SDP upper bound and an assignment of a (W)CNF file",
+                   "Solve the MAX-SAT SDP relaxation (the mixing method's) of a DIMACS .cnf / "
+                   ".wcnf file (pre-2022 'p wcnf' or 2022 format; .gz allowed) and round it to "
+                   "an assignment.", "(W)CNF file")
+    p.add_argument("--trials", type=int, default=1000, help="random hyperplanes of the rounding")
+    p.add_argument("--output", default=None, metavar="PATH",
+                   help="write the assignment to PATH as a DIMACS 'v' line (v 1 -2 3 ...)")
+
     subcommand("solve", "solve an SDPA sparse file (.dat-s)",
                "Solve an SDPA sparse file (.dat-s): unit-diagonal ones (SDPLIB mcp*, maxG*) by the "
                "fast path, any other by the augmented Lagrangian.", "SDPA sparse file (.dat-s)")
@@ -218,6 +227,37 @@ def _run_maxcut(args: argparse.Namespace, progress: Progress | None) -> int:
         ("status", res.status.name),
         ("seconds", f"{res.seconds:.2f}   (solve {res.solve_seconds:.2f}, "
                     f"rounding {res.rounding_seconds:.2f})"),
+    ]))
+    return EXIT_OK
+
+
+def _run_maxsat(args: argparse.Namespace, progress: Progress | None) -> int:
+    from lowrank_sdp.io import read_wcnf
+    from lowrank_sdp.maxsat import maxsat
+
+    instance = read_wcnf(args.path, max_bytes=args.max_bytes)
+    res = maxsat(instance, trials=args.trials, **_solve_options(args, progress))
+    if progress is not None:
+        progress.close()
+    values = [v if res.assignment[v - 1] else -v for v in range(1, res.n + 1)]
+    if args.output is not None:
+        Path(args.output).write_text("v " + " ".join(map(str, values)) + " 0\n")
+    _save_y(args, res.sdp.Y)
+    if args.json:
+        print(_json(res.to_dict() | {"assignment": values}))
+        return EXIT_OK
+    sdp = res.sdp
+    hard = int(instance.hard.sum())
+    print(f"{res.name}: MAX-SAT, {res.n} variables, {res.m} clauses ({hard} hard)")
+    print(_summary([
+        ("SDP value", f"{res.objective:.10g}   (rank {res.rank}, {sdp.method}, "
+                      f"{sdp.iterations} iterations)"),
+        ("upper bound", f"{res.bound:.10g}   (certified: no assignment keeping the hard clauses "
+                        "satisfies more soft weight)"),
+        ("satisfied", f"{_number(res.satisfied_weight)} of {_number(res.soft_total)} soft weight"
+                      f"{'' if res.hard_satisfied else ', some hard clause violated'}"),
+        ("status", res.status.name),
+        ("seconds", f"{res.seconds:.2f}"),
     ]))
     return EXIT_OK
 
@@ -302,7 +342,7 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point of `lowrank-sdp`; returns the exit code."""
     args = build_parser().parse_args(argv)
     progress = None if args.quiet or args.verbose else Progress()
-    run = _run_maxcut if args.command == "maxcut" else _run_solve
+    run = {"maxcut": _run_maxcut, "maxsat": _run_maxsat, "solve": _run_solve}[args.command]
     try:
         code = run(args, progress)
         sys.stdout.flush()

@@ -195,3 +195,21 @@ def test_broken_pipe_is_quiet(cycle5):
     err = proc.stderr.read().decode()
     assert proc.wait(timeout=300) == cli.EXIT_BROKEN_PIPE
     assert err == ""
+
+
+def test_maxsat_json_output_and_errors(tmp_path, capsys):
+    sol = tmp_path / "small.sol"
+    path = DATA / "maxsat" / "small.wcnf"
+    assert cli.main(["maxsat", str(path), "--json", "--quiet", "--output", str(sol)]) == 0
+    out = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert out["status"] == "CERTIFIED" and out["hard_satisfied"]
+    assert out["satisfied_weight"] <= out["bound"]
+    values = [int(t) for t in sol.read_text().split()[1:-1]]
+    assert values == out["assignment"] and [abs(v) for v in values] == list(range(1, 7))
+    assert cli.main(["maxsat", str(path), "--quiet"]) == 0
+    text = capsys.readouterr().out
+    assert "MAX-SAT, 6 variables, 14 clauses (1 hard)" in text and "upper bound" in text
+    bad = tmp_path / "bad.wcnf"
+    bad.write_text("p wcnf 2 1\n1 1 3 0\n")
+    assert cli.main(["maxsat", str(bad), "--quiet"]) == 2
+    assert "line 2: literal 3 names variable 3" in capsys.readouterr().err

@@ -12,17 +12,20 @@ from lowrank_sdp.io.graph import SYMMETRY_RTOL, Graph, as_graph, laplacian_quart
 from lowrank_sdp.io.gset import write_gset
 from lowrank_sdp.io.readers import read_graph
 from lowrank_sdp.io.sdpa import SDPAProblem, read_sdpa, write_sdpa, write_sdpa_maxcut
+from lowrank_sdp.io.wcnf import WCNF, read_wcnf
 
 __all__ = [
     "MAX_BYTES",
     "MAX_VERTICES",
     "SYMMETRY_RTOL",
+    "WCNF",
     "Graph",
     "SDPAProblem",
     "as_graph",
     "laplacian_quarter",
     "read_graph",
     "read_sdpa",
+    "read_wcnf",
     "write_edgelist",
     "write_gset",
     "write_sdpa",
