@@ -103,7 +103,8 @@ def _max_bytes(text: str) -> int | None:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="lowrank-sdp",
-        description="Certified low-rank SDP solver: the Max-Cut of a graph, or an SDPA sparse file "
+        description="Certified low-rank SDP solver: the Max-Cut of a graph, MAX-SAT of a WCNF file, "
+        "or an SDPA sparse file "
         "(unit-diagonal ones by the fast path, any other by the augmented Lagrangian).",
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
