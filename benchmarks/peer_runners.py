@@ -343,20 +343,28 @@ def _num(pattern: str, text: str) -> float:
     return float(m.group(1)) if m else float("nan")
 
 
-def run_csdp(spec: dict, g: Graph, C: sp.csr_matrix) -> dict:
-    """CSDP reads SDPA files and solves max tr(F0 X) s.t. tr(F_k X) = c_k: the SDP value."""
-    exe = shutil.which("csdp")
+def run_sdpa_binary(spec: dict, g: Graph,
+                    command: Callable[[Path, Path], list[str]]) -> tuple[dict, str, int | None, float]:
+    """Write the instance as an SDPA file and run ``command(file, tmp_dir)`` under `timed_repeats`:
+    (the timing fields, the last run's output, its exit code (None: timed out), peak MB)."""
     with tempfile.TemporaryDirectory() as tmp:
         path = sdpa_file_for(spec["instance"], g, Path(tmp))
         peaks: list[float] = []
 
         def run(left: float) -> dict:
-            text, seconds, peak, code = run_binary([exe, str(path)], left)
+            text, seconds, peak, code = run_binary(command(path, Path(tmp)), left)
             peaks.append(peak)
             return {"seconds": seconds, "text": text, "code": code}
 
         out = timed_repeats(run, spec)
     text, code = out.pop("text"), out.pop("code")
+    return out, text, code, max(peaks)
+
+
+def run_csdp(spec: dict, g: Graph, C: sp.csr_matrix) -> dict:
+    """CSDP reads SDPA files and solves max tr(F0 X) s.t. tr(F_k X) = c_k: the SDP value."""
+    exe = shutil.which("csdp")
+    out, text, code, peak = run_sdpa_binary(spec, g, lambda path, tmp: [exe, str(path)])
     obj = _num(r"Primal objective value:\s*(\S+)", text)
     dual = _num(r"Dual objective value:\s*(\S+)", text)
     rel = _num(r"Real Relative Gap:\s*(\S+)", text)
@@ -364,25 +372,15 @@ def run_csdp(spec: dict, g: Graph, C: sp.csr_matrix) -> dict:
     return {**out, "solver_status": word.group(0).strip() if word else f"exit code {code}",
             "ok": code == 0, "timed_out": code is None, "objective": obj, "bound": dual,
             "gap": abs(dual - obj),
-            "relative_gap": rel, "gap_kind": "reported", "solver_peak_mb": max(peaks),
+            "relative_gap": rel, "gap_kind": "reported", "solver_peak_mb": peak,
             "iterations": len(re.findall(r"^Iter:", text, re.M)) - 1}
 
 
 def run_sdpa(spec: dict, g: Graph, C: sp.csr_matrix) -> dict:
     """SDPA's primal (min c^T x) and dual (max <F0, Y>) both equal the SDP value here."""
     exe = shutil.which("sdpa")
-    with tempfile.TemporaryDirectory() as tmp:
-        path = sdpa_file_for(spec["instance"], g, Path(tmp))
-        peaks: list[float] = []
-
-        def run(left: float) -> dict:
-            cmd = [exe, "-ds", str(path), "-o", str(Path(tmp) / "out.txt")]
-            text, seconds, peak, code = run_binary(cmd, left)
-            peaks.append(peak)
-            return {"seconds": seconds, "text": text, "code": code}
-
-        out = timed_repeats(run, spec)
-    text, code = out.pop("text"), out.pop("code")
+    out, text, code, peak = run_sdpa_binary(
+        spec, g, lambda path, tmp: [exe, "-ds", str(path), "-o", str(tmp / "out.txt")])
     obj = _num(r"objValDual\s*=\s*(\S+)", text)  # <F0, Y> at a feasible Y: our objective
     bound = _num(r"objValPrimal\s*=\s*(\S+)", text)
     phase = re.search(r"phase\.value\s*=\s*(\S+)", text)
@@ -391,7 +389,7 @@ def run_sdpa(spec: dict, g: Graph, C: sp.csr_matrix) -> dict:
             "objective": obj,
             "bound": bound, "gap": abs(bound - obj),
             "relative_gap": _num(r"relative gap\s*=\s*(\S+)", text), "gap_kind": "reported",
-            "solver_peak_mb": max(peaks),
+            "solver_peak_mb": peak,
             "iterations": int(it.group(1)) if (it := re.search(r"Iteration\s*=\s*(\d+)", text))
             else None}
 
