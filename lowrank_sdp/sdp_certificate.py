@@ -16,6 +16,7 @@ X = Y Y^T, feasible only up to its residual: the DIMACS errors say how far.
 
 from __future__ import annotations
 
+import weakref
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -118,6 +119,11 @@ def block_lambda_min(S: sp.csr_matrix, Y: np.ndarray, *, diagonal: bool, seed: i
     return float(eig.theta), float(eig.lower), eig.vector
 
 
+_IMPLIED_TRACE: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+"""`implied_trace_bound`'s result for each problem (kept here, not on the SDP: it is this
+module's cache), forgotten with the problem."""
+
+
 def implied_trace_bound(sdp: SDP, *, seed: int = 0) -> tuple[np.ndarray, float, bool]:
     """(T_j, T, proven_infeasible) from multipliers ybar of the equalities with A^T(ybar) near I.
 
@@ -125,9 +131,9 @@ def implied_trace_bound(sdp: SDP, *, seed: int = 0) -> tuple[np.ndarray, float, 
     every feasible X: sum_j mu_j trace(X_j) <= <A^T(ybar), X> = b^T ybar, so trace(X_j) <=
     b^T ybar / mu_j. A negative b^T ybar then proves that no X is feasible. ybar is the least-squares
     solution of A^T(ybar) = I on the pattern (LSQR); mu_j a proven lower estimate, less rounding.
-    The result is cached on `sdp`.
+    The result is cached per problem.
     """
-    cached = getattr(sdp, "_implied_trace", None)
+    cached = _IMPLIED_TRACE.get(sdp)
     if cached is not None:
         return cached
     from scipy.sparse.linalg import lsqr
@@ -137,7 +143,7 @@ def implied_trace_bound(sdp: SDP, *, seed: int = 0) -> tuple[np.ndarray, float, 
     A = sdp.A
     eq = ~sdp.is_ub[A.k]
     if not eq.any():
-        sdp._implied_trace = none
+        _IMPLIED_TRACE[sdp] = none
         return none
     n = sdp.n
     keys = np.unique(np.concatenate([A.i[eq] * n + A.j[eq], np.arange(n) * (n + 1)]))
@@ -159,13 +165,13 @@ def implied_trace_bound(sdp: SDP, *, seed: int = 0) -> tuple[np.ndarray, float, 
     rhs_value = float(sdp.b @ ybar)
     rhs_value += 64.0 * EPS * float(np.abs(sdp.b * ybar).sum())
     if not np.all(mu > 0):
-        sdp._implied_trace = none
+        _IMPLIED_TRACE[sdp] = none
         return none
     if rhs_value < 0:
         out = (np.zeros(p), 0.0, True)
     else:
         out = (rhs_value / mu, rhs_value / float(mu.min()), False)
-    sdp._implied_trace = out
+    _IMPLIED_TRACE[sdp] = out
     return out
 
 
