@@ -25,21 +25,21 @@ __all__ = ["as_adjacency", "cut_value", "round_cut"]
 
 _CHUNK_ENTRIES = 1 << 22  # entries of Y @ R held at once: 32 MiB of float64
 _MOVE_WORK = 6e6
-"""moves="auto" is _MOVE_WORK / (mean degree + 8) tabu moves: about a fixed amount of work per
-graph (a move costs O(deg) plus a constant), and at least _MIN_MOVES_PER_VERTEX * n."""
+"""moves="auto" is _MOVE_WORK / (mean degree + 8) flips: about a fixed amount of work per
+graph (a flip costs O(deg) plus a constant), and at least _MIN_MOVES_PER_VERTEX * n."""
 _MIN_MOVES_PER_VERTEX = 20
 _MAX_MOVES_PER_VERTEX = 1000  # small graphs need no fixed amount of work
-_EPISODE_MAX = 200_000  # longest tabu run between two time checks
-_BREAKOUT = True  # False: no breakout rounds (the benchmark's ablation only)
+_EPISODE_MAX = 500_000  # longest breakout run between two time checks
+_CANDIDATE_MOVES_PER_VERTEX = 50  # per start cut, when there is no move budget (time only)
 _BUCKET_SPAN_MAX = 1 << 24  # integer weights up to this weighted degree use gain buckets
-_TENURES = ((200, 20), (100, 10), (50, 5))
-"""Tabu tenures are drawn in [n/a, n/b), the tabu runs taking turns over these ranges: short
-tenures suit the dense and the planar G-set graphs, long ones the toroidal grids (G32, G62)."""
-_PERTURBATION = "random"
-"""The breakout rounds' perturbation: "random" flips (as breakout local search) or "cluster"
-(flip the vertices most parallel to a random one in the SDP factor). Measured on G14, G27,
-G32, G39, G55 and G62 at 5e6 moves, random flips came out ahead (mean gap 0.41% vs 0.52%);
-the benchmark's ablation compares the two on every graph it runs."""
+_TENURE = (3, 10)
+"""Tabu tenures are drawn in [3, n/10] (Benlic & Hao's breakout local search for Max-Cut)."""
+_JUMP = (100, 10)
+"""Perturbation strength L in [n/100, n/10] flips (at least 2)."""
+_PATIENCE = 1000
+"""Local optima without a new best before a strong random perturbation (BLS's T)."""
+_P_DIRECTED = 0.8
+"""Lower bound on the probability of a directed (tabu) perturbation rather than a random one."""
 
 
 def as_adjacency(W, param: str = "adjacency", func: str = "round_cut") -> sp.csr_matrix:
@@ -84,41 +84,6 @@ def auto_moves(adjacency, n: int) -> int:
     """The move budget of moves="auto" for an adjacency with n vertices."""
     work = max(_MOVE_WORK / (adjacency.nnz / max(n, 1) + 8.0), _MIN_MOVES_PER_VERTEX * n)
     return int(min(work, _MAX_MOVES_PER_VERTEX * n))
-
-
-def _stall(n: int) -> int:
-    """Moves without a new best after which a tabu run ends (and the next perturbation comes)."""
-    return max(500, 2 * n)
-
-
-def _perturbation(Y: np.ndarray, x: np.ndarray, active: np.ndarray, strength: int,
-                  rng: np.random.Generator) -> np.ndarray:
-    """x with a cluster of `strength` vertices flipped: those whose SDP vectors are most
-    (anti-)parallel to a random vertex's. The SDP puts y_i ~ ±y_j when i and j should be on
-    the same / opposite sides, so flipping the whole cluster keeps the cut inside it and only
-    moves its boundary: a jump that 1-flip and tabu moves rarely make.
-    """
-    c = active[rng.integers(active.size)]
-    score = np.abs(Y @ Y[c])
-    score[c] = np.inf
-    k = min(strength, x.size)
-    cluster = np.argpartition(-score, k - 1)[:k]
-    out = x.copy()
-    out[cluster] = -out[cluster]
-    return out
-
-
-def _random_flips(Y: np.ndarray, x: np.ndarray, active: np.ndarray, strength: int,
-                  rng: np.random.Generator) -> np.ndarray:
-    """x with `strength` random non-isolated vertices flipped (breakout local search's
-    random perturbation)."""
-    out = x.copy()
-    flip = rng.choice(active, size=min(strength, active.size), replace=False)
-    out[flip] = -out[flip]
-    return out
-
-
-_PERTURBATIONS = {"cluster": _perturbation, "random": _random_flips}
 
 
 def round_cut(
@@ -196,7 +161,7 @@ def round_cut(
 
     x_best, v_best = best_x[0], best_vals[0]
     if local_search:
-        x_best, v_best = _search(Y, A, best_x, best_vals, moves, time_limit, start, rng)
+        x_best, v_best = _search(A, best_x, best_vals, moves, time_limit, start, rng)
     if x_best[0] < 0:
         x_best = -x_best  # the cut is the same; fix the sign for readable output
     value = float(_k.cut_value(ip, ix, w, x_best))
@@ -205,8 +170,9 @@ def round_cut(
     return x_best, value
 
 
-def _search(Y, A, starts, start_vals, moves, time_limit, start, rng):
-    """1-flip + tabu search from each start, then breakout rounds from the best cut found."""
+def _search(A, starts, start_vals, moves, time_limit, start, rng):
+    """Breakout local search from each start (a share of the budget each), then from the best
+    cut found until the move budget or the time is spent."""
     n = A.shape[0]
     ip, ix, w = A.indptr, A.indices, A.data
     tol = 1e-9 * max(1.0, float(np.abs(w).max(initial=0.0)))
@@ -214,57 +180,54 @@ def _search(Y, A, starts, start_vals, moves, time_limit, start, rng):
     ceiling = float(w[w > 0].sum()) / 2.0
     rows = np.repeat(np.arange(n), np.diff(ip))
     span = float(np.bincount(rows, weights=np.abs(w), minlength=n).max(initial=0.0))
-    tabu = (_k.tabu_search_buckets if np.all(w == np.rint(w)) and span <= _BUCKET_SPAN_MAX
-            else _k.tabu_search)
-    tenures = [rng.integers(n // a + 1, n // b + 10, size=1024) for a, b in _TENURES]
-    stall = _stall(n)
-    active = np.flatnonzero(np.diff(ip))
+    buckets = bool(np.all(w == np.rint(w)) and span <= _BUCKET_SPAN_MAX)
+    tenure = (_TENURE[0], max(_TENURE[0], n // _TENURE[1]))
+    jump = (max(2, n // _JUMP[0]), max(2, n // _JUMP[1]))
     deadline = np.inf if time_limit is None else start + time_limit
     left = moves
 
-    def run(x, v, which):
+    def fresh_state():
+        return np.array([rng.integers(1, 2**32), 0, jump[0]], dtype=np.int64)
+
+    def run(x, v, v_best, cap, state):
+        """Breakout search from x (value v) for `cap` flips. Returns (labels, value) of a cut
+        better than v_best or (None, v_best), then the labels and value where it ended."""
         nonlocal left
-        cap = min(left, _EPISODE_MAX)
-        if cap <= 0 or v >= ceiling - tol:
-            return x, v
-        x2, g, used = tabu(ip, ix, w, x, cap, tenures[which], tol, ceiling - v, stall)
+        best, g_best, end, g_end, used = _k.breakout_search(
+            ip, ix, w, x, cap, v_best - v, state, tenure[0], tenure[1], jump[0], jump[1],
+            _PATIENCE, _P_DIRECTED, tol, ceiling - v, buckets)
         left -= used
-        return x2, v + g
+        if v + g_best > v_best + tol:
+            return best, v + g_best, end, v + g_end
+        return None, v_best, end, v + g_end
+
+    def stop():
+        return (left <= 0 or v_best >= ceiling - tol or time.perf_counter() >= deadline
+                or _interrupt.requested())  # (Ctrl-C: the best cut so far; lowrank_sdp._interrupt)
 
     x_best, v_best = starts[0], start_vals[0]
-    for episode, (x0, v0) in enumerate(zip(starts, start_vals)):
-        which = episode % len(tenures)
+    share = min(left // (2 * len(starts)), _CANDIDATE_MOVES_PER_VERTEX * n)
+    for i, (x0, v0) in enumerate(zip(starts, start_vals)):
         x, g = _k.one_flip_search(ip, ix, w, x0, tol)
-        x, v = run(x, v0 + g, which)
+        v = v0 + g
+        # Each start gets a share of the moves and at most half of its share of the time left.
+        until = time.perf_counter() + (deadline - time.perf_counter()) / (2 * (len(starts) - i))
         if v > v_best + tol:
             x_best, v_best = x, v
-        if v_best >= ceiling - tol or time.perf_counter() >= deadline or _interrupt.requested():
-            return x_best, v_best  # (Ctrl-C: the best cut so far; see lowrank_sdp._interrupt)
-    if active.size == 0 or not _BREAKOUT:
-        return x_best, v_best
-    # Breakout: perturb the current cut, search, keep the result; the perturbation grows while
-    # the search falls back to the same cut and resets when it finds a better one.
-    k0 = max(2, n // 100)
-    strength = k0
+        budget, state, v_own = min(left, share), fresh_state(), v
+        while budget > 0 and v_own < ceiling - tol and time.perf_counter() < until:
+            cap = min(budget, _EPISODE_MAX)
+            x_own, v_own, x, v = run(x, v, v_own, cap, state)
+            budget -= cap
+            if x_own is not None and v_own > v_best + tol:
+                x_best, v_best = x_own, v_own
+        if stop():
+            return x_best, v_best
+    # From the best start on, the breakout schedule carries over from one run to the next.
+    state = fresh_state()
     x_cur, v_cur = x_best, v_best
-    since_best = 0
-    rounds = 0
-    while (left > 0 and v_best < ceiling - tol and time.perf_counter() < deadline
-           and not _interrupt.requested()):
-        x = _PERTURBATIONS[_PERTURBATION](Y, x_cur, active, strength, rng)
-        rounds += 1
-        which = rounds % len(tenures)  # short tenures suit dense graphs, long ones the grids
-        v = v_cur + float(_k.cut_value(ip, ix, w, x) - _k.cut_value(ip, ix, w, x_cur))
-        x, g = _k.one_flip_search(ip, ix, w, x, tol)
-        x, v = run(x, v + g, which)
-        if v > v_best + tol:
+    while not stop():
+        x, v, x_cur, v_cur = run(x_cur, v_cur, v_best, min(left, _EPISODE_MAX), state)
+        if x is not None:
             x_best, v_best = x, v
-            strength = k0
-            since_best = 0
-        else:
-            strength = min(strength + k0, max(k0, n // 10))
-            since_best += 1
-        x_cur, v_cur = x, v
-        if since_best and since_best % 20 == 0:
-            x_cur, v_cur = x_best, v_best  # a long detour: go back to the best cut
     return x_best, v_best

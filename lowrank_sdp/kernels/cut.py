@@ -94,10 +94,27 @@ def one_flip_search(indptr, indices, data, x, tol):
     return x, total
 
 
-# ------------------------------------------------------------ indexed max-heaps for the gains
-# A heap is (heap, pos, size): heap[:size] holds vertex ids ordered by gains (larger first, ties
-# to the smaller id, which makes the pick identical to a left-to-right scan), pos[v] is v's slot
-# or -1. A gain change moves one vertex up or down in O(log n).
+# ------------------------------------------------------------ gain queues
+# The local search keeps the non-isolated vertices in two priority queues keyed by gain: queue 0
+# the free vertices, queue 1 the tabu ones. A queue is either an indexed max-heap (any weights,
+# O(log n) per change, ties to the smaller id, which makes the pick that of a left-to-right
+# scan) or gain buckets (integer weights: every gain is an integer in [-span, span], span the
+# largest weighted degree, so a queue keeps one doubly linked list per gain and a pointer to the
+# largest key used that walks down when that list empties: O(1) per change, ties by list
+# order). `buckets` selects the kind; the _q_* functions are the only places where they differ.
+#
+# Both kinds live in one int64 array qa (one argument, so that the calls in the inner loop pay
+# no reference counting per array), laid out for n vertices and nk = 2 span + 1 keys as
+#   [0, 2n) heap q at q n | [2n, 3n) heap slot of v | [3n, 5n) list next, prev of v |
+#   [5n, 6n) key of v | 6n + q: heap size | 6n + 2 + q: top key | 6n + 4 + q nk + key: list head.
+
+
+@njit(cache=True)
+def _queue_array(n, span):
+    qa = np.full(6 * n + 4 + 2 * (2 * span + 1), -1, dtype=np.int64)
+    qa[6 * n] = 0
+    qa[6 * n + 1] = 0
+    return qa
 
 
 @njit(cache=True)
@@ -106,303 +123,275 @@ def _above(gains, a, b):
 
 
 @njit(cache=True)
-def _sift_up(heap, pos, gains, k):
-    v = heap[k]
+def _sift_up(qa, n, q, gains, k):
+    base, pos = q * n, 2 * n
+    v = qa[base + k]
     while k > 0:
         parent = (k - 1) >> 1
-        u = heap[parent]
+        u = qa[base + parent]
         if not _above(gains, v, u):
             break
-        heap[k] = u
-        pos[u] = k
+        qa[base + k] = u
+        qa[pos + u] = k
         k = parent
-    heap[k] = v
-    pos[v] = k
+    qa[base + k] = v
+    qa[pos + v] = k
 
 
 @njit(cache=True)
-def _sift_down(heap, pos, gains, k, size):
-    v = heap[k]
+def _sift_down(qa, n, q, gains, k):
+    base, pos, size = q * n, 2 * n, qa[6 * n + q]
+    v = qa[base + k]
     while True:
         child = 2 * k + 1
         if child >= size:
             break
-        if child + 1 < size and _above(gains, heap[child + 1], heap[child]):
+        if child + 1 < size and _above(gains, qa[base + child + 1], qa[base + child]):
             child += 1
-        u = heap[child]
+        u = qa[base + child]
         if not _above(gains, u, v):
             break
-        heap[k] = u
-        pos[u] = k
+        qa[base + k] = u
+        qa[pos + u] = k
         k = child
-    heap[k] = v
-    pos[v] = k
+    qa[base + k] = v
+    qa[pos + v] = k
 
 
 @njit(cache=True)
-def _heap_push(heap, pos, gains, size, v):
-    heap[size] = v
-    pos[v] = size
-    _sift_up(heap, pos, gains, size)
-    return size + 1
+def _list_insert(qa, head, nxt, prv, v):
+    """Put v first in the list whose head is qa[head] (links at qa[nxt + v], qa[prv + v])."""
+    qa[prv + v] = -1
+    first = qa[head]
+    qa[nxt + v] = first
+    if first >= 0:
+        qa[prv + first] = v
+    qa[head] = v
 
 
 @njit(cache=True)
-def _heap_remove(heap, pos, gains, size, v):
-    k = pos[v]
-    pos[v] = -1
-    size -= 1
-    if k < size:
-        heap[k] = heap[size]
-        pos[heap[k]] = k
-        _sift_up(heap, pos, gains, k)
-        _sift_down(heap, pos, gains, pos[heap[k]], size)
-    return size
+def _list_remove(qa, head, nxt, prv, v):
+    a, b = qa[prv + v], qa[nxt + v]
+    if a >= 0:
+        qa[nxt + a] = b
+    else:
+        qa[head] = b
+    if b >= 0:
+        qa[prv + b] = a
 
 
 @njit(cache=True)
-def _heap_fix(heap, pos, gains, size, v):
-    _sift_up(heap, pos, gains, pos[v])
-    _sift_down(heap, pos, gains, pos[v], size)
+def _q_push(qa, n, span, buckets, q, v, gains):
+    if buckets:
+        k = int(gains[v]) + span  # integer weights: the gains are exact integers
+        qa[5 * n + v] = k
+        _list_insert(qa, 6 * n + 4 + q * (2 * span + 1) + k, 3 * n, 4 * n, v)
+        if k > qa[6 * n + 2 + q]:
+            qa[6 * n + 2 + q] = k
+    else:
+        s = qa[6 * n + q]
+        qa[q * n + s] = v
+        qa[2 * n + v] = s
+        qa[6 * n + q] = s + 1
+        _sift_up(qa, n, q, gains, s)
 
 
 @njit(cache=True)
-def tabu_search(indptr, indices, data, x, iterations, tenures, tol, target, stall):
-    """Tabu search from x: up to `iterations` moves, each flipping the best non-tabu vertex
-    (even when its gain is negative), which then stays tabu for the next tenures[t % len]
-    moves; a tabu vertex may still move when that gives a new best cut (aspiration).
+def _q_remove(qa, n, span, buckets, q, v, gains):
+    if buckets:
+        _list_remove(qa, 6 * n + 4 + q * (2 * span + 1) + qa[5 * n + v], 3 * n, 4 * n, v)
+    else:
+        k = qa[2 * n + v]
+        qa[2 * n + v] = -1
+        size = qa[6 * n + q] - 1
+        qa[6 * n + q] = size
+        if k < size:
+            u = qa[q * n + size]
+            qa[q * n + k] = u
+            qa[2 * n + u] = k
+            _sift_up(qa, n, q, gains, k)
+            _sift_down(qa, n, q, gains, qa[2 * n + u])
 
-    O(deg log n) per move: the gains of the free and of the tabu vertices sit in two indexed
-    max-heaps, a flip updates the neighbours' entries, and tabu vertices are released from
-    buckets indexed by their release step. Stops early once the gain reaches `target` (pass the
-    distance to an upper bound on the cut, or inf) or after `stall` moves without a new best.
-    Returns (best labels seen, their gain over x, moves made); `x` is not modified. A 1-flip
-    search should run first: tabu search is for escaping its local optima.
+
+@njit(cache=True)
+def _q_changed(qa, n, span, buckets, q, v, gains):
+    """gains[v] has just changed: move v to its new place in queue q."""
+    if buckets:
+        k = int(gains[v]) + span
+        old = qa[5 * n + v]
+        if k != old:
+            head = 6 * n + 4 + q * (2 * span + 1)
+            _list_remove(qa, head + old, 3 * n, 4 * n, v)
+            qa[5 * n + v] = k
+            _list_insert(qa, head + k, 3 * n, 4 * n, v)
+            if k > qa[6 * n + 2 + q]:
+                qa[6 * n + 2 + q] = k
+    else:
+        _sift_up(qa, n, q, gains, qa[2 * n + v])
+        _sift_down(qa, n, q, gains, qa[2 * n + v])
+
+
+@njit(cache=True)
+def _q_top(qa, n, span, buckets, q):
+    """The vertex of largest gain in queue q, or -1 when it is empty."""
+    if buckets:
+        head = 6 * n + 4 + q * (2 * span + 1)
+        t = qa[6 * n + 2 + q]
+        while t >= 0 and qa[head + t] < 0:
+            t -= 1
+        qa[6 * n + 2 + q] = t
+        return qa[head + t] if t >= 0 else -1
+    return qa[q * n] if qa[6 * n + q] > 0 else -1
+
+
+@njit(cache=True)
+def _xorshift(state):
+    """Next value of a 32-bit xorshift generator kept in state[0] (the same stream compiled or
+    not: every intermediate is masked to 32 bits)."""
+    s = state[0]
+    s ^= (s << 13) & 0xFFFFFFFF
+    s ^= s >> 17
+    s ^= (s << 5) & 0xFFFFFFFF
+    state[0] = s
+    return s
+
+
+@njit(cache=True)
+def breakout_search(indptr, indices, data, x, moves, floor, state, tenure_lo, tenure_hi,
+                    jump_lo, jump_hi, patience, p_directed, tol, target, buckets):
+    """Breakout local search (Benlic & Hao 2013) from x for at most `moves` flips.
+
+    Steepest descent (flip the vertex of largest gain while it is positive) to a local optimum,
+    then a perturbation of L flips and descent again. The perturbation is directed (the best
+    non-tabu flip, even a losing one; a tabu flip that gives a new best is allowed) with
+    probability max(exp(-w / patience), p_directed) and random (random non-tabu vertices)
+    otherwise, w counting the local optima since the last new best; after `patience` of them
+    one strong random perturbation of jump_hi flips. L grows by one each time the descent
+    returns to the previous optimum's value and goes back to jump_lo otherwise. Every flipped
+    vertex stays tabu for a tenure drawn in [tenure_lo, tenure_hi].
+
+    O(deg) per flip with gain buckets (`buckets`: integer weights), O(deg log n) with heaps.
+    `floor`: the gain over x a cut must beat to count as a new best (a caller's best so far);
+    `state` = [rng, w, L] (int64) carries the generator and the schedule between calls.
+    Stops early once a best reaches `target` (a gain over x). Returns (best labels, their gain
+    over x, or `floor` and x when nothing beat it; end labels, their gain over x; flips made).
+    `x` is not modified.
     """
     n = x.shape[0]
     cur = x.copy()
     best = x.copy()
     gains = flip_gains(indptr, indices, data, cur)
-    free = np.empty(n, dtype=np.int64)
-    free_pos = np.full(n, -1, dtype=np.int64)
-    taboo = np.empty(n, dtype=np.int64)
-    taboo_pos = np.full(n, -1, dtype=np.int64)
-    n_free = 0
-    n_taboo = 0
+    span = 1
+    if buckets:
+        for i in range(n):
+            s = 0.0
+            for k in range(indptr[i], indptr[i + 1]):
+                s += abs(data[k])
+            span = max(span, int(s + 0.5))
+    qa = _queue_array(n, span)
+    where = np.zeros(n, dtype=np.int8)  # 0 isolated (never moves), 1 free, 2 tabu
+    active = np.empty(n, dtype=np.int64)
+    n_active = 0
     for i in range(n):
-        if indptr[i] < indptr[i + 1]:  # isolated vertices never move: their gain is always 0
-            n_free = _heap_push(free, free_pos, gains, n_free, i)
-    # Release buckets: a ring of doubly linked lists, one per step, longer than any tenure.
-    ring = 2
-    for k in range(tenures.shape[0]):
-        ring = max(ring, tenures[k] + 2)
-    head = np.full(ring, -1, dtype=np.int64)
-    nxt = np.full(n, -1, dtype=np.int64)
-    prv = np.full(n, -1, dtype=np.int64)
-    bucket = np.full(n, -1, dtype=np.int64)
+        if indptr[i] < indptr[i + 1]:
+            where[i] = 1
+            _q_push(qa, n, span, buckets, 0, i, gains)
+            active[n_active] = i
+            n_active += 1
+    # Release ring: one doubly linked list per step, longer than any tenure; in one array as the
+    # queues, ra = [next of v (n) | prev of v (n) | head of step s (ring)].
+    ring = tenure_hi + 2
+    ra = np.full(2 * n + ring, -1, dtype=np.int64)
+    rslot = np.full(n, -1, dtype=np.int64)
     value = 0.0
-    best_value = 0.0
-    last_best = 0
-    n_ten = tenures.shape[0]
+    best_value = floor
+    prev_optimum = -np.inf
     t = 0
-    while t < iterations:
+    phase = 0  # 0 descent; 1 directed, 2 random perturbation (left = flips still to make)
+    left = 0
+    while t < moves and n_active > 0:
         # Release the vertices whose tabu ends now.
         b = t % ring
-        v = head[b]
+        v = ra[2 * n + b]
         while v >= 0:
-            u = nxt[v]
-            n_taboo = _heap_remove(taboo, taboo_pos, gains, n_taboo, v)
-            n_free = _heap_push(free, free_pos, gains, n_free, v)
-            bucket[v] = -1
+            u = ra[v]
+            _q_remove(qa, n, span, buckets, 1, v, gains)
+            _q_push(qa, n, span, buckets, 0, v, gains)
+            where[v] = 1
+            rslot[v] = -1
             v = u
-        head[b] = -1
+        ra[2 * n + b] = -1
         pick = -1
-        if n_free > 0:
-            pick = free[0]
-        if n_taboo > 0:
-            v = taboo[0]
-            if value + gains[v] > best_value + tol and (pick < 0 or _above(gains, v, pick)):
+        if phase == 0:
+            pick = _q_top(qa, n, span, buckets, 0)
+            v = _q_top(qa, n, span, buckets, 1)
+            if v >= 0 and (pick < 0 or gains[v] > gains[pick]):
                 pick = v
+            if pick < 0 or gains[pick] <= tol:
+                # A local optimum: record it, then choose the perturbation.
+                if value > best_value + tol:
+                    best_value = value
+                    best[:] = cur
+                    state[1] = 0
+                    if best_value >= target - tol:
+                        break
+                else:
+                    state[1] += 1
+                if abs(value - prev_optimum) <= tol:
+                    state[2] = min(state[2] + 1, jump_hi)
+                else:
+                    state[2] = jump_lo
+                prev_optimum = value
+                if state[1] > patience:
+                    phase, left = 2, jump_hi
+                    state[1] = 0
+                else:
+                    p = max(np.exp(-state[1] / patience), p_directed)
+                    phase = 1 if _xorshift(state) / 4294967296.0 < p else 2
+                    left = state[2]
+                continue
+        elif phase == 1:
+            pick = _q_top(qa, n, span, buckets, 0)
+            v = _q_top(qa, n, span, buckets, 1)
+            if v >= 0 and value + gains[v] > best_value + tol and (
+                    pick < 0 or gains[v] > gains[pick]):
+                pick = v  # aspiration: a tabu flip that gives a new best
+        else:
+            for _ in range(32):  # a random non-tabu vertex (any vertex if none is found)
+                pick = active[_xorshift(state) % n_active]
+                if where[pick] == 1:
+                    break
         if pick < 0:
             break
-        pick_gain = gains[pick]
+        if phase != 0:
+            left -= 1
+            if left <= 0:
+                phase = 0
         # Flip: its own gain changes sign, each neighbour's by -2 w_ij x_i x_j (x_i before).
         xi = cur[pick]
         for k in range(indptr[pick], indptr[pick + 1]):
             j = indices[k]
             gains[j] -= 2.0 * data[k] * xi * cur[j]
-            if free_pos[j] >= 0:
-                _heap_fix(free, free_pos, gains, n_free, j)
-            elif taboo_pos[j] >= 0:
-                _heap_fix(taboo, taboo_pos, gains, n_taboo, j)
-        gains[pick] = -pick_gain
+            _q_changed(qa, n, span, buckets, where[j] - 1, j, gains)
+        g = gains[pick]
+        _q_remove(qa, n, span, buckets, where[pick] - 1, pick, gains)
+        gains[pick] = -g
         cur[pick] = -xi
-        value += pick_gain
-        # pick becomes tabu until step t + 1 + tenure (a tabu pick moves to its new bucket).
-        if free_pos[pick] >= 0:
-            n_free = _heap_remove(free, free_pos, gains, n_free, pick)
-            n_taboo = _heap_push(taboo, taboo_pos, gains, n_taboo, pick)
-        else:
-            _heap_fix(taboo, taboo_pos, gains, n_taboo, pick)
-            ob = bucket[pick]
-            if prv[pick] >= 0:
-                nxt[prv[pick]] = nxt[pick]
-            else:
-                head[ob] = nxt[pick]
-            if nxt[pick] >= 0:
-                prv[nxt[pick]] = prv[pick]
-        nb = (t + 1 + tenures[t % n_ten]) % ring
-        bucket[pick] = nb
-        prv[pick] = -1
-        nxt[pick] = head[nb]
-        if head[nb] >= 0:
-            prv[head[nb]] = pick
-        head[nb] = pick
-        t += 1
-        if value > best_value + tol:
-            best_value = value
-            best[:] = cur
-            last_best = t
-            if best_value >= target - tol:
-                break
-        elif t - last_best >= stall:
-            break
-    return best, best_value, t
-
-
-# ------------------------------------------------------------ gain buckets (integer weights)
-# With integer weights every gain is an integer in [-span, span] (span = the largest weighted
-# degree), so the vertices can sit in one doubly linked list per gain value: a gain change is
-# O(1) and the best vertex is found by walking a pointer down from the largest key used.
-
-
-@njit(cache=True)
-def _bucket_insert(head, nxt, prv, v, key):
-    prv[v] = -1
-    nxt[v] = head[key]
-    if head[key] >= 0:
-        prv[head[key]] = v
-    head[key] = v
-
-
-@njit(cache=True)
-def _bucket_remove(head, nxt, prv, v, key):
-    if prv[v] >= 0:
-        nxt[prv[v]] = nxt[v]
-    else:
-        head[key] = nxt[v]
-    if nxt[v] >= 0:
-        prv[nxt[v]] = prv[v]
-
-
-@njit(cache=True)
-def tabu_search_buckets(indptr, indices, data, x, iterations, tenures, tol, target, stall):
-    """`tabu_search` for integer weights with O(deg) moves: the gains of the free and of the
-    tabu vertices are kept in bucket lists, one per integer gain. Same rules and returns;
-    ties between equal gains are broken by bucket order rather than by vertex id.
-    """
-    n = x.shape[0]
-    cur = x.copy()
-    best = x.copy()
-    gains = flip_gains(indptr, indices, data, cur)
-    span = 0
-    for i in range(n):
-        s = 0.0
-        for k in range(indptr[i], indptr[i + 1]):
-            s += abs(data[k])
-        span = max(span, int(s + 0.5))
-    size = 2 * span + 1
-    # where[v]: 0 isolated (never moves), 1 free, 2 tabu; key[v] = gain + span.
-    where = np.zeros(n, dtype=np.int8)
-    key = np.zeros(n, dtype=np.int64)
-    head_free = np.full(size, -1, dtype=np.int64)
-    head_taboo = np.full(size, -1, dtype=np.int64)
-    nxt = np.full(n, -1, dtype=np.int64)
-    prv = np.full(n, -1, dtype=np.int64)
-    top_free = -1
-    top_taboo = -1
-    for i in range(n):
-        if indptr[i] < indptr[i + 1]:
-            where[i] = 1
-            key[i] = int(np.rint(gains[i])) + span
-            _bucket_insert(head_free, nxt, prv, i, key[i])
-            top_free = max(top_free, key[i])
-    ring = 2
-    for k in range(tenures.shape[0]):
-        ring = max(ring, tenures[k] + 2)
-    rhead = np.full(ring, -1, dtype=np.int64)
-    rnxt = np.full(n, -1, dtype=np.int64)
-    rprv = np.full(n, -1, dtype=np.int64)
-    rbucket = np.full(n, -1, dtype=np.int64)
-    value = 0.0
-    best_value = 0.0
-    last_best = 0
-    n_ten = tenures.shape[0]
-    t = 0
-    while t < iterations:
-        b = t % ring
-        v = rhead[b]
-        while v >= 0:
-            u = rnxt[v]
-            _bucket_remove(head_taboo, nxt, prv, v, key[v])
-            _bucket_insert(head_free, nxt, prv, v, key[v])
-            top_free = max(top_free, key[v])
-            where[v] = 1
-            rbucket[v] = -1
-            v = u
-        rhead[b] = -1
-        while top_free >= 0 and head_free[top_free] < 0:
-            top_free -= 1
-        while top_taboo >= 0 and head_taboo[top_taboo] < 0:
-            top_taboo -= 1
-        pick = -1
-        if top_free >= 0:
-            pick = head_free[top_free]
-        if top_taboo >= 0 and top_taboo > top_free:
-            v = head_taboo[top_taboo]
-            if value + gains[v] > best_value + tol:
-                pick = v
-        if pick < 0:
-            break
-        pick_gain = gains[pick]
-        xi = cur[pick]
-        for k in range(indptr[pick], indptr[pick + 1]):
-            j = indices[k]
-            delta = 2.0 * data[k] * xi * cur[j]
-            gains[j] -= delta
-            kj = key[j] - int(delta)  # delta is an even integer
-            if where[j] == 1:
-                _bucket_remove(head_free, nxt, prv, j, key[j])
-                _bucket_insert(head_free, nxt, prv, j, kj)
-                top_free = max(top_free, kj)
-            else:
-                _bucket_remove(head_taboo, nxt, prv, j, key[j])
-                _bucket_insert(head_taboo, nxt, prv, j, kj)
-                top_taboo = max(top_taboo, kj)
-            key[j] = kj
-        gains[pick] = -pick_gain
-        cur[pick] = -xi
-        value += pick_gain
-        kp = 2 * span - key[pick]  # the negated gain
-        if where[pick] == 1:
-            _bucket_remove(head_free, nxt, prv, pick, key[pick])
-        else:
-            _bucket_remove(head_taboo, nxt, prv, pick, key[pick])
-            _bucket_remove(rhead, rnxt, rprv, pick, rbucket[pick])
+        value += g
+        # pick becomes tabu until step t + 1 + tenure (a tabu pick moves to its new slot).
+        if where[pick] == 2:
+            _list_remove(ra, 2 * n + rslot[pick], 0, n, pick)
         where[pick] = 2
-        key[pick] = kp
-        _bucket_insert(head_taboo, nxt, prv, pick, kp)
-        top_taboo = max(top_taboo, kp)
-        nb = (t + 1 + tenures[t % n_ten]) % ring
-        rbucket[pick] = nb
-        _bucket_insert(rhead, rnxt, rprv, pick, nb)
+        _q_push(qa, n, span, buckets, 1, pick, gains)
+        tenure = tenure_lo + _xorshift(state) % (tenure_hi - tenure_lo + 1)
+        s = (t + 1 + tenure) % ring
+        rslot[pick] = s
+        _list_insert(ra, 2 * n + s, 0, n, pick)
         t += 1
-        if value > best_value + tol:
-            best_value = value
-            best[:] = cur
-            last_best = t
-            if best_value >= target - tol:
-                break
-        elif t - last_best >= stall:
-            break
-    return best, best_value, t
+        if phase == 1 and value > best_value + tol:
+            # A directed flip reached a new best: descend from it.
+            phase = 0
+    if value > best_value + tol:
+        best_value = value
+        best[:] = cur
+    return best, best_value, cur, value, t
