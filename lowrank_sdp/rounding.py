@@ -3,9 +3,10 @@
 Goemans-Williamson rounding labels vertex i by the side of a random hyperplane its row y_i
 falls on, x_i = sign(<y_i, g>) with g ~ N(0, I_r). Many hyperplanes are drawn at once
 (one (n, r) @ (r, trials) product per chunk), the best few cuts are improved by a 1-flip local
-search and a tabu search (O(deg) per move), and then a breakout schedule perturbs the best cut
-along the SDP geometry and searches again until the move (or time) budget is spent. The best
-cut is returned with its value recomputed from the labels.
+search and a short breakout local search each (Benlic & Hao 2013: steepest descent, tabu-directed
+and random perturbations of adaptive strength; O(deg) per flip), and the best cut found by a
+long one until the move (or time) budget is spent. The best cut is returned with its value
+recomputed from the labels.
 """
 
 from __future__ import annotations
@@ -30,7 +31,9 @@ graph (a flip costs O(deg) plus a constant), and at least _MIN_MOVES_PER_VERTEX 
 _MIN_MOVES_PER_VERTEX = 20
 _MAX_MOVES_PER_VERTEX = 1000  # small graphs need no fixed amount of work
 _EPISODE_MAX = 500_000  # longest breakout run between two time checks
-_CANDIDATE_MOVES_PER_VERTEX = 50  # per start cut, when there is no move budget (time only)
+_CANDIDATE_MOVES_PER_VERTEX = 3
+"""Flips of the breakout search from each start cut, times n (then all go to the best cut);
+fixed, so that a larger move budget makes the same flips first."""
 _BUCKET_SPAN_MAX = 1 << 24  # integer weights up to this weighted degree use gain buckets
 _TENURE = (3, 10)
 """Tabu tenures are drawn in [3, n/10] (Benlic & Hao's breakout local search for Max-Cut)."""
@@ -68,7 +71,7 @@ def cut_value(adjacency, x) -> float:
 
 
 def check_moves(moves, time_limit: float | None, param: str, func: str) -> int | str | None:
-    """Validate a tabu-move budget: a non-negative int, "auto", or None (needs a time limit)."""
+    """Validate a flip budget: a non-negative int, "auto", or None (needs a time limit)."""
     if moves is None:
         if time_limit is None or not np.isfinite(time_limit):
             raise invalid(param, func, 'an int or "auto" when there is no time limit', moves)
@@ -105,14 +108,14 @@ def round_cut(
     trials : number of random hyperplanes.
     seed : seed of the hyperplanes, tenures and perturbations; the same seed and move budget
         give the same cut.
-    local_search : improve the `candidates` best hyperplane cuts by 1-flip local search and
-        tabu search, then perturb the best cut and search again (breakout) until the budget is
-        spent. False returns the best hyperplane cut as is.
-    moves : total budget of tabu moves (each O(deg)). "auto": 6e6 / (mean degree + 8), at
+    local_search : improve the `candidates` best hyperplane cuts by 1-flip local search and a
+        breakout local search of 3 n flips each, then search on from the best cut until the
+        budget is spent. False returns the best hyperplane cut as is.
+    moves : total budget of flips (each O(deg)). "auto": 6e6 / (mean degree + 8), at
         least 20 n and at most 1000 n (about a fixed amount of work, a few tenths of a second);
         0: 1-flip search only; None: no move budget (then `time_limit` must be given).
-    time_limit : seconds for the local search, checked between tabu runs (of at most 200,000
-        moves); None: no limit. A time limit makes the cut depend on the machine's speed; the
+    time_limit : seconds for the local search, checked between runs (of at most 500,000
+        flips); None: no limit. A time limit makes the cut depend on the machine's speed; the
         move budget does not.
 
     Returns
@@ -206,7 +209,7 @@ def _search(A, starts, start_vals, moves, time_limit, start, rng):
                 or _interrupt.requested())  # (Ctrl-C: the best cut so far; lowrank_sdp._interrupt)
 
     x_best, v_best = starts[0], start_vals[0]
-    share = min(left // (2 * len(starts)), _CANDIDATE_MOVES_PER_VERTEX * n)
+    share = _CANDIDATE_MOVES_PER_VERTEX * n
     for i, (x0, v0) in enumerate(zip(starts, start_vals)):
         x, g = _k.one_flip_search(ip, ix, w, x0, tol)
         v = v0 + g

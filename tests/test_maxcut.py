@@ -81,19 +81,16 @@ def test_kernels_match_their_python_originals(weights):
     rng = np.random.default_rng(2)
     x = rng.choice(np.array([-1, 1], dtype=np.int8), size=40)
     Z = rng.standard_normal((40, 17))
-    tenures = rng.integers(1, 8, size=16)
 
     assert K.cut_value(ip, ix, w, x) == pytest.approx(K.cut_value.py_func(ip, ix, w, x))
     np.testing.assert_allclose(
         K.hyperplane_cut_values(ip, ix, w, Z), K.hyperplane_cut_values.py_func(ip, ix, w, Z)
     )
     np.testing.assert_allclose(K.flip_gains(ip, ix, w, x), K.flip_gains.py_func(ip, ix, w, x))
-    for fast, slow in [(K.one_flip_search(ip, ix, w, x, 1e-9),
-                        K.one_flip_search.py_func(ip, ix, w, x, 1e-9)),
-                       (K.tabu_search(ip, ix, w, x, 200, tenures, 1e-9, np.inf, 50),
-                        K.tabu_search.py_func(ip, ix, w, x, 200, tenures, 1e-9, np.inf, 50))]:
-        np.testing.assert_array_equal(fast[0], slow[0])
-        assert fast[1] == pytest.approx(slow[1])
+    fast, slow = K.one_flip_search(ip, ix, w, x, 1e-9), K.one_flip_search.py_func(ip, ix, w, x, 1e-9)
+    np.testing.assert_array_equal(fast[0], slow[0])
+    assert fast[1] == pytest.approx(slow[1])
+    # (the breakout search against its original: tests/test_rounding.py)
 
 
 @pytest.mark.parametrize("seed", range(3))
@@ -124,19 +121,12 @@ def test_local_searches_report_true_gains_and_reach_local_optima(seed):
     assert gain1 >= 0
     assert np.all(K.flip_gains(ip, ix, w, x1) <= 1e-9)  # no single flip improves
 
-    x2, gain2, _ = K.tabu_search(ip, ix, w, x1, 500, np.full(4, 5), 1e-9, np.inf, 500)
+    state = np.array([12345, 0, 3], dtype=np.int64)
+    x2, gain2, x3, gain3, _ = K.breakout_search(ip, ix, w, x1, 500, 0.0, state, 3, 6, 3, 6, 100,
+                                                0.8, 1e-9, np.inf, True)
     assert laplacian_cut(W, x2) == pytest.approx(start + gain1 + gain2)
-    assert gain2 >= 0
-
-
-def test_tabu_search_stops_at_its_target():
-    W = random_graph(50, 0.2, seed=5, weights="one")
-    ip, ix, w = csr_arrays(W)
-    x = np.ones(50, dtype=np.int8)
-    _, gain, _ = K.tabu_search(ip, ix, w, x, 10_000, np.full(4, 3), 1e-9, 3.0, 10_000)
-    assert 3.0 <= gain < 3.0 + w.max() * 50  # stopped near the target, not at 10,000 moves
-    full = K.tabu_search(ip, ix, w, x, 10_000, np.full(4, 3), 1e-9, np.inf, 10_000)[1]
-    assert full > gain
+    assert laplacian_cut(W, x3) == pytest.approx(start + gain1 + gain3)
+    assert gain2 >= 0 and gain2 >= gain3
 
 
 # ---------------------------------------------------------------- rounding

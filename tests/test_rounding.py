@@ -1,8 +1,9 @@
-"""The O(deg) tabu searches and the breakout schedule of `round_cut`.
+"""The O(deg) breakout local search and the schedule of `round_cut`.
 
-The heap kernel must make exactly the moves of a plain O(n)-per-move scan (same pick rule, same
-ties); the bucket kernel (integer weights) breaks ties differently, so it is checked by its
-invariants and, through `round_cut`, against brute force.
+With heaps the kernel must make exactly the moves of a plain O(n)-per-move scan (same pick
+rule, same ties, the same random draws); with gain buckets (integer weights) it breaks ties
+differently, so it is checked against its Python original, by its invariants, by an
+independent count of its cuts and, through `round_cut`, against brute force.
 ROUNDING_FUZZ=1 runs more random graphs.
 """
 
@@ -42,35 +43,75 @@ def brute_force_max_cut(W) -> float:
     return float(np.max(np.einsum("ki,ij,kj->k", X, L, X)) / 4.0)
 
 
-def scan_tabu(indptr, indices, data, x, iterations, tenures, tol, target, stall):
-    """Reference tabu search: every move scans all vertices for the best allowed one (it reuses
-    the kernels' private _flip, so that only the choice of move differs)."""
+def scan_breakout(indptr, indices, data, x, moves, floor, state, tenure_lo, tenure_hi, jump_lo,
+                  jump_hi, patience, p_directed, tol, target):
+    """Reference breakout local search: every pick scans all vertices (largest gain, ties to the
+    smaller id, a tabu vertex only when strictly better than the best free one), the generator
+    drawn at the same points as the kernel's. It uses the kernels' private generator
+    (`_xorshift`) and flip (`_flip`) so that the random draws and the float gains are the same."""
     n = x.shape[0]
     cur, best = x.copy(), x.copy()
     gains = K.flip_gains.py_func(indptr, indices, data, cur)
-    tabu_until = np.zeros(n, dtype=np.int64)
-    value = best_value = 0.0
-    t = last = 0
-    while t < iterations:
-        pick, pick_gain = -1, -np.inf
-        for i in range(n):
-            allowed = tabu_until[i] <= t or value + gains[i] > best_value + tol
-            if indptr[i] < indptr[i + 1] and gains[i] > pick_gain and allowed:
-                pick, pick_gain = i, gains[i]
+    active = np.flatnonzero(np.diff(indptr))
+    tabu_until = np.zeros(n, dtype=np.int64)  # tabu at step t while t < tabu_until
+    value, best_value, prev = 0.0, floor, -np.inf
+    t, phase, left = 0, 0, 0
+
+    def top(tabu):
+        pick = -1
+        for i in active:
+            if (tabu_until[i] > t) == tabu and (pick < 0 or gains[i] > gains[pick]):
+                pick = i
+        return pick
+
+    while t < moves and active.size:
+        if phase == 0:
+            pick, v = top(False), top(True)
+            if v >= 0 and (pick < 0 or gains[v] > gains[pick]):
+                pick = v
+            if pick < 0 or gains[pick] <= tol:
+                if value > best_value + tol:
+                    best_value, state[1] = value, 0
+                    best[:] = cur
+                    if best_value >= target - tol:
+                        break
+                else:
+                    state[1] += 1
+                state[2] = min(state[2] + 1, jump_hi) if abs(value - prev) <= tol else jump_lo
+                prev = value
+                if state[1] > patience:
+                    phase, left, state[1] = 2, jump_hi, 0
+                else:
+                    p = max(np.exp(-state[1] / patience), p_directed)
+                    phase = 1 if K._xorshift(state) / 4294967296.0 < p else 2
+                    left = state[2]
+                continue
+        elif phase == 1:
+            pick, v = top(False), top(True)
+            if v >= 0 and value + gains[v] > best_value + tol and (
+                    pick < 0 or gains[v] > gains[pick]):
+                pick = v
+        else:
+            for _ in range(32):
+                pick = active[K._xorshift(state) % active.size]
+                if tabu_until[pick] <= t:
+                    break
         if pick < 0:
             break
+        if phase != 0:
+            left -= 1
+            if left <= 0:
+                phase = 0
+        value += gains[pick]
         K._flip.py_func(indptr, indices, data, cur, gains, pick)
-        value += pick_gain
-        tabu_until[pick] = t + 1 + tenures[t % tenures.shape[0]]
+        tabu_until[pick] = t + 1 + tenure_lo + K._xorshift(state) % (tenure_hi - tenure_lo + 1)
         t += 1
-        if value > best_value + tol:
-            best_value, last = value, t
-            best[:] = cur
-            if best_value >= target - tol:
-                break
-        elif t - last >= stall:
-            break
-    return best, best_value, t
+        if phase == 1 and value > best_value + tol:
+            phase = 0
+    if value > best_value + tol:
+        best_value = value
+        best[:] = cur
+    return best, best_value, cur, value, t
 
 
 def _case(seed: int, weights: str):
@@ -78,50 +119,74 @@ def _case(seed: int, weights: str):
     n = int(rng.integers(4, 60))
     A = random_graph(n, float(rng.uniform(0.05, 0.5)), seed, weights)
     x = rng.choice(np.array([-1, 1], dtype=np.int8), size=n)
-    tenures = rng.integers(0, 12, size=int(rng.integers(1, 9)))
-    stall = int(rng.choice([3, 20, 10**9]))
-    return A, x, tenures, stall
+    tenure_lo = int(rng.integers(0, 4))
+    tenure_hi = tenure_lo + int(rng.integers(0, 10))
+    jump_lo = int(rng.integers(1, 5))
+    schedule = (tenure_lo, tenure_hi, jump_lo, jump_lo + int(rng.integers(0, 8)),
+                int(rng.choice([2, 10, 1000])), float(rng.choice([0.0, 0.5, 1.0])))
+    floor = float(rng.choice([0.0, 0.0, 2.0, -np.inf]))
+    return A, x, floor, schedule
+
+
+def _args(A, x, moves, floor, schedule, seed, target=np.inf):
+    state = np.array([1 + seed * 7919, 0, schedule[2]], dtype=np.int64)
+    return (A.indptr, A.indices, A.data, x, moves, floor, state, *schedule, 1e-9, target)
 
 
 @pytest.mark.parametrize("weights", ["pm1", "float"])
 @pytest.mark.parametrize("seed", range(CASES))
-def test_heap_tabu_makes_the_moves_of_a_full_scan(seed, weights):
-    A, x, tenures, stall = _case(seed, weights)
-    args = (A.indptr, A.indices, A.data, x, 300, tenures, 1e-9, np.inf, stall)
-    fast, slow, ref = K.tabu_search(*args), K.tabu_search.py_func(*args), scan_tabu(*args)
+def test_heap_breakout_makes_the_moves_of_a_full_scan(seed, weights):
+    A, x, floor, schedule = _case(seed, weights)
+    fast_args = _args(A, x, 400, floor, schedule, seed)
+    slow_args = _args(A, x, 400, floor, schedule, seed)
+    ref_args = _args(A, x, 400, floor, schedule, seed)
+    fast = K.breakout_search(*fast_args, False)
+    slow = K.breakout_search.py_func(*slow_args, False)
+    ref = scan_breakout(*ref_args)
     for other in (slow, ref):
-        np.testing.assert_array_equal(fast[0], other[0])
-        assert fast[1] == pytest.approx(other[1]) and fast[2] == other[2]
+        for a, b in zip(fast, other):
+            np.testing.assert_allclose(a, b)
+    # The schedule's state comes out the same too (the next call carries on from it).
+    np.testing.assert_array_equal(fast_args[6], ref_args[6])
+    np.testing.assert_array_equal(fast_args[6], slow_args[6])
 
 
 @pytest.mark.parametrize("weights", ["pm1", "one", "int"])
 @pytest.mark.parametrize("seed", range(CASES))
-def test_bucket_tabu_reports_true_gains_and_matches_its_python_original(seed, weights):
-    A, x, tenures, stall = _case(seed, weights)
-    ip, ix, w = A.indptr, A.indices, A.data
-    args = (ip, ix, w, x, 300, tenures, 1e-9, np.inf, stall)
-    best, gain, used = K.tabu_search_buckets(*args)
-    slow = K.tabu_search_buckets.py_func(*args)
-    np.testing.assert_array_equal(best, slow[0])
-    assert (gain, used) == (slow[1], slow[2])
-    assert gain >= 0 and used <= 300
-    assert K.cut_value(ip, ix, w, best) - K.cut_value(ip, ix, w, x) == pytest.approx(gain)
-    # From the same start both kernels reach a cut at least as good as the 1-flip optimum
-    # they leave (tabu search never returns below its start).
-    x1, _ = K.one_flip_search(ip, ix, w, x, 1e-9)
-    assert K.tabu_search_buckets(ip, ix, w, x1, 300, tenures, 1e-9, np.inf, stall)[1] >= 0
+def test_bucket_breakout_reports_true_gains_and_matches_its_python_original(seed, weights):
+    A, x, floor, schedule = _case(seed, weights)
+    best, gain, end, end_gain, used = K.breakout_search(*_args(A, x, 400, floor, schedule, seed),
+                                                        True)
+    slow = K.breakout_search.py_func(*_args(A, x, 400, floor, schedule, seed), True)
+    for a, b in zip((best, gain, end, end_gain, used), slow):
+        np.testing.assert_array_equal(a, b)
+    assert used <= 400 and gain >= floor
+    # Gains checked against an independent count: x^T L x / 4 from the Laplacian.
+    L = sp.diags(np.asarray(A.sum(axis=1)).ravel()) - A
+    cut = lambda z: float(z.astype(float) @ (L @ z.astype(float))) / 4.0  # noqa: E731
+    assert cut(end) - cut(x) == pytest.approx(end_gain)
+    if gain > floor:
+        assert cut(best) - cut(x) == pytest.approx(gain)
+    else:
+        np.testing.assert_array_equal(best, x)  # nothing beat the floor: x comes back
 
 
-def test_tabu_stops_after_stall_moves_without_a_new_best():
-    A = random_graph(40, 0.3, seed=3, weights="pm1")
-    ip, ix, w = A.indptr, A.indices, A.data
-    x, _ = K.one_flip_search(ip, ix, w, np.ones(40, dtype=np.int8), 1e-9)
-    for kernel in (K.tabu_search, K.tabu_search_buckets):
-        _, gain, used = kernel(ip, ix, w, x, 10_000, np.full(3, 4), 1e-9, np.inf, 25)
-        assert used < 10_000
-        # A run that stalls at once from a 1-flip optimum makes exactly `stall` moves.
-        if gain == 0:
-            assert used == 25
+@pytest.mark.parametrize("buckets", [False, True])
+def test_breakout_stops_at_its_target_and_returns_x_for_no_moves(buckets):
+    A = random_graph(50, 0.2, seed=5, weights="one")
+    x = np.ones(50, dtype=np.int8)
+    schedule = (3, 10, 2, 10, 1000, 0.8)
+    best, gain, _, _, used = K.breakout_search(*_args(A, x, 10_000, 0.0, schedule, 0, 3.0),
+                                               buckets)
+    # The target is checked at local optima: it stops at the first one, the steepest descent's.
+    assert gain >= 3.0 and used < 10_000
+    assert np.all(K.flip_gains(A.indptr, A.indices, A.data, best) <= 0)
+    full = K.breakout_search(*_args(A, x, 10_000, 0.0, schedule, 0), buckets)
+    assert full[1] > gain and full[4] == 10_000
+    # A zero budget makes no move and returns x.
+    best, gain, _, end_gain, used = K.breakout_search(*_args(A, x, 0, 0.0, schedule, 0), buckets)
+    assert used == 0 and gain == 0.0 and end_gain == 0.0
+    np.testing.assert_array_equal(best, x)
 
 
 @pytest.mark.parametrize("weights", ["pm1", "one", "float", "int"])
