@@ -67,13 +67,15 @@ class Eigen(NamedTuple):
     converged: bool
     """False after a Lanczos budget exhaustion or early exit: then `lower` is not an estimate."""
     e: float = 0.0
-    """||S Q||_2 of the deflated directions Q (0 without deflation)."""
+    """||P S Q||_2 of the deflated directions Q (0 without deflation)."""
+    a: float = 0.0
+    """A lower bound on lambda_min(Q^T S Q) (0 without deflation)."""
 
 
 def certify_problem(
     problem: Problem, Y: np.ndarray, *, seed: int = 0, rigorous: bool = False,
     tol: float = 1e-9, early_exit: bool = False, func: str = "solve",
-    proof_seconds: float = DEFAULT_PROOF_SECONDS,
+    proof_seconds: float = DEFAULT_PROOF_SECONDS, warm: np.ndarray | None = None,
 ) -> Certificate:
     """Certificate of the point Y for `problem`, reported in the user's sense.
 
@@ -82,7 +84,8 @@ def certify_problem(
     `early_exit` (inside a solve) lets Lanczos stop at a clearly negative Ritz value (the
     staircase only needs the direction) and skips the proof unless the estimate would certify.
     `proof_seconds` is what a default factorisation proof may cost; ``rigorous=True`` asks for a
-    proof whatever it costs and raises only where none is possible.
+    proof whatever it costs and raises only where none is possible. `warm`: a start vector added
+    to the eigensolver's random one (a solve passes the previous checkpoint's eigenvector).
     """
     objective = problem.objective
     n = problem.n
@@ -99,7 +102,8 @@ def certify_problem(
         bound = -np.inf
     else:
         target = 0.1 * tol * (1.0 + abs(f)) / n
-        eig = smallest_eigenvalue(G, lam, Y, seed=seed, target=target, early_exit=early_exit)
+        eig = smallest_eigenvalue(G, lam, Y, seed=seed, target=target, early_exit=early_exit,
+                                  warm=warm)
         base = math.fsum(lam) if objective.linear else f
         budget = np.inf if rigorous else proof_seconds
         if not early_exit:
@@ -178,17 +182,19 @@ def dense_slack(G, lam: np.ndarray) -> np.ndarray:
 
 def smallest_eigenvalue(
     G, lam: np.ndarray, Y: np.ndarray, *, seed: int = 0, target: float = 1e-10,
-    early_exit: bool = False,
+    early_exit: bool = False, warm: np.ndarray | None = None,
 ) -> Eigen:
     """First look at lambda_min(S), S = G - Diag(lam): a dense eigensolver for small matrices,
     else the deflated Lanczos estimate (which `settle` may then prove or replace).
 
-    `target` is the accuracy wanted of the lower bound.
+    `target` is the accuracy wanted of the lower bound; `warm` (an n-vector, e.g. the previous
+    eigenvector) is added to Lanczos's random start.
     """
     n = lam.shape[0]
     if n <= DENSE_EIGEN_LIMIT and not isinstance(G, LinearOperator):
         return _dense_smallest(dense_slack(G, lam))
-    return _deflated_lanczos(G, lam, Y, seed=seed, target=target, early_exit=early_exit)
+    return _deflated_lanczos(G, lam, Y, seed=seed, target=target, early_exit=early_exit,
+                             warm=warm)
 
 
 def settle(G, lam: np.ndarray, eig: Eigen, target: float, *, rigorous: bool, seconds: float,
@@ -256,7 +262,7 @@ def _shifts(eig: Eigen, target: float, norm: float, n: int) -> list[float]:
         hope = eig.lower
     elif np.isfinite(eig.theta):
         # Unconverged: hope that the Ritz value is within `target` of the smallest eigenvalue.
-        hope = _deflated_lower_bound(eig.theta - min(eig.residual, target), eig.e)
+        hope = min(_block_lower_bound(eig.theta - min(eig.residual, target), eig.a, eig.e), 0.0)
     else:
         hope = 0.0
     # Far enough below the hope for the factorisation's rounding, close enough to stay tight.
@@ -430,22 +436,60 @@ def _power_norm(S: LinearOperator, n: int) -> float:
     return 1.5 * norm
 
 
-def _deflated_lanczos(G, lam, Y, *, seed: int, target: float, early_exit: bool) -> Eigen:
+def deflation_thresholds(target: float, scale: float) -> tuple[float, float]:
+    """(base, cap) for the Ritz residuals r of range(Y): r <= base is always deflated, r > cap
+    never. A deflated residual r costs at most about r^2 / gap in the block bound, which the cap
+    (0.03 of the geometric mean of target and ||S||) keeps within target for a gap above 1e-3
+    ||S||; the old rule (0.1 target alone) left part of the zero cluster to Lanczos."""
+    base = max(0.1 * target, 64.0 * EPS * scale)
+    return base, max(base, 0.03 * math.sqrt(target * scale))
+
+
+def _deflated_lanczos(G, lam, Y, *, seed: int, target: float, early_exit: bool,
+                      warm: np.ndarray | None = None) -> Eigen:
     n = lam.shape[0]
     S = _slack_operator(G, lam)
     scale = _norm_upper(G, lam)
-    # Deflate the directions of range(Y) that S (nearly) annihilates; they form the zero cluster
-    # at the bottom of the spectrum that would stall Lanczos. Any orthonormal Q keeps the bound
-    # valid; only e = ||S Q|| enters it, so keep the singular directions with a small ||S u_k||.
+    # Deflate range(Y): near a first-order point S nearly annihilates it, and that cluster at the
+    # bottom of the spectrum stalls Lanczos (ER n = 1e4: 31 eigenvalues within 1e-8 of 0, the next
+    # at 6e-4; 2000 products did not resolve it, 537 found the bottom of the rest). Split
+    # S = [[A, E^T], [E, P S P]] in the basis [Q, Q-perp] with A = Q^T S Q (r x r, its smallest
+    # eigenvalue a computed exactly) and E = P S Q; Lanczos bounds P S P on Q-perp from below by
+    # mu, and lambda_min(S) >= the smaller root of (x - a)(x - mu) = ||E||^2 (`_block_lower_bound`).
     U, sv, _ = np.linalg.svd(Y, full_matrices=False)
     U = U[:, sv > 1e-10 * sv[0]] if sv.size and sv[0] > 0 else U[:, :0]
+    # Each product G x - lam x rounds at the scale of G and lam, not of S (they may nearly
+    # cancel): the Ritz value and its residual carry that much error, of order sqrt(n) eps.
+    rounding = 8.0 * math.sqrt(n) * EPS * (scale + 2.0 * float(np.max(np.abs(lam), initial=0.0)))
+    Q = U
     if U.shape[1]:
+        # Rotate range(Y) to the Ritz vectors of S on it, z_k with value theta_k and residual
+        # r_k = ||S z_k - theta_k z_k||. Deflating z_k costs about r_k^2 / gap in the bound; a
+        # direction S moves far (a tiny singular value of Y: S u = S Y w / sigma) is no part of
+        # the zero cluster and would only inflate ||E||, and a Ritz pair well above its residual
+        # (theta > 10 r) is an eigenvalue Lanczos finds without stalling: both stay with Lanczos.
         SU = S.matmat(U)
-        keep = np.linalg.norm(SU, axis=0) <= max(0.1 * target, 64 * EPS * scale)
-        Q, SQ = np.ascontiguousarray(U[:, keep]), SU[:, keep]
+        theta, W = np.linalg.eigh(0.5 * (U.T @ SU + SU.T @ U))
+        r = np.linalg.norm(SU @ W - (U @ W) * theta, axis=0)
+        base, cap = deflation_thresholds(target, scale)
+        keep = (r <= base) | ((r <= cap) & (theta <= 10.0 * r))
+        Q = np.ascontiguousarray(U @ W[:, keep])
+    if Q.shape[1]:
+        SQ = S.matmat(Q)  # afresh (not SU W): the bound below rests on these products alone
+        A = Q.T @ SQ
+        A = 0.5 * (A + A.T)
+        w = np.linalg.eigvalsh(A)
+        E = SQ - Q @ A
+        # Q is orthonormal only to rounding: its defect d moves every quadratic form by about
+        # d ||S||; eigh is backward stable (c r eps ||A||_F); forming A adds `rounding` per entry.
+        d = float(np.linalg.norm(Q.T @ Q - np.eye(Q.shape[1])))
+        # The inner products of Q^T (S Q) round by at most n eps |Q|^T |S Q| <= n eps ||S Q||_F.
+        a_err = rounding * (1.0 + Q.shape[1]) + 4.0 * Q.shape[1] * EPS * float(
+            np.linalg.norm(A)) + n * EPS * float(np.linalg.norm(SQ)) + 2.0 * d * scale
+        a = float(w[0]) - a_err
+        beta = float(np.linalg.norm(E, 2)) + rounding + 2.0 * d * scale
     else:
-        Q, SQ = U, np.zeros((n, 0))
-    e = float(np.linalg.norm(SQ, 2)) if Q.shape[1] else 0.0
+        a, beta = np.inf, 0.0
     # Shift for the deflated directions: above the spectrum (scale >= ||S||), so they never
     # look smallest; relative, so a tiny S is not swamped.
     alpha = 1.5 * scale if scale > 0 else 1.0
@@ -454,21 +498,31 @@ def _deflated_lanczos(G, lam, Y, *, seed: int, target: float, early_exit: bool) 
         if not Q.shape[1]:
             return S.matvec(x)
         qx = Q.T @ x
-        px = x - Q @ qx
-        spx = S.matvec(px)
-        return spx - Q @ (Q.T @ spx) + alpha * (Q @ qx)
+        spx = S.matvec(x - Q @ qx)
+        # P S P x + alpha Q Q^T x, with the two products by Q fused into one
+        return spx - Q @ (Q.T @ spx - alpha * qx)
 
     rng = np.random.default_rng(seed)
+    v0 = rng.standard_normal(n)
+    if warm is not None and warm.shape == (n,) and np.all(np.isfinite(warm)):
+        # A warm start (the previous checkpoint's eigenvector) plus the random start: the
+        # component of v0 along any fixed direction is then a Gaussian with a mean, never more
+        # likely to be small than without the mean (Anderson's inequality), so the random-start
+        # argument behind Evidence.ESTIMATE keeps (up to the factor 2 in |v0|).
+        norm = float(np.linalg.norm(warm))
+        if norm > 0:
+            v0 = v0 + warm * (math.sqrt(n) / norm)
     mu, residual, v, converged = lanczos_smallest(
-        matvec, rng.standard_normal(n), target=target, early_exit=early_exit,
+        matvec, v0, target=target, early_exit=early_exit,
         scale=max(scale, alpha), max_matvecs=LANCZOS_MAX_MATVECS)
-    # Each product G x - lam x rounds at the scale of G and lam, not of S (they may nearly
-    # cancel): the Ritz value and its residual carry that much error, of order sqrt(n) eps.
-    rounding = 8.0 * math.sqrt(n) * EPS * (scale + 2.0 * float(np.max(np.abs(lam), initial=0.0)))
-    lower = _deflated_lower_bound(min(mu - residual - rounding, alpha), e + rounding)
+    # Capped at 0 as before (the certificate uses min(lambda_min, 0) only).
+    lower = min(_block_lower_bound(min(mu - residual - rounding, alpha), a, beta), 0.0)
     if not converged:
         lower = np.nan  # a budget exhaustion or early exit proves nothing about lambda_min
-    return Eigen(mu, lower, residual, v, Evidence.ESTIMATE, converged, e)
+    # (mu, v) live on range(Y)-perp: the curvature a staircase step can use, and the warm start
+    # of the next checkpoint; range(Y) enters the bound through a and beta only.
+    return Eigen(mu, lower, residual, v, Evidence.ESTIMATE, converged, beta,
+                 a if np.isfinite(a) else 0.0)
 
 
 LANCZOS_STEPS = 80
@@ -555,16 +609,28 @@ def _tridiagonal_smallest(alpha: np.ndarray, beta: np.ndarray) -> tuple[float, n
 
 
 def _deflated_lower_bound(mu: float, e: float) -> float:
-    """Lower bound on lambda_min(S) from mu <= lambda_min(P S P on range(Q)^perp), e = ||S Q||_2.
-
-    Split a unit v = a + b with a in range(Q), b orthogonal: v^T S v >= -e|a|^2 - 2e|a||b| + mu|b|^2,
-    whose minimum over |a|^2 + |b|^2 = 1 is the smallest eigenvalue of [[-e, -e], [-e, mu]].
-    """
+    """Lower bound on lambda_min(S) from mu <= lambda_min(P S P on range(Q)^perp), e = ||S Q||_2:
+    `_block_lower_bound` with a = -e (|Q^T S Q| <= e) and ||P S Q|| <= e."""
     if e == 0.0:
         return min(mu, 0.0)
-    c = max(abs(mu), e)  # scaled: the squares must not overflow
-    m, f = mu / c, e / c
-    return c * 0.5 * ((m - f) - math.sqrt((m + f) ** 2 + 4.0 * f * f))
+    return _block_lower_bound(mu, -e, e)
+
+
+def _block_lower_bound(mu: float, a: float, e: float) -> float:
+    """Lower bound on lambda_min(S) from mu <= lambda_min(P S P on range(Q)^perp),
+    a <= lambda_min(Q^T S Q) and e >= ||P S Q||_2 (Q orthonormal, P = I - Q Q^T).
+
+    Split a unit v = Q x + b with b orthogonal to range(Q): v^T S v >= a|x|^2 - 2e|x||b| + mu|b|^2,
+    whose minimum over |x|^2 + |b|^2 = 1 is the smallest eigenvalue of [[a, -e], [-e, mu]],
+    ((a + mu) - sqrt((mu - a)^2 + 4 e^2)) / 2. With nothing deflated (a = inf) it is mu.
+    """
+    if not np.isfinite(a):
+        return mu
+    if e == 0.0:
+        return min(mu, a)
+    c = max(abs(mu), abs(a), e)  # scaled: the squares must not overflow
+    m, b, f = mu / c, a / c, e / c
+    return c * 0.5 * ((m + b) - math.sqrt((m - b) ** 2 + 4.0 * f * f))
 
 
 def _gershgorin_discs(G, lam) -> tuple[np.ndarray, np.ndarray] | None:

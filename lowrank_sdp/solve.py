@@ -282,6 +282,7 @@ def _solve(C, *, sense, rank, method, tol, time_limit, seed, callback, Y0, max_i
     cert: Certificate | None = None
     status: Status | None = None
     grad_norm = float("nan")
+    warm = None  # the last eigenvector: the next certificate's Lanczos starts near it
     try:
         while True:
             inner = run(problem, Y, InnerOptions(grad_tol=grad_tol), monitor)
@@ -292,7 +293,9 @@ def _solve(C, *, sense, rank, method, tol, time_limit, seed, callback, Y0, max_i
             checkpoint = monitor.checkpoint
             t_cert = time.perf_counter()
             cert = certify_problem(problem, Y, seed=seed, rigorous=rigorous, tol=tol,
-                                  early_exit=True, proof_seconds=_proof_seconds(start))
+                                  early_exit=True, proof_seconds=_proof_seconds(start),
+                                  warm=warm)
+            warm = cert.eigenvector
             monitor.certified_at(time.perf_counter() - t_cert)
             if verbose:
                 print(
@@ -325,7 +328,8 @@ def _solve(C, *, sense, rank, method, tol, time_limit, seed, callback, Y0, max_i
         # its minimum budget: the answer is wanted now.
         hurry = status in (Status.INTERRUPTED, Status.TIME_LIMIT, Status.CALLBACK)
         cert = certify_problem(problem, Y, seed=seed, rigorous=rigorous, tol=tol,
-                              proof_seconds=DEFAULT_PROOF_SECONDS if hurry else _proof_seconds(start))
+                              proof_seconds=DEFAULT_PROOF_SECONDS if hurry else _proof_seconds(start),
+                              warm=warm)
     return Result(
         Y=Y,
         objective=cert.objective,
