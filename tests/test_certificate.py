@@ -156,7 +156,8 @@ def test_deflated_lower_bound_inequality(n, k, seed, scale):
 
 @given(n=st.integers(2, 40), k=st.integers(0, 6), seed=seeds, scale=st.floats(1e-6, 1.0))
 def test_block_lower_bound_inequality(n, k, seed, scale):
-    """lambda_min(S) >= the block bound from lambda_min(Q^T S Q), ||P S Q|| and mu on Q-perp."""
+    """lambda_min(S) >= the block bound from lambda_min(Q^T S Q), ||P S Q|| and mu on Q-perp
+    (a test of the private inequality the deflated Lanczos rests on)."""
     rng = np.random.default_rng(seed)
     k = min(k, n - 1)
     Q = np.linalg.qr(rng.standard_normal((n, max(k, 1))))[0][:, :k]
