@@ -30,7 +30,9 @@ _MOVE_WORK = 6e6
 graph (a flip costs O(deg) plus a constant), and at least _MIN_MOVES_PER_VERTEX * n."""
 _MIN_MOVES_PER_VERTEX = 20
 _MAX_MOVES_PER_VERTEX = 1000  # small graphs need no fixed amount of work
-_EPISODE_MAX = 500_000  # longest breakout run between two time checks
+_EPISODE_WORK = 2e6
+"""A breakout run between two time checks makes _EPISODE_WORK / (mean degree + 8) flips (tens
+of milliseconds), so that a time limit is kept to about that on dense graphs too."""
 _CANDIDATE_MOVES_PER_VERTEX = 3
 """Flips of the breakout search from each start cut, times n (then all go to the best cut);
 fixed, so that a larger move budget makes the same flips first."""
@@ -114,7 +116,7 @@ def round_cut(
     moves : total budget of flips (each O(deg)). "auto": 6e6 / (mean degree + 8), at
         least 20 n and at most 1000 n (about a fixed amount of work, a few tenths of a second);
         0: 1-flip search only; None: no move budget (then `time_limit` must be given).
-    time_limit : seconds for the local search, checked between runs (of at most 500,000
+    time_limit : seconds for the local search, checked between runs (of 2e6 / (mean degree + 8)
         flips); None: no limit. A time limit makes the cut depend on the machine's speed; the
         move budget does not.
 
@@ -187,6 +189,7 @@ def _search(A, starts, start_vals, moves, time_limit, start, rng):
     tenure = (_TENURE[0], max(_TENURE[0], n // _TENURE[1]))
     jump = (max(2, n // _JUMP[0]), max(2, n // _JUMP[1]))
     deadline = np.inf if time_limit is None else start + time_limit
+    episode = max(1000, int(_EPISODE_WORK / (A.nnz / max(n, 1) + 8.0)))
     left = moves
 
     def fresh_state():
@@ -219,7 +222,7 @@ def _search(A, starts, start_vals, moves, time_limit, start, rng):
             x_best, v_best = x, v
         budget, state, v_own = min(left, share), fresh_state(), v
         while budget > 0 and v_own < ceiling - tol and time.perf_counter() < until:
-            cap = min(budget, _EPISODE_MAX)
+            cap = min(budget, episode)
             x_own, v_own, x, v = run(x, v, v_own, cap, state)
             budget -= cap
             if x_own is not None and v_own > v_best + tol:
@@ -230,7 +233,7 @@ def _search(A, starts, start_vals, moves, time_limit, start, rng):
     state = fresh_state()
     x_cur, v_cur = x_best, v_best
     while not stop():
-        x, v, x_cur, v_cur = run(x_cur, v_cur, v_best, min(left, _EPISODE_MAX), state)
+        x, v, x_cur, v_cur = run(x_cur, v_cur, v_best, min(left, episode), state)
         if x is not None:
             x_best, v_best = x, v
     return x_best, v_best
