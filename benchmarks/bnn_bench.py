@@ -119,11 +119,11 @@ def _run(run: dict, dataset: str, budget: dict) -> dict:
                       progress=False, verbose=False, **b, **run["overrides"])
     if cfg.paper:  # the paper recipe's schedule (VISPA paper, STE SGD): its warm-up
         cfg.warmup_epochs = warmup
-    t0 = time.perf_counter()
+    t0, load0 = time.perf_counter(), os.getloadavg()[0]
     res = train(cfg)
     summary = res.summary()
     return {**run, "config": asdict(cfg), "summary": summary, "history": res.history,
-            "wall_seconds": time.perf_counter() - t0}
+            "wall_seconds": time.perf_counter() - t0, "load": [load0, os.getloadavg()[0]]}
 
 
 def run_all(args) -> dict:
@@ -258,6 +258,19 @@ def _verdict(cells: dict, model: str, setting: str) -> str:
     return text + "."
 
 
+def _wall_line(data: dict) -> str:
+    """What the grid cost: the runs' wall time in all, and what was planned but not run."""
+    done = [r for r in data["runs"] if "wall_seconds" in r]
+    if not done:
+        return ""
+    planned = data["seeds"] * len(data.get("models", [])) * len(data.get("settings", [])) \
+        * len(METHODS)
+    main = sum(1 for r in done if r.get("group", "main") == "main")
+    return (f" The {len(done)} finished runs took {sum(r['wall_seconds'] for r in done) / 60:.0f} "
+            f"minutes of wall time in all (training and evaluation); {main} of the "
+            f"{planned} planned runs of the grid finished.")
+
+
 def report(data: dict) -> str:
     runs = [r for r in data["runs"] if r.get("group", "main") == "main"]
     ablations = [r for r in data["runs"] if r.get("group") == "ablation"]
@@ -292,6 +305,7 @@ def report(data: dict) -> str:
         + (f" (load average {data['load_stopped']:.1f} when the grid was stopped)"
            if "load_stopped" in data else "")
         + ", so the timings are noisy."
+        + _wall_line(data)
     )
     out.append("")
     # the CNN cells count as run when the small CNN ran (the report says which)
@@ -317,7 +331,11 @@ def report(data: dict) -> str:
         "- The epoch is chosen by the validation accuracy of the most probable binary network "
         "(sign(μ), sign(λ), sign(latent)), never by the test set (the paper reports the best "
         "test epoch); the test set is evaluated once per number.\n"
-        "- s/epoch: training passes only; training memory: parameters + buffers + optimizer "
+        "- s/epoch: training passes only, each run timed alone under the machine's varying "
+        "load (the load column: the 1-minute load average at the start and end of the runs of "
+        "the cell; n/a where it was not recorded); the per-step comparison of the methods "
+        "interleaved in one process is docs/bnn.md's step table "
+        "(`benchmarks/bnn_step_speed.py`); training memory: parameters + buffers + optimizer "
         "state; deployed: the packed network (1 bit per binary weight + float32 BatchNorm)."
     )
     out.append("")
@@ -355,8 +373,8 @@ def report(data: dict) -> str:
     )
     out.append("")
     header = ("| method | seeds | deployed test (%) | one sample (%) | ensemble of "
-              f"{EVAL_SAMPLES} (%) | deployed val (%) | s/epoch | training memory (MiB) | "
-              "deployed (KiB) |")
+              f"{EVAL_SAMPLES} (%) | deployed val (%) | s/epoch | load | training memory (MiB) "
+              "| deployed (KiB) |")
     for model in models:
         for setting, _ in SETTINGS:
             if setting not in settings:
@@ -366,19 +384,21 @@ def report(data: dict) -> str:
             out.append(f"**Verdict.** {_verdict(cells, model, setting)}")
             out.append("")
             out.append(header)
-            out.append("|---|---|---|---|---|---|---|---|---|")
+            out.append("|---|---|---|---|---|---|---|---|---|---|")
             for label, _ in METHODS:
                 rs = cells.get((model, setting, label), [])
                 if not rs:
-                    out.append(f"| {label} | 0 | n/a | n/a | n/a | n/a | n/a | n/a | n/a |")
+                    out.append(f"| {label} | 0 | n/a | n/a | n/a | n/a | n/a | n/a | n/a | n/a |")
                     continue
+                loads = [x for r in rs for x in r.get("load", [])]
+                load = f"{min(loads):.1f}-{max(loads):.1f}" if loads else "n/a"
                 s = [r["summary"] for r in rs]
                 out.append(
                     f"| {label} | {len(s)} | {_pm([x['test_accuracy'] for x in s])} | "
                     f"{_pm([x['test_accuracy_sample'] for x in s])} | "
                     f"{_pm([x['test_accuracy_ensemble'] for x in s])} | "
                     f"{_pm([x['val_accuracy'] for x in s])} | "
-                    f"{_pm([x['seconds_per_epoch'] for x in s], 1, 1)} | "
+                    f"{_pm([x['seconds_per_epoch'] for x in s], 1, 1)} | {load} | "
                     f"{s[0]['train_memory_bytes'] / 2**20:.1f} | "
                     f"{s[0]['deployed_memory_bytes'] / 2**10:.1f} |")
             out.append("")
