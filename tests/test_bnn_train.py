@@ -260,3 +260,14 @@ def test_eval_modes_for_bayesbinn_sample_one_network_per_evaluation(digits):
     state = torch.get_rng_state()
     evaluate(model, "bayesbinn", digits.x_test, digits.y_test, "ensemble", samples=3)
     assert torch.equal(state, torch.get_rng_state())
+
+
+@pytest.mark.parametrize("method", ["vispa", "ste", "bayesbinn"])
+def test_cnn_small_is_the_cnn_at_half_width(method):
+    # conv 8 and 16 channels, 128 hidden units: the benchmark grid's CNN (bnn_bench.py)
+    small = build_model("cnn-small", method, (1, 28, 28), 10, rank=2)
+    full = build_model("cnn", method, (1, 28, 28), 10, rank=2)
+    assert [type(m) for m in small] == [type(m) for m in full]
+    widths = [m.num_features for m in small if isinstance(m, (nn.BatchNorm1d, nn.BatchNorm2d))]
+    assert widths == [8, 16, 128, 10]
+    assert small(torch.randn(3, 1, 28, 28)).shape == (3, 10)
