@@ -118,6 +118,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--tol", type=float, default=1e-6)
     parser.add_argument("--only", nargs="*", default=None, help="file names without .dat-s")
     parser.add_argument("--max-bytes", type=int, default=None, help="skip files larger than this")
+    parser.add_argument("--min-bytes", type=int, default=None, help="skip files smaller than this")
+    parser.add_argument("--merge", action="store_true",
+                        help="replace (or add) this run's files in benchmarks/results/sdplib.json "
+                        "instead of starting a new one: a long run in chunks")
     parser.add_argument("--no-sdpa", action="store_true")
     parser.add_argument("--render", action="store_true",
                         help="only rewrite docs/sdplib.md from benchmarks/results/sdplib.json")
@@ -130,6 +134,8 @@ def main(argv: list[str] | None = None) -> None:
         files = [f for f in files if f.name.removesuffix(".dat-s") in set(args.only)]
     if args.max_bytes:
         files = [f for f in files if f.stat().st_size <= args.max_bytes]
+    if args.min_bytes:
+        files = [f for f in files if f.stat().st_size >= args.min_bytes]
     optima = sdplib_optima()
     load_before = _uptime()
     rows = []
@@ -157,8 +163,24 @@ def main(argv: list[str] | None = None) -> None:
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     data = {"machine": info, "time_limit": args.time_limit, "tol": args.tol, "rows": rows,
             "command": _command(args), "dir": _shown(args.dir)}
+    if args.merge and RESULTS.exists():
+        data = _merged(json.loads(RESULTS.read_text()), data, args.dir)
     RESULTS.write_text(json.dumps(data, indent=1, default=str))
     render(data)
+
+
+def _merged(old: dict, new: dict, directory: Path) -> dict:
+    """`old` with the rows of `new` in place of its rows of the same files, in file-size order;
+    the machine lines, commands and time limits of both runs are kept (one per chunk)."""
+    if old.get("tol") != new["tol"]:
+        raise SystemExit(f"--merge: the results were made at tol {old.get('tol')}, this run at "
+                         f"{new['tol']}: run them together or without --merge")
+    rows = {r["file"]: r for r in old["rows"]} | {r["file"]: r for r in new["rows"]}
+    size = {p.name.removesuffix(".dat-s"): p.stat().st_size for p in directory.glob("*.dat-s")}
+    chunks = old.get("chunks") or [{k: old[k] for k in ("machine", "time_limit", "command")}]
+    chunks = [*chunks, {k: new[k] for k in ("machine", "time_limit", "command")}]
+    return {**new, "rows": sorted(rows.values(), key=lambda r: size.get(r["file"], 0)),
+            "chunks": chunks}
 
 
 def _shown(path: Path) -> str:
@@ -171,20 +193,26 @@ def _shown(path: Path) -> str:
 def _command(args: argparse.Namespace) -> str:
     return (f"python -m benchmarks.sdplib --time-limit {args.time_limit:g}"
             f"{' --only ' + ' '.join(args.only) if args.only else ''}"
-            f"{f' --max-bytes {args.max_bytes}' if args.max_bytes else ''}")
+            f"{f' --min-bytes {args.min_bytes}' if args.min_bytes else ''}"
+            f"{f' --max-bytes {args.max_bytes}' if args.max_bytes else ''}"
+            f"{' --merge' if args.merge else ''}")
 
 
 def render(data: dict) -> None:
     """docs/sdplib.md's table from a results file (what `main` wrote)."""
-    rows, info = data["rows"], data["machine"]
+    rows = data["rows"]
     certified = sum(r.get("status") == "CERTIFIED" for r in rows)
     false_cert = [r["file"] for r in rows if r.get("status") == "CERTIFIED"
                   and (r.get("off_published") or r["file"].startswith(("infp", "infd")))]
-    md = (f"{machine_line(info)} Load average (1, 5, 15 min) before {info['load_before']}, after "
-          f"{info['load_after']}: the machine was shared with other jobs, seconds are indicative.\n\n"
-          f"Command: `{data.get('command', 'python -m benchmarks.sdplib')}` on the files of "
-          f"`{data.get('dir', '?')}` (tol {data['tol']:g}, time limit {data['time_limit']:g} s per file "
-          "and solver; SDPA at its defaults with the same limit).\n\n"
+    runs = data.get("chunks") or [data]
+    md = "".join(
+        f"{machine_line(run['machine'])} Load average (1, 5, 15 min) before "
+        f"{run['machine']['load_before']}, after {run['machine']['load_after']}. "
+        f"Command: `{run.get('command', 'python -m benchmarks.sdplib')}` (time limit "
+        f"{run['time_limit']:g} s per file and solver).\n\n" for run in runs)
+    md += (f"The machine was shared with other jobs: seconds are indicative. Files of "
+          f"`{data.get('dir', '?')}`, tol {data['tol']:g}; SDPA at its defaults with the same "
+          "limit.\n\n"
           "Seconds are wall clock, in parentheses the CPU seconds of the process (SDPA: of its child "
           "process) where recorded, which the sharing affects less. The time limit is wall clock.\n\n"
           f"{len(rows)} files, {certified} CERTIFIED; CERTIFIED with a value off the published optimum "
