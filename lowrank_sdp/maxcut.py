@@ -22,7 +22,7 @@ import numpy as np
 from lowrank_sdp import _interrupt
 from lowrank_sdp.io.graph import Graph, as_graph, laplacian_quarter
 from lowrank_sdp.io.readers import read_graph
-from lowrank_sdp.result import BaseResult, Evidence, IterationState, Result, Status
+from lowrank_sdp.result import IterationState, Result, RoundedResult, Status
 from lowrank_sdp.rounding import check_moves, round_cut
 from lowrank_sdp.validation import check_nonnegative, check_positive_int
 
@@ -37,7 +37,7 @@ to the rounding."""
 
 
 @dataclass(frozen=True)
-class MaxCutResult(BaseResult):
+class MaxCutResult(RoundedResult):
     """What `maxcut` returns: the SDP value and its certified bound, and the best cut found.
 
     cut_value <= max cut <= bound, and objective <= SDP optimum <= bound. The attribute names are
@@ -77,8 +77,6 @@ class MaxCutResult(BaseResult):
     nodes: Sequence[Any] | None = field(default=None, repr=False)
     """The label of each vertex (networkx nodes, or a file's vertex numbers); None: 0..n-1."""
 
-    sense: ClassVar[str] = "max"
-
     @property
     def sdp_value(self) -> float:
         """The Max-Cut name of `objective`."""
@@ -88,19 +86,6 @@ class MaxCutResult(BaseResult):
     def upper_bound(self) -> float:
         """The Max-Cut name of `bound`."""
         return self.bound
-
-    @property
-    def method(self) -> str:
-        return self.sdp.method
-
-    @property
-    def iterations(self) -> int:
-        return self.sdp.iterations
-
-    @property
-    def evidence(self) -> Evidence:
-        """What the bound rests on (the SDP certificate's `Evidence`): a proof or an estimate."""
-        return self.sdp.evidence
 
     @property
     def labels(self) -> list[Any]:

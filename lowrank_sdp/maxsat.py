@@ -37,7 +37,7 @@ import scipy.sparse as sp
 from lowrank_sdp.io._text import MAX_BYTES
 from lowrank_sdp.io.wcnf import WCNF, read_wcnf
 from lowrank_sdp.kernels.sat import walksat
-from lowrank_sdp.result import BaseResult, Status
+from lowrank_sdp.result import RoundedResult, Status
 from lowrank_sdp.validation import check_nonnegative, check_positive_int, check_seed, invalid
 
 __all__ = ["MaxSATResult", "maxsat", "round_assignment"]
@@ -46,12 +46,12 @@ EPS = np.finfo(np.float64).eps
 
 
 @dataclass(frozen=True)
-class MaxSATResult(BaseResult):
+class MaxSATResult(RoundedResult):
     """What `maxsat` returns. In soft-clause weight: satisfied_weight <= OPT <= bound, where OPT
     is the best soft weight of an assignment satisfying every hard clause."""
 
     EXTRA_KEYS: ClassVar[tuple[str, ...]] = (
-        "name", "m", "satisfied_weight", "hard_satisfied", "soft_total",
+        "name", "m", "satisfied_weight", "hard_satisfied", "soft_total", "evidence",
     )
 
     name: str
@@ -76,16 +76,6 @@ class MaxSATResult(BaseResult):
     seconds: float
     sdp: Any = field(repr=False)
     """The `lowrank_sdp.Result` of the SDP (dimension n + 1; row 0 is the truth vector v_0)."""
-
-    sense: ClassVar[str] = "max"
-
-    @property
-    def method(self) -> str:
-        return self.sdp.method
-
-    @property
-    def iterations(self) -> int:
-        return self.sdp.iterations
 
 
 @dataclass(frozen=True)

@@ -41,7 +41,7 @@ from lowrank_sdp import certificate as cert_module
 from lowrank_sdp.io.graph import Graph, as_graph
 from lowrank_sdp.io.readers import read_graph
 from lowrank_sdp.maxcut import MaxCutResult
-from lowrank_sdp.result import BaseResult, Certificate, Result, Status
+from lowrank_sdp.result import Certificate, Result, RoundedResult, Status
 from lowrank_sdp.validation import check_nonnegative, check_positive_int, check_seed, invalid
 
 __all__ = ["MaxKCutResult", "max_bisection", "max_k_cut"]
@@ -420,10 +420,12 @@ def max_bisection(
 # --------------------------------------------------------------------------------------------
 
 @dataclass(frozen=True)
-class MaxKCutResult(BaseResult):
+class MaxKCutResult(RoundedResult):
     """What `max_k_cut` returns: cut_value <= max k-cut <= bound (the certified SDP bound)."""
 
-    EXTRA_KEYS: ClassVar[tuple[str, ...]] = ("name", "k", "m", "cut_value", "infeasibility")
+    EXTRA_KEYS: ClassVar[tuple[str, ...]] = (
+        "name", "k", "m", "cut_value", "infeasibility", "evidence",
+    )
 
     name: str
     n: int
@@ -445,16 +447,6 @@ class MaxKCutResult(BaseResult):
     sdp: Any = field(repr=False)
     """The `lowrank_sdp.Result` (an `SDPResult` for k >= 3) of the SDP solve."""
     nodes: Any = field(default=None, repr=False)
-
-    sense: ClassVar[str] = "max"
-
-    @property
-    def method(self) -> str:
-        return self.sdp.method
-
-    @property
-    def iterations(self) -> int:
-        return self.sdp.iterations
 
 
 def k_cut_value(W: sp.csr_matrix, parts: np.ndarray) -> float:

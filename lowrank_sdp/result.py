@@ -238,3 +238,26 @@ class Result(BaseResult):
             f"iterations={self.iterations}, seconds={self.seconds:.3g}, method={self.method!r}, "
             f"evidence={self.certificate.evidence.name})"
         )
+
+
+class RoundedResult(BaseResult):
+    """The shared part of a combinatorial family's result (`maxcut`, `max_bisection`, `max_k_cut`,
+    `maxsat`): a maximisation
+    whose SDP solve is kept in `sdp` (a `Result`), read through for the method, the iteration
+    count and the evidence behind the bound."""
+
+    sdp: Result
+    sense: ClassVar[str] = "max"
+
+    @property
+    def method(self) -> str:
+        return self.sdp.method
+
+    @property
+    def iterations(self) -> int:
+        return self.sdp.iterations
+
+    @property
+    def evidence(self) -> Evidence:
+        """What the bound rests on (the SDP certificate's `Evidence`): a proof or an estimate."""
+        return self.sdp.evidence

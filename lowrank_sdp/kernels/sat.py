@@ -18,20 +18,25 @@ def _true(lit, x):
 
 
 @njit(cache=True)
+def _literal(v, c, indptr, literals):
+    """The literal of variable v (0-based) in clause c (normalised clauses hold it once)."""
+    for p in range(indptr[c], indptr[c + 1]):
+        if abs(literals[p]) - 1 == v:
+            return literals[p]
+    return 0
+
+
+@njit(cache=True)
 def _flip_delta(v, x, indptr, literals, w, occ_ptr, occ, ntrue):
     """Change of the satisfied weight if variable v flips."""
     delta = 0.0
     for k in range(occ_ptr[v], occ_ptr[v + 1]):
         c = occ[k]
-        for p in range(indptr[c], indptr[c + 1]):
-            lit = literals[p]
-            if abs(lit) - 1 == v:
-                if _true(lit, x):
-                    if ntrue[c] == 1:
-                        delta -= w[c]
-                elif ntrue[c] == 0:
-                    delta += w[c]
-                break
+        if _true(_literal(v, c, indptr, literals), x):
+            if ntrue[c] == 1:
+                delta -= w[c]
+        elif ntrue[c] == 0:
+            delta += w[c]
     return delta
 
 
@@ -39,14 +44,7 @@ def _flip_delta(v, x, indptr, literals, w, occ_ptr, occ, ntrue):
 def _flip(v, x, indptr, literals, occ_ptr, occ, ntrue):
     for k in range(occ_ptr[v], occ_ptr[v + 1]):
         c = occ[k]
-        for p in range(indptr[c], indptr[c + 1]):
-            lit = literals[p]
-            if abs(lit) - 1 == v:
-                if _true(lit, x):
-                    ntrue[c] -= 1
-                else:
-                    ntrue[c] += 1
-                break
+        ntrue[c] += -1 if _true(_literal(v, c, indptr, literals), x) else 1
     x[v] = 1 - x[v]
 
 
