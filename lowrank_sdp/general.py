@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import ClassVar
 
 import numpy as np
+import scipy.sparse as sp
 from threadpoolctl import threadpool_limits
 
 from lowrank_sdp import _interrupt
@@ -85,6 +86,10 @@ def solve_sdp(
     """Solve a validated `SDP` (arguments as in `lowrank_sdp.solve`, already checked there)."""
     # Ctrl-C sets a flag the monitor reads (a KeyboardInterrupt inside a Numba call crashes it).
     with _interrupt.deferred(), threadpool_limits(limits=1, user_api="blas"):
+        if (rank == "auto" and Y0 is None and callback is None and max_rank is None
+                and bisection_form(sdp)):
+            return _solve_bisection(sdp, tol=tol, time_limit=time_limit, seed=seed,
+                                    max_iterations=max_iterations)
         return _solve(sdp, rank=rank, tol=tol, time_limit=time_limit, seed=seed, callback=callback,
                       Y0=Y0, max_iterations=max_iterations, max_rank=max_rank, verbose=verbose)
 
@@ -195,6 +200,55 @@ def _solve(sdp: SDP, *, rank, tol, time_limit, seed, callback, Y0, max_iteration
         history=tuple(monitor.history), grad_norm=grad_norm, infeasibility=cert.infeasibility,
         dimacs=cert.dimacs, y=best.y if best is not None else cert.y, sdp_certificate=cert,
         bound_certificate=best, name=sdp.name,
+    )
+
+
+def bisection_form(sdp: SDP) -> bool:
+    """Whether `sdp` is  max/min <C, X>  s.t.  diag(X) = 1,  <c J, X> = 0 (c > 0),  one PSD block:
+    Max-Bisection and SDPLIB's gpp*. Its equality has no strictly feasible point, which stalls
+    the augmented Lagrangian (and makes a tiny <J, X> hide a first-order error of the value:
+    |1^T Y| is its square root), so `lowrank_sdp.bisection` solves it with 1^T Y = 0 exact."""
+    n = sdp.n
+    if len(sdp.blocks) != 1 or sdp.blocks[0] <= 0 or sdp.m_ub or n < 2:
+        return False
+    rows, d, used = sdp.fixed_rows()
+    if rows.size != n or not np.all(d == 1.0):
+        return False
+    rest = np.setdiff1d(np.arange(sdp.m), used)
+    if rest.size != 1 or sdp.b[rest[0]] != 0.0:
+        return False
+    v = sdp.A.v[sdp.A.k == rest[0]]
+    return bool(v.size == n * (n + 1) // 2 and v[0] > 0 and np.all(v == v[0]))
+
+
+def _solve_bisection(sdp: SDP, *, tol, time_limit, seed, max_iterations) -> SDPResult:
+    from lowrank_sdp.bisection import solve_bisection_sdp
+
+    s = -1.0 if sdp.sense == "min" else 1.0  # the solver maximises
+    res = solve_bisection_sdp(sp.csr_matrix(s * sdp.C), tol=tol, seed=seed, time_limit=time_limit,
+                              max_iterations=max_iterations)
+    # Multipliers: those of the rows' X_ii = 1 where the file states them as constraints; none for
+    # <J, X> = 0 (the bound rests on the projected slack, the limit of an infinite one).
+    _, _, used = sdp.fixed_rows()
+    y = np.zeros(sdp.m)
+    mask = np.isin(sdp.A.k, used)
+    y[sdp.A.k[mask]] = s * res.certificate.multipliers[sdp.A.i[mask]] / sdp.A.v[mask]
+    cert = certify_sdp(sdp, res.Y, y, seed=seed, tol=tol)  # the feasibility side (DIMACS errors)
+    objective, bound = s * res.objective + sdp.offset, s * res.bound + sdp.offset
+    core = Certificate(
+        objective=objective, bound=bound, gap=res.gap, lambda_min=res.certificate.lambda_min,
+        lambda_estimate=res.certificate.lambda_estimate, residual=res.certificate.residual,
+        evidence=res.certificate.evidence, multipliers=s * res.certificate.multipliers,
+        eigenvector=res.certificate.eigenvector)
+    status = res.status
+    if status is Status.CERTIFIED and cert.infeasibility > tol:
+        status = Status.NOT_FEASIBLE
+    return SDPResult(
+        Y=res.Y, objective=objective, bound=bound, gap=res.gap, status=status, rank=res.rank,
+        iterations=res.iterations, seconds=res.seconds, method=res.method, sense=sdp.sense,
+        certificate=core, rank_history=res.rank_history, grad_norm=res.grad_norm,
+        infeasibility=cert.infeasibility, dimacs=cert.dimacs, y=y, sdp_certificate=cert,
+        bound_certificate=None, name=sdp.name,
     )
 
 

@@ -21,7 +21,11 @@ def test_certified_against_published_optimum(name: str) -> None:
     res = ls.solve(sdp, tol=1e-6)
     assert res.certified, res
     ref = sdplib_optima()[name]
-    assert abs(res.objective - ref.value) <= max(ref.tolerance, 1e-6 * (1 + abs(ref.value))), (res, ref)
+    # One unit of the table's last printed digit (twice the rounding half-unit): SDPLIB prints
+    # gpp100 as -44.9435 while the optimum is -44.9435507 (SDPA here agrees with our exactly
+    # feasible point, -44.9435508, and with our proven bound -44.9435372 above it).
+    digit = 2.0 * ref.tolerance if ref.source == "SDPLIB table" else ref.tolerance
+    assert abs(res.objective - ref.value) <= max(digit, 1e-6 * (1 + abs(ref.value))), (res, ref)
     assert res.infeasibility <= 1e-6
     # the bound is on the right side of the optimum (SDPA's (D) is a maximisation)
     assert res.bound >= ref.value - ref.tolerance

@@ -159,3 +159,22 @@ def test_max_k_cut_bound_sound_on_early_stops(seed: int, n: int, iterations: int
     assert res.bound >= opt - SLACK * (1 + abs(opt)), (res, opt)
     if res.certified:
         assert abs(res.objective - opt) <= AGREE * (1 + abs(opt)) + SLACK * (1 + abs(opt))
+
+
+@settings(max_examples=3, deadline=None)
+@given(seed=seeds, n=st.integers(4, 10))
+def test_solve_routes_the_bisection_form(seed: int, n: int) -> None:
+    """ls.solve(C, A_eq=[c J], b_eq=[0]) with the unit diagonal (Max-Bisection, SDPLIB gpp*) runs
+    the exact-factor method, in either sense, and agrees with cvxpy."""
+    W = _graph(seed, n, 0.5)
+    if n % 2:
+        W = np.pad(W, ((0, 1), (0, 1)))
+        n += 1
+    L = np.diag(W.sum(1)) - W
+    opt = _bisection_sdp(W)
+    for sense, s in (("max", 1.0), ("min", -1.0)):
+        res = ls.solve(s * L / 4, sense=sense, A_eq=[3.0 * np.ones((n, n))], b_eq=[0.0])
+        assert res.method == "bisection-rgd" and res.certified, res
+        assert abs(s * res.objective - opt) <= (AGREE + SLACK) * (1 + abs(opt))
+        assert s * res.bound >= opt - SLACK * (1 + abs(opt))
+        assert res.infeasibility <= 1e-12

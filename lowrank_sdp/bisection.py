@@ -1,0 +1,253 @@
+"""The SDP  max <C, X>  s.t.  diag(X) = 1,  <J, X> = 0,  X PSD  (J = 1 1^T), solved exactly on
+the factor: Max-Bisection, and SDPLIB's graph equipartitions (gpp*), which are of this form.
+
+No X > 0 is feasible (X PSD and 1^T X 1 = 0 force X 1 = 0), so the multiplier of <J, X> = 0 has
+no finite optimum and an augmented Lagrangian crawls. Here Y lives on {unit rows} x {columns
+orthogonal to 1}, and the certificate is the dual bound of the equivalent constraints
+diag(X) = 1, X 1 = 0 (implied by the original ones, so the bound is one of the original SDP):
+for any lambda and every feasible X, <C, X> = sum(lambda) + <P (C - Diag(lambda)) P, X> with
+P = I - J / n, hence
+
+    OPT <= sum(lambda) + n max(lambda_max(P (C - Diag(lambda)) P), 0).
+
+The multipliers of X 1 = 0 are the projection P itself (the y -> infinity limit of <J, X> = 0's).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from typing import Any
+
+import numpy as np
+import scipy.sparse as sp
+from scipy.sparse.linalg import LinearOperator
+
+from lowrank_sdp import certificate as cert_module
+from lowrank_sdp.result import Certificate, Result, Status
+
+__all__ = ["solve_bisection_sdp"]
+
+EPS = np.finfo(np.float64).eps
+DENSE_PROJECTED = 2000
+"""Up to this n the projected slack P S P is formed densely (its proofs are the dense ones)."""
+MAX_ITERATIONS = 50_000
+"""Iteration cap of the bisection solve when max_iterations is None."""
+CHECK_EVERY = 500
+"""The certificate is also checked every this many iterations (not only at small gradients)."""
+FEASIBLE_SUM = 1e-12
+"""A factor counts as feasible when ||1^T Y|| <= FEASIBLE_SUM sqrt(n) (then |<J, X>| <=
+FEASIBLE_SUM^2 n: rounding)."""
+
+
+def _retract(Z: np.ndarray) -> np.ndarray:
+    """The nearest-by-alternation point of {unit rows} and {1^T Y = 0}: column means out, rows
+    normalised, until the column sums vanish to rounding (a tangent step leaves them O(t^2))."""
+    n = Z.shape[0]
+    for _ in range(100):
+        Z = Z - Z.mean(axis=0)
+        Z /= np.linalg.norm(Z, axis=1)[:, None]
+        if np.linalg.norm(Z.sum(axis=0)) <= 0.1 * FEASIBLE_SUM * math.sqrt(n):
+            break
+    return Z
+
+
+def _multipliers(Y: np.ndarray, G: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(a, b) with G - Diag(a) Y - 1 b^T tangent at Y: <y_i, .> = 0 per row and column sums 0.
+
+    From the two conditions: a_i = <y_i, g_i - b> and (n I - Y^T Y) b = G^T 1 - Y^T d with
+    d_i = <y_i, g_i> (an r x r system)."""
+    n, r = Y.shape
+    d = np.einsum("ij,ij->i", Y, G)
+    lhs = n * np.eye(r) - Y.T @ Y
+    rhs = G.sum(axis=0) - Y.T @ d
+    b = np.linalg.lstsq(lhs, rhs, rcond=None)[0]
+    return d - Y @ b, b
+
+
+def _tangent(Y: np.ndarray, G: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    a, b = _multipliers(Y, G)
+    return G - a[:, None] * Y - b[None, :], a
+
+
+def _bisection_bound(C: sp.csr_matrix, lam: np.ndarray, Y: np.ndarray, *, seed: int,
+                     target: float) -> tuple[float, Any]:
+    """(bound, eig): sum(lam) + n max(lambda_max(P (C - Diag lam) P), 0), rounded up, through
+    the core certificate's eigenvalue routine on the min-form slack S = P (Diag lam - C) P."""
+    n = C.shape[0]
+    M = sp.csr_matrix(sp.diags(lam) - C)
+    if n <= DENSE_PROJECTED:
+        D = M.toarray()
+        u = D.mean(axis=1)
+        G = D - u[:, None] - u[None, :] + u.mean()
+        G = 0.5 * (G + G.T)
+    else:
+        def matvec(x):
+            x = np.asarray(x, dtype=np.float64).reshape(n, -1)
+            x = x - x.mean(axis=0)
+            z = M @ x
+            return (z - z.mean(axis=0)).reshape(-1) if z.shape[1] == 1 else z - z.mean(axis=0)
+
+        G = LinearOperator((n, n), matvec=matvec, matmat=matvec, rmatvec=matvec, dtype=np.float64)
+    zero = np.zeros(n)
+    eig = cert_module.smallest_eigenvalue(G, zero, Y, seed=seed, target=target)
+    eig = cert_module.settle(G, zero, eig, target, rigorous=False,
+                             seconds=cert_module.DEFAULT_PROOF_SECONDS)
+    # P S P is formed (or applied) in floating point: its distance to the exact one is at most
+    # ~3 n eps max_i sum_j |S_ij| in the 2-norm; the margin takes 16 (n + 8) eps of that.
+    rowsum = float(np.abs(M).sum(axis=1).max()) if M.nnz else 0.0
+    lower = float(eig.lower) - 16.0 * (n + 8) * EPS * rowsum
+    total = math.fsum(lam)
+    bound = total + n * max(-lower, 0.0)
+    bound += 64.0 * EPS * (float(np.abs(lam).sum()) + abs(bound))
+    return bound, eig._replace(lower=lower)
+
+
+def solve_bisection_sdp(C: sp.csr_matrix, *, tol: float, seed: int, time_limit: float | None,
+                     max_iterations: int | None) -> Result:
+    """max <C, X> s.t. diag(X) = 1, <J, X> = 0, X PSD, for any symmetric C.
+
+    Riemannian gradient ascent (Barzilai-Borwein steps, Armijo backtracking) of <C, Y Y^T>
+    on {unit rows, 1^T Y = 0}, certified as in the module docstring; the rank climbs by one
+    column along the eigenvector of a positive eigenvalue of P (C - Diag lambda) P."""
+    start = time.perf_counter()
+    n = C.shape[0]
+    rng = np.random.default_rng(seed)
+    r = min(n, max(2, math.ceil(math.sqrt(2 * (n + 1)))))
+    Y = _retract(rng.standard_normal((n, r)))
+    scale = max(1.0, float(abs(C).sum()) / n)
+    grad_tol = 1e-3 * scale
+    iterations, step = 0, 1.0 / scale
+    rank_history = [r]
+    status = None
+    deadline = np.inf if time_limit is None else start + time_limit
+    CY = C @ Y
+    f = float(np.einsum("ij,ij->", CY, Y))
+    V, lam = _tangent(Y, CY)
+    best = (-np.inf, Y)
+    period = CHECK_EVERY
+    while True:
+        gnorm = float(np.linalg.norm(V))
+        if gnorm <= grad_tol or iterations >= period:
+            period = iterations + CHECK_EVERY
+            target = 0.1 * tol * (1.0 + abs(f)) / n
+            bound, eig = _bisection_bound(C, lam, Y, seed=seed, target=target)
+            best = max(best, _feasible_point(C, Y, f, rng), key=lambda p: p[0])
+            if bound - best[0] <= tol * (1.0 + abs(best[0])):
+                status = Status.CERTIFIED
+                break
+            if gnorm > grad_tol:
+                pass  # a periodic check: carry on
+            elif (-eig.theta > 10.0 * gnorm and eig.vector is not None and Y.shape[1] < n
+                    and -eig.theta * n > tol * (1.0 + abs(f))):
+                u = np.asarray(eig.vector, dtype=np.float64).reshape(-1)
+                u = u - u.mean()
+                Y = _retract(np.hstack([Y, 1e-2 * u[:, None] / max(np.abs(u).max(), 1e-300)]))
+                rank_history.append(Y.shape[1])
+                grad_tol *= 0.1
+            elif grad_tol <= 1e-13 * scale:
+                status = Status.STATIONARY
+                break
+            else:
+                grad_tol *= 0.1
+            CY = C @ Y
+            f = float(np.einsum("ij,ij->", CY, Y))
+            V, lam = _tangent(Y, CY)
+            if gnorm <= grad_tol * 10:
+                continue
+        if time.perf_counter() >= deadline:
+            status = Status.TIME_LIMIT
+            break
+        if iterations >= (MAX_ITERATIONS if max_iterations is None else max_iterations):
+            status = Status.MAX_ITERATIONS
+            break
+        t = step
+        while True:
+            Y_new = _retract(Y + t * V)
+            CY_new = C @ Y_new
+            f_new = float(np.einsum("ij,ij->", CY_new, Y_new))
+            accepted = f_new >= f + 1e-4 * t * gnorm**2
+            if accepted or t < 1e-14 / scale:
+                break
+            t *= 0.5
+        if not accepted:  # no ascent along the gradient at this accuracy: stationary
+            status = Status.STATIONARY
+            break
+        V_new, lam = _tangent(Y_new, CY_new)
+        s = Y_new - Y
+        dv = V - V_new  # ascent: the gradient of -f is -V
+        sy = float(np.vdot(s, dv))
+        step = float(np.vdot(s, s)) / sy if sy > 0 else 2.0 * t
+        step = min(max(step, 1e-8 / scale), 1e8 / scale)
+        Y, CY, f, V = Y_new, CY_new, f_new, V_new
+        iterations += 1
+    if status is not Status.CERTIFIED:
+        target = 0.1 * tol * (1.0 + abs(f)) / n
+        bound, eig = _bisection_bound(C, lam, Y, seed=seed, target=target)
+        best = max(best, _feasible_point(C, Y, f, rng), key=lambda p: p[0])
+    value, Y_out = best
+    if status is not Status.CERTIFIED and Y_out.shape[1] == 1 and n <= DENSE_PROJECTED:
+        lam_x = _rank_one_multipliers(C, Y_out[:, 0])
+        bound_x, eig_x = _bisection_bound(C, lam_x, Y_out, seed=seed,
+                                          target=0.1 * tol * (1.0 + abs(value)) / n)
+        if bound_x < bound:
+            bound, eig, lam = bound_x, eig_x, lam_x
+        if bound - value <= tol * (1.0 + abs(value)):
+            status = Status.CERTIFIED
+    gap = max(bound - value, 0.0)
+    cert = Certificate(objective=value, bound=bound, gap=gap, lambda_min=float(eig.lower),
+                       lambda_estimate=float(eig.theta), residual=float(eig.residual),
+                       evidence=eig.evidence, multipliers=lam, eigenvector=eig.vector)
+    return Result(Y=Y_out, objective=value, bound=bound, gap=gap, status=status,
+                  rank=Y_out.shape[1], iterations=iterations,
+                  seconds=time.perf_counter() - start, method="bisection-rgd", sense="max",
+                  certificate=cert, rank_history=tuple(rank_history),
+                  grad_norm=float(np.linalg.norm(V)))
+
+
+def _rank_one_multipliers(C: sp.csr_matrix, x: np.ndarray) -> np.ndarray:
+    """Multipliers for the bisection X = x x^T: stationarity (C - Diag(lambda)) x = mu 1 gives
+    lambda = x * (C x) - mu x (sum(lambda) = x^T C x for every mu); mu minimises
+    lambda_max(P (C - Diag(lambda)) P), a convex function of mu (searched on dense estimates;
+    the bound is then proven at the chosen mu)."""
+    from scipy.optimize import minimize_scalar
+
+    n = x.size
+    base = x * (C @ x)
+    D = C.toarray()
+    u = D.mean(axis=1)
+    PCP = D - u[:, None] - u[None, :] + u.mean()
+    Pd = np.eye(n) - 1.0 / n
+
+    def top(mu):
+        lam = base - mu * x
+        M = PCP - (Pd * lam) @ Pd
+        return float(np.linalg.eigvalsh(0.5 * (M + M.T))[-1])
+
+    span = 4.0 * max(float(np.abs(base).max()), 1.0)
+    mu = minimize_scalar(top, bounds=(-span, span), method="bounded",
+                         options={"xatol": 1e-12 * span}).x
+    return base - mu * x
+
+
+def _feasible_point(C: sp.csr_matrix, Y: np.ndarray, f: float,
+                    rng: np.random.Generator) -> tuple[float, np.ndarray]:
+    """(value, factor) of a point feasible to rounding: Y itself when its column sums vanish,
+    and the best bisection x (X = x x^T is feasible) split at the median of Y g along the top
+    singular direction and a few random g. Near a rank-one optimum (an integral SDP) the set
+    {unit rows, 1^T Y = 0} has a cusp where the alternating projection stalls short of
+    1^T Y = 0; the bisection there is exactly feasible and as good."""
+    n = Y.shape[0]
+    value, point = -np.inf, Y
+    if np.linalg.norm(Y.sum(axis=0)) <= FEASIBLE_SUM * math.sqrt(n):
+        value = f
+    directions = np.hstack([np.linalg.svd(Y, full_matrices=False)[2][:1].T,
+                            rng.standard_normal((Y.shape[1], 8))])
+    Z = Y @ directions
+    X = -np.ones_like(Z)
+    np.put_along_axis(X, np.argsort(-Z, axis=0, kind="stable")[: n // 2], 1.0, axis=0)
+    vals = np.einsum("ij,ij->j", X, C @ X)
+    j = int(np.argmax(vals))
+    if vals[j] > value:
+        value, point = float(vals[j]), X[:, j: j + 1].copy()
+    return value, point
