@@ -259,7 +259,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--from-json", action="store_true",
                         help="rewrite docs/scale.md and the plot from results/scale.json only")
     parser.add_argument("--distributed-n", type=int, default=20_000,
-                        help="n of the 1- against 2-process gloo measurement (0: skip)")
+                        help="n of the 1- against 2-process gloo measurement (0: skip it and "
+                             "keep the last measured one from results/scale.json)")
     args = parser.parse_args(argv)
     argv = sys.argv[1:] if argv is None else argv
     if args.from_json:
@@ -292,6 +293,10 @@ def main(argv: list[str] | None = None) -> int:
             if failed:
                 break
     dist_row = distributed_measure(args.distributed_n) if args.distributed_n else None
+    saved_json = REPO / "benchmarks" / "results" / "scale.json"
+    if dist_row is None and saved_json.exists():
+        # --distributed-n 0: the last measured row stays (it carries its own loads and n)
+        dist_row = json.loads(saved_json.read_text()).get("distributed")
     if dist_row is not None:
         print(json.dumps(dist_row), flush=True)
     info = machine_info(("numpy", "scipy", "numba", "torch"))
