@@ -135,20 +135,26 @@ def test_iterative_eigenvalue_path_is_valid_at_any_point(n, seed, sense, kind):
             _assert_valid(cert, exact, sense, 1e-7 * (1.0 + abs(exact)))
 
 
-@given(n=st.integers(2, 40), k=st.integers(0, 6), seed=seeds, scale=st.floats(1e-6, 1.0))
-def test_deflated_lower_bound_inequality(n, k, seed, scale):
-    """For any orthonormal Q: lambda_min(S) >= bound(mu, ||S Q||) with mu = lambda_min on Q-perp."""
+def _near_split(n: int, k: int, seed: int, coupling) -> tuple[np.ndarray, np.ndarray, float]:
+    """(S, Q, mu): S nearly annihilates an orthonormal Q (n x k), as near an optimum (S Y ~ 0),
+    `coupling(S, P, Q, rng)` says how it is not exact; mu = lambda_min of S on Q-perp."""
     rng = np.random.default_rng(seed)
-    k = min(k, n - 1)
     Q = np.linalg.qr(rng.standard_normal((n, max(k, 1))))[0][:, :k]
     A = rng.standard_normal((n, n))
     S = (A + A.T) / 2
-    # Make S nearly annihilate range(Q), as near an optimum (S Y ~ 0), but not exactly.
     P = np.eye(n) - Q @ Q.T
-    S = P @ S @ P + scale * (Q @ rng.standard_normal((k, k)) @ Q.T if k else 0.0)
+    S = P @ S @ P + coupling(S, P, Q, rng)
     S = (S + S.T) / 2
     perp = np.linalg.qr(np.hstack([Q, rng.standard_normal((n, n - k))]))[0][:, k:]
-    mu = np.linalg.eigvalsh(perp.T @ S @ perp)[0]
+    return S, Q, float(np.linalg.eigvalsh(perp.T @ S @ perp)[0])
+
+
+@given(n=st.integers(2, 40), k=st.integers(0, 6), seed=seeds, scale=st.floats(1e-6, 1.0))
+def test_deflated_lower_bound_inequality(n, k, seed, scale):
+    """For any orthonormal Q: lambda_min(S) >= bound(mu, ||S Q||) with mu = lambda_min on Q-perp."""
+    k = min(k, n - 1)
+    S, Q, mu = _near_split(n, k, seed, lambda S, P, Q, rng: scale * (
+        Q @ rng.standard_normal((k, k)) @ Q.T if k else 0.0))
     e = float(np.linalg.norm(S @ Q, 2)) if k else 0.0
     lower = certificate._deflated_lower_bound(mu, e)  # private helper: its bound is tested alone
     assert min(lower, 0.0) <= min(np.linalg.eigvalsh(S)[0], 0.0) + 1e-10
@@ -158,16 +164,10 @@ def test_deflated_lower_bound_inequality(n, k, seed, scale):
 def test_block_lower_bound_inequality(n, k, seed, scale):
     """lambda_min(S) >= the block bound from lambda_min(Q^T S Q), ||P S Q|| and mu on Q-perp
     (a test of the private inequality the deflated Lanczos rests on)."""
-    rng = np.random.default_rng(seed)
     k = min(k, n - 1)
-    Q = np.linalg.qr(rng.standard_normal((n, max(k, 1))))[0][:, :k]
-    A = rng.standard_normal((n, n))
-    S = (A + A.T) / 2
+    # a weak coupling to range(Q) of every kind (Q-Q and Q-perp blocks)
+    S, Q, mu = _near_split(n, k, seed, lambda S, P, Q, rng: scale * (S - P @ S @ P))
     P = np.eye(n) - Q @ Q.T
-    S = P @ S @ P + scale * (S - P @ S @ P)  # a weak coupling to range(Q), as near an optimum
-    S = (S + S.T) / 2
-    perp = np.linalg.qr(np.hstack([Q, rng.standard_normal((n, n - k))]))[0][:, k:]
-    mu = np.linalg.eigvalsh(perp.T @ S @ perp)[0]
     a = float(np.linalg.eigvalsh(Q.T @ S @ Q)[0]) if k else np.inf
     e = float(np.linalg.norm(P @ S @ Q, 2)) if k else 0.0
     lower = certificate._block_lower_bound(mu, a, e)
