@@ -162,23 +162,27 @@ def solve(
                               max_iterations=max_iterations, max_rank=max_rank, rigorous=rigorous,
                               verbose=verbose, A_eq=A_eq, b_eq=b_eq, A_ub=A_ub, b_ub=b_ub,
                               blocks=blocks, unit_diagonal=unit_diagonal, trace_bound=trace_bound)
-    if device is not None or type(C).__module__.split(".")[0] == "torch":
-        try:
-            from lowrank_sdp.torch.backend import solve_torch
-        except ImportError as exc:
-            raise ImportError("solve(..., device=...) needs PyTorch: pip install "
-                              "lowrank_sdp[torch]") from exc
-        return solve_torch(C, device=C.device if device is None else device, sense=sense,
-                           rank=rank, method=method, tol=tol, time_limit=time_limit, seed=seed,
-                           callback=callback, Y0=Y0, max_iterations=max_iterations,
-                           max_rank=max_rank, rigorous=rigorous, verbose=verbose)
-    # The hot loops are serial kernels and vector-sized BLAS calls: a multi-threaded BLAS only adds
-    # synchronisation (measured 25x slower on a loaded 2-core machine), so BLAS runs on one thread.
-    # Ctrl-C sets a flag the monitor reads (a KeyboardInterrupt inside a Numba call crashes it).
-    with _interrupt.deferred(), threadpool_limits(limits=1, user_api="blas"):
-        return _solve(C, sense=sense, rank=rank, method=method, tol=tol, time_limit=time_limit,
-                      seed=seed, callback=callback, Y0=Y0, max_iterations=max_iterations,
-                      max_rank=max_rank, rigorous=rigorous, verbose=verbose)
+    # Ctrl-C sets a flag the monitor reads (a KeyboardInterrupt inside a Numba call crashes it), on
+    # both paths: the torch monitor is the numpy one, and its certificate runs the same kernels.
+    with _interrupt.deferred():
+        if device is not None or type(C).__module__.split(".")[0] == "torch":
+            try:
+                from lowrank_sdp.torch.backend import solve_torch
+            except ImportError as exc:
+                raise ImportError("solve(..., device=...) needs PyTorch: pip install "
+                                  "lowrank_sdp[torch]") from exc
+            return solve_torch(C, device=C.device if device is None else device, sense=sense,
+                               rank=rank, method=method, tol=tol, time_limit=time_limit,
+                               seed=seed, callback=callback, Y0=Y0,
+                               max_iterations=max_iterations, max_rank=max_rank,
+                               rigorous=rigorous, verbose=verbose)
+        # The hot loops are serial kernels and vector-sized BLAS calls: a multi-threaded BLAS only
+        # adds synchronisation (measured 25x slower on a loaded 2-core machine): one BLAS thread.
+        with threadpool_limits(limits=1, user_api="blas"):
+            return _solve(C, sense=sense, rank=rank, method=method, tol=tol, time_limit=time_limit,
+                          seed=seed, callback=callback, Y0=Y0,
+                          max_iterations=max_iterations, max_rank=max_rank, rigorous=rigorous,
+                          verbose=verbose)
 
 
 def check_options(*, rank, tol, time_limit, seed, callback, max_iterations, rigorous, verbose,
@@ -319,9 +323,8 @@ def _solve(C, *, sense, rank, method, tol, time_limit, seed, callback, Y0, max_i
         # Raised by user code (a callback or an Objective): stop as for a Ctrl-C.
         status = Status.INTERRUPTED
         cert = None
-    if status is Status.INTERRUPTED and monitor.best_Y is not None:
-        Y = monitor.best_Y  # the best point seen (RGD is nonmonotone)
-        cert = None
+    if status is Status.INTERRUPTED:
+        Y, cert = monitor.stop_point(status, Y), None
 
     if cert is None or status is not Status.CERTIFIED:
         # After a stop the user asked for (Ctrl-C, time limit, callback) a default proof gets only

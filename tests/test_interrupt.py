@@ -196,13 +196,88 @@ def test_sigint_in_process_stops_at_the_next_iteration(method, python_sigint_han
     assert ls.solve(C, method=method, max_iterations=5).iterations == 5
 
 
-def test_sigint_left_alone_when_ignored():
-    """A user who set SIG_IGN keeps it: the solve runs to its end."""
+@pytest.mark.parametrize("device", [None, "cpu"])
+def test_sigint_left_alone_when_ignored(device):
+    """A user who set SIG_IGN keeps it: the solve runs to its end (numpy and torch paths)."""
+    if device is not None:
+        pytest.importorskip("torch")
     C = _symmetric(40, 3)
     previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
     try:
-        res = ls.solve(C, callback=lambda s: os.kill(os.getpid(), signal.SIGINT))
+        res = ls.solve(C, device=device, callback=lambda s: os.kill(os.getpid(), signal.SIGINT))
         assert res.status is ls.Status.CERTIFIED
         assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
     finally:
         signal.signal(signal.SIGINT, previous)
+
+
+TORCH_CHILD = r"""
+import json, os, signal, sys
+import lowrank_sdp as ls
+from lowrank_sdp.io import read_graph
+from lowrank_sdp.maxcut import laplacian_quarter
+
+L = laplacian_quarter(read_graph(sys.argv[1]).adjacency)
+tol = float(sys.argv[2])
+ls.solve(L, sense="max", device="cpu", max_iterations=1)  # imports and first calls: not timed
+handler = signal.getsignal(signal.SIGINT)
+
+# 1. A real SIGINT from the parent, mid-solve, no callback.
+print("READY", flush=True)
+res = ls.solve(L, sense="max", device="cpu", tol=tol, time_limit=60)
+print("RESULT " + json.dumps({"status": res.status.name, "bound": res.bound,
+                              "value": res.objective,
+                              "restored": signal.getsignal(signal.SIGINT) is handler}), flush=True)
+
+# 2. SIGINT at iteration 3, from a callback: only a flag, so the callback runs to its end and the
+# monitor stops right after that iteration, with the best point seen.
+seen, finished = [], []
+
+def callback(state):
+    seen.append(state.objective)
+    if state.iteration == 3:
+        os.kill(os.getpid(), signal.SIGINT)
+        finished.append(state.iteration)
+
+res = ls.solve(L, sense="max", device="cpu", tol=tol, time_limit=60, callback=callback)
+print("RESULT " + json.dumps({"status": res.status.name, "bound": res.bound,
+                              "value": res.objective, "iterations": res.iterations,
+                              "finished": finished, "best_seen": max(seen),
+                              "certified_value": res.certificate.objective,
+                              "restored": signal.getsignal(signal.SIGINT) is handler}), flush=True)
+"""
+
+
+def test_sigint_mid_solve_torch_cpu(tmp_path, delay: float = 0.3):
+    """`solve(C, device="cpu")` under Ctrl-C as the numpy path: INTERRUPTED, the best point and a
+    certificate at it, the handler restored (the torch path once ran without the deferred handler:
+    a KeyboardInterrupt raised wherever the signal landed, the user's callback included)."""
+    pytest.importorskip("torch")
+    child = subprocess.Popen(
+        [sys.executable, "-c", TORCH_CHILD, str(G22), TOL],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=_env(), cwd=tmp_path,
+        preexec_fn=_default_sigint,
+    )
+    try:
+        line = child.stdout.readline()
+        assert line.strip() == "READY", (line, child.stderr.read() if not line else "")
+        time.sleep(delay)
+        child.send_signal(signal.SIGINT)
+        outs = []
+        for _ in range(2):
+            line = child.stdout.readline()
+            assert line.startswith("RESULT "), (len(outs), line, child.stderr.read())
+            outs.append(json.loads(line[7:]))
+        child.wait(timeout=60)
+    finally:
+        if child.poll() is None:
+            child.kill()
+            child.wait()
+    assert child.returncode == 0, child.stderr.read()
+    external, own = outs
+    _assert_sound(external, f"torch cpu after {delay} s")
+    assert external["restored"], external
+    _assert_sound(own, "torch cpu, SIGINT from the callback at iteration 3")
+    assert own["finished"] == [3] and own["iterations"] == 3, own
+    assert own["value"] == pytest.approx(own["best_seen"], rel=1e-12), own
+    assert own["certified_value"] == own["value"] and own["restored"], own

@@ -191,6 +191,13 @@ class Monitor:
             self.checkpoint = True  # long inner runs: look at the certificate now and then
         return self.stop is not None or self.checkpoint
 
+    def stop_point(self, status: Status | None, Y):
+        """The point a solve that stopped with `status` returns: after a Ctrl-C the best one seen
+        (RGD is nonmonotone), else Y. Shared by the numpy and torch paths."""
+        if status is Status.INTERRUPTED and self.best_Y is not None:
+            return self.best_Y
+        return Y
+
     def certified_at(self, cost: float) -> None:
         """Record that a certificate was just computed, taking `cost` seconds."""
         self.last_certificate = self.elapsed()

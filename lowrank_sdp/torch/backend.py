@@ -30,6 +30,7 @@ import scipy.sparse as sp
 import torch
 from scipy.sparse.linalg import LinearOperator
 
+from lowrank_sdp._interrupt import insisted
 from lowrank_sdp.certificate import certify_problem
 from lowrank_sdp.problem import make_problem
 from lowrank_sdp.result import IterationRecord, IterationState, Result, Status
@@ -331,10 +332,12 @@ def _solve_torch(C, *, device, sense, rank, method, tol, time_limit, seed, callb
                             rng)
                 rank_history.append(Y.shape[1])
     except KeyboardInterrupt:
+        if insisted():  # a second Ctrl-C: the user wants out now, without a result
+            raise
+        # Raised by user code (a callback or C): stop as for a Ctrl-C.
         status = Status.INTERRUPTED
-        if monitor.best_Y is not None:
-            Y = monitor.best_Y
-        cert, Y_np = None, None
+    if status is Status.INTERRUPTED:  # Ctrl-C (a flag, see solve) or KeyboardInterrupt
+        Y, cert, Y_np = monitor.stop_point(status, Y), None, None
 
     if Y_np is None:
         Y_np = Y.detach().cpu().numpy()

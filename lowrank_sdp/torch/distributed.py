@@ -38,6 +38,7 @@ import scipy.sparse as sp
 import torch
 import torch.distributed as dist
 
+from lowrank_sdp._interrupt import deferred
 from lowrank_sdp.certificate import certify_problem
 from lowrank_sdp.problem import make_problem
 from lowrank_sdp.result import Result, Status
@@ -160,32 +161,37 @@ def solve_sharded(C_rows: torch.Tensor, n: int, *, sense: str = "min", rank="aut
     grad_tol = INITIAL_GRAD_FACTOR * tol / math.sqrt(n * Y.shape[1])
     status = None
     cert = None
-    while True:
-        Y, _, grad_norm, converged, stop = rgd_torch(obj, Y, grad_tol, monitor)
-        checkpoint = monitor.checkpoint
-        Y_full = obj.gather(Y).cpu().numpy()
-        t_cert = time.perf_counter()
-        if me == 0:
-            cert = certify_problem(problem, Y_full, seed=seed, tol=tol)
-        box = [cert]
-        dist.broadcast_object_list(box, src=0)
-        cert = box[0]
-        monitor.certified_at(time.perf_counter() - t_cert)
-        if stop is not None:
-            status = stop
-            break
-        if cert.relative_gap <= tol:
-            status = Status.CERTIFIED
-            break
-        if checkpoint and not converged:
-            continue  # a periodic look only
-        if grad_tol <= GRAD_TOL_FLOOR:
-            status = Status.STATIONARY
-            break
-        target = tol * (1.0 + abs(cert.objective))
-        achieved = grad_norm / (1.0 + abs(cert.objective))
-        factor = min(0.5, max(1e-3, 0.7 * math.sqrt(target / max(cert.gap, 1e-300))))
-        grad_tol = max(GRAD_TOL_FLOOR, min(grad_tol, achieved) * factor)
+    # Ctrl-C sets a flag, as in `lowrank_sdp.solve`; rank 0's monitor decides for every rank.
+    with deferred():
+        while True:
+            Y, _, grad_norm, converged, stop = rgd_torch(obj, Y, grad_tol, monitor)
+            # After a Ctrl-C every rank takes its rows of the best point (the same iteration on
+            # all ranks: f is all-reduced), and the certificate below is at that point.
+            Y = monitor.stop_point(stop, Y)
+            checkpoint = monitor.checkpoint
+            Y_full = obj.gather(Y).cpu().numpy()
+            t_cert = time.perf_counter()
+            if me == 0:
+                cert = certify_problem(problem, Y_full, seed=seed, tol=tol)
+            box = [cert]
+            dist.broadcast_object_list(box, src=0)
+            cert = box[0]
+            monitor.certified_at(time.perf_counter() - t_cert)
+            if stop is not None:
+                status = stop
+                break
+            if cert.relative_gap <= tol:
+                status = Status.CERTIFIED
+                break
+            if checkpoint and not converged:
+                continue  # a periodic look only
+            if grad_tol <= GRAD_TOL_FLOOR:
+                status = Status.STATIONARY
+                break
+            target = tol * (1.0 + abs(cert.objective))
+            achieved = grad_norm / (1.0 + abs(cert.objective))
+            factor = min(0.5, max(1e-3, 0.7 * math.sqrt(target / max(cert.gap, 1e-300))))
+            grad_tol = max(GRAD_TOL_FLOOR, min(grad_tol, achieved) * factor)
     return Result(
         Y=Y_full, objective=cert.objective, bound=cert.bound, gap=cert.gap, status=status,
         rank=Y_full.shape[1], iterations=monitor.iterations, seconds=time.perf_counter() - start,
