@@ -16,6 +16,8 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -71,6 +73,20 @@ def _env() -> dict[str, str]:
     return {**os.environ, "PYTHONPATH": root + os.pathsep + os.environ.get("PYTHONPATH", "")}
 
 
+@contextmanager
+def _child(args: list[str], cwd: Path) -> Iterator[subprocess.Popen]:
+    """A child Python with Python's own SIGINT handler, killed if the test leaves it running."""
+    child = subprocess.Popen([sys.executable, *args], stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True, env=_env(), cwd=cwd,
+                             preexec_fn=_default_sigint)
+    try:
+        yield child
+    finally:
+        if child.poll() is None:
+            child.kill()
+            child.wait()
+
+
 def _sdp_interval() -> tuple[float, float]:
     return gset_references()["G22"].sdp_interval
 
@@ -89,12 +105,7 @@ def test_sigint_mid_solve_every_method(tmp_path):
     plan = [("rgd", d) for d in DELAYS] + [(m, DELAYS[i % len(DELAYS)]) for i, m in enumerate(others)]
     cases = [c for c, _ in plan for _ in range(ROUNDS)]
     delays = [d for _, d in plan for _ in range(ROUNDS)]
-    child = subprocess.Popen(
-        [sys.executable, "-c", CHILD, str(G22), TOL, ",".join(cases)],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=_env(), cwd=tmp_path,
-        preexec_fn=_default_sigint,
-    )
-    try:
+    with _child(["-c", CHILD, str(G22), TOL, ",".join(cases)], tmp_path) as child:
         results = []
         for case, delay in zip(cases, delays):
             line = child.stdout.readline()
@@ -105,10 +116,6 @@ def test_sigint_mid_solve_every_method(tmp_path):
             assert line.startswith("RESULT "), (case, delay, line, child.stderr.read())
             results.append((f"{case} after {delay} s", json.loads(line[7:])))
         child.wait(timeout=120)
-    finally:
-        if child.poll() is None:
-            child.kill()
-            child.wait()
     assert child.returncode == 0, child.stderr.read()
     for label, out in results:
         _assert_sound(out, label)
@@ -253,12 +260,7 @@ def test_sigint_mid_solve_torch_cpu(tmp_path, delay: float = 0.3):
     certificate at it, the handler restored (the torch path once ran without the deferred handler:
     a KeyboardInterrupt raised wherever the signal landed, the user's callback included)."""
     pytest.importorskip("torch")
-    child = subprocess.Popen(
-        [sys.executable, "-c", TORCH_CHILD, str(G22), TOL],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=_env(), cwd=tmp_path,
-        preexec_fn=_default_sigint,
-    )
-    try:
+    with _child(["-c", TORCH_CHILD, str(G22), TOL], tmp_path) as child:
         line = child.stdout.readline()
         assert line.strip() == "READY", (line, child.stderr.read() if not line else "")
         time.sleep(delay)
@@ -269,10 +271,6 @@ def test_sigint_mid_solve_torch_cpu(tmp_path, delay: float = 0.3):
             assert line.startswith("RESULT "), (len(outs), line, child.stderr.read())
             outs.append(json.loads(line[7:]))
         child.wait(timeout=60)
-    finally:
-        if child.poll() is None:
-            child.kill()
-            child.wait()
     assert child.returncode == 0, child.stderr.read()
     external, own = outs
     _assert_sound(external, f"torch cpu after {delay} s")
