@@ -252,14 +252,31 @@ print("RESULT " + json.dumps({"status": res.status.name, "bound": res.bound,
                               "finished": finished, "best_seen": max(seen),
                               "certified_value": res.certificate.objective,
                               "restored": signal.getsignal(signal.SIGINT) is handler}), flush=True)
+
+# 3. solve_sharded on a one-process gloo group: a real SIGINT from the parent again.
+import torch, torch.distributed as dist
+from lowrank_sdp.torch.distributed import solve_sharded
+dist.init_process_group("gloo", init_method="file://" + os.path.abspath("store"), rank=0,
+                        world_size=1)
+C = torch.from_numpy(L.toarray())
+solve_sharded(C, L.shape[0], sense="max", max_iterations=1)
+print("READY", flush=True)
+res = solve_sharded(C, L.shape[0], sense="max", tol=tol, time_limit=60)
+print("RESULT " + json.dumps({"status": res.status.name, "bound": res.bound,
+                              "value": res.objective,
+                              "restored": signal.getsignal(signal.SIGINT) is handler}), flush=True)
+dist.destroy_process_group()
 """
 
 
-def test_sigint_mid_solve_torch_cpu(tmp_path, delay: float = 0.3):
+def test_sigint_mid_solve_torch_cpu_and_sharded(tmp_path, delay: float = 0.3):
     """`solve(C, device="cpu")` under Ctrl-C as the numpy path: INTERRUPTED, the best point and a
     certificate at it, the handler restored (the torch path once ran without the deferred handler:
-    a KeyboardInterrupt raised wherever the signal landed, the user's callback included)."""
-    pytest.importorskip("torch")
+    a KeyboardInterrupt raised wherever the signal landed, the user's callback included); and
+    `solve_sharded` on a one-process gloo group, which raised KeyboardInterrupt."""
+    torch = pytest.importorskip("torch")
+    if not torch.distributed.is_available():
+        pytest.skip("torch.distributed is not built in")
     with _child(["-c", TORCH_CHILD, str(G22), TOL], tmp_path) as child:
         line = child.stdout.readline()
         assert line.strip() == "READY", (line, child.stderr.read() if not line else "")
@@ -270,9 +287,18 @@ def test_sigint_mid_solve_torch_cpu(tmp_path, delay: float = 0.3):
             line = child.stdout.readline()
             assert line.startswith("RESULT "), (len(outs), line, child.stderr.read())
             outs.append(json.loads(line[7:]))
+        line = child.stdout.readline()
+        assert line.strip() == "READY", (line, child.stderr.read() if not line else "")
+        time.sleep(delay)
+        child.send_signal(signal.SIGINT)
+        line = child.stdout.readline()
+        assert line.startswith("RESULT "), ("sharded", line, child.stderr.read())
+        outs.append(json.loads(line[7:]))
         child.wait(timeout=60)
     assert child.returncode == 0, child.stderr.read()
-    external, own = outs
+    external, own, sharded = outs
+    _assert_sound(sharded, f"solve_sharded after {delay} s")
+    assert sharded["restored"], sharded
     _assert_sound(external, f"torch cpu after {delay} s")
     assert external["restored"], external
     _assert_sound(own, "torch cpu, SIGINT from the callback at iteration 3")
