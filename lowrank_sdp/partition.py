@@ -36,7 +36,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from lowrank_sdp.bisection import solve_bisection_sdp
-from lowrank_sdp.io.graph import Graph, as_graph
+from lowrank_sdp.io.graph import Graph, as_graph, laplacian_quarter
 from lowrank_sdp.io.readers import read_graph
 from lowrank_sdp.maxcut import MaxCutResult
 from lowrank_sdp.result import RoundedResult, Status
@@ -178,10 +178,10 @@ def max_bisection(
     W = sp.csr_matrix(g.adjacency, dtype=np.float64)
     if n0 % 2:
         W = sp.csr_matrix(sp.block_diag([W, sp.csr_matrix((1, 1))]))
-    L = sp.csr_matrix(sp.diags(np.asarray(W.sum(axis=1)).ravel()) - W)
+    C = laplacian_quarter(W)
     t0 = time.perf_counter()
-    res = solve_bisection_sdp(sp.csr_matrix(L * 0.25), tol=tol, seed=seed, time_limit=time_limit,
-                           max_iterations=max_iterations)
+    res = solve_bisection_sdp(C, tol=tol, seed=seed, time_limit=time_limit,
+                              max_iterations=max_iterations)
     t1 = time.perf_counter()
     x, value = round_bisection(res.Y, W, trials=trials, seed=seed, local_search=local_search)
     x = x[:n0]
