@@ -189,12 +189,13 @@ def test_breakout_stops_at_its_target_and_returns_x_for_no_moves(buckets):
     np.testing.assert_array_equal(best, x)
 
 
+@pytest.mark.parametrize("moves", [3000, 60_000])  # 60_000: past several restarts (1000 n)
 @pytest.mark.parametrize("weights", ["pm1", "one", "float", "int"])
 @pytest.mark.parametrize("seed", range(4))
-def test_round_cut_finds_the_brute_force_optimum(seed, weights):
+def test_round_cut_finds_the_brute_force_optimum(seed, weights, moves):
     A = random_graph(13, 0.4, seed=100 + seed, weights=weights)
     Y = np.random.default_rng(seed).standard_normal((13, 3))
-    x, value = round_cut(Y, A, trials=5, candidates=2, seed=seed, moves=3000)
+    x, value = round_cut(Y, A, trials=5, candidates=2, seed=seed, moves=moves)
     assert value == pytest.approx(brute_force_max_cut(A))
     assert value == pytest.approx(cut_value(A, x))
 
