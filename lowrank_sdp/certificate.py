@@ -418,10 +418,11 @@ def _sparse_ldl_lower(G, lam, sigma: float, env: Envelope) -> float | None:
     fills less than the envelope on every graph measured here.
     """
     n = lam.shape[0]
-    A = sp.csc_matrix(sp.csr_matrix(G) - sp.diags(lam + sigma))
+    G = sp.csr_matrix(G)  # once: the shifted matrix, the fallback order and the diagonal read it
+    A = sp.csc_matrix(G - sp.diags(lam + sigma))
     lu = _symmetric_lu(A, "MMD_AT_PLUS_A")
     if lu is None:
-        A = sp.csr_matrix(G)[env.perm][:, env.perm]
+        A = G[env.perm][:, env.perm]
         lu = _symmetric_lu(sp.csc_matrix(A - sp.diags(lam[env.perm] + sigma)), "NATURAL")
         if lu is None:
             return None
@@ -429,19 +430,21 @@ def _sparse_ldl_lower(G, lam, sigma: float, env: Envelope) -> float | None:
     d = U.diagonal()
     if not (np.all(d > 0) and np.all(np.isfinite(d))):
         return None
-    width = int(max(np.diff(L.indptr).max(initial=1), np.diff(U.tocsc().indptr).max(initial=1)))
+    # The longest row of L or column of U (counted without converting U to CSC).
+    width = int(max(np.diff(L.indptr).max(initial=1),
+                    np.bincount(U.indices, minlength=n).max(initial=1)))
     # Everything below is in the order of the factorisation; norms do not depend on it.
     absL, absU = abs(L), abs(U)
     ones = np.ones(n)
     lu_rows = absL @ (absU @ ones)
     lu_cols = (ones @ absL) @ absU
     DLt = sp.diags(d) @ L.T.tocsr()
-    E = (U - DLt).tocsr()
+    E = U - DLt  # CSR minus CSR: already CSR
     # |E| as computed, plus the rounding of forming it (a product and a difference per entry).
     absE = abs(E) + 3.0 * UNIT * (absU + abs(DLt))
     e_rows = absL @ (absE @ ones)
     e_cols = (ones @ absL) @ absE
-    diagonal = np.abs(sp.csr_matrix(G).diagonal()) + np.abs(lam)
+    diagonal = np.abs(G.diagonal()) + np.abs(lam)
     margin = (_gamma(width + 1) * _nonneg_norm2(lu_rows, lu_cols)
               + 1.01 * _nonneg_norm2(e_rows, e_cols) + _formation_error(diagonal, sigma))
     return sigma - margin

@@ -342,7 +342,7 @@ def max_k_cut(
         res = lowrank_sdp.solve(sdp, **options)
         bound, status, infeasibility = float(res.bound), res.status, float(res.infeasibility)
         if not res.certified and res.status is not Status.INTERRUPTED:
-            polished = certify_sdp(sdp, res.Y, _edge_multipliers(W, res.Y, k), seed=seed, tol=tol)
+            polished = certify_sdp(sdp, res.Y, _edge_multipliers(L, U, res.Y, k), seed=seed, tol=tol)
             if polished.bound < bound:  # any multipliers give a valid bound: keep the tighter
                 bound = polished.bound
                 if (polished.infeasibility <= tol and polished.relative_feasibility_gap() <= tol
@@ -357,17 +357,17 @@ def max_k_cut(
     )
 
 
-def _edge_multipliers(W: sp.csr_matrix, Y: np.ndarray, k: int) -> np.ndarray:
+def _edge_multipliers(L: sp.csr_matrix, U: sp.coo_matrix, Y: np.ndarray, k: int) -> np.ndarray:
     """Multipliers y >= 0 of the edge inequalities refitted at Y: on the edges within ACTIVE of
     X_ij = -1/(k-1), the nonnegative least-squares fit of stationarity (C - A^T(y)) Y = Diag(l) Y
     (row-wise tangent parts; the diagonal multipliers absorb the rest). The augmented
     Lagrangian's own multipliers of the many inactive edges decay slowly; these are zero there.
-    Used only through `certify_sdp`, which proves a bound for any multipliers."""
+    L is the Laplacian and U the upper triangle of W (the edges, in the order of y), as
+    `max_k_cut` built them. Used only through `certify_sdp`, which proves a bound for any
+    multipliers."""
     from scipy.optimize import lsq_linear
 
     n, r = Y.shape
-    U = sp.triu(sp.csr_matrix(W), k=1, format="coo")
-    L = sp.csr_matrix(sp.diags(np.asarray(W.sum(axis=1)).ravel()) - W)
     G = (L @ Y) * ((k - 1) / (2.0 * k))
     g = (G - np.einsum("ij,ij->i", G, Y)[:, None] * Y).ravel()
     xe = np.einsum("ij,ij->i", Y[U.row], Y[U.col])
@@ -377,8 +377,9 @@ def _edge_multipliers(W: sp.csr_matrix, Y: np.ndarray, k: int) -> np.ndarray:
         return y
     i, j = U.row[act], U.col[act]
     # Column q (edge i-j) of A_e Y = -(e_i Y_j + e_j Y_i) / 2, each row projected on its tangent.
-    Gi = -0.5 * (Y[j] - np.einsum("ij,ij->i", Y[j], Y[i])[:, None] * Y[i])
-    Gj = -0.5 * (Y[i] - np.einsum("ij,ij->i", Y[i], Y[j])[:, None] * Y[j])
+    Yi, Yj, x_ij = Y[i], Y[j], xe[act][:, None]
+    Gi = -0.5 * (Yj - x_ij * Yi)
+    Gj = -0.5 * (Yi - x_ij * Yj)
     where = np.concatenate([(i[:, None] * r + np.arange(r)).ravel(),
                             (j[:, None] * r + np.arange(r)).ravel()])
     column = np.tile(np.repeat(np.arange(act.size), r), 2)

@@ -192,6 +192,7 @@ def _search(A, starts, start_vals, moves, time_limit, start, rng):
     rows = np.repeat(np.arange(n), np.diff(ip))
     span = float(np.bincount(rows, weights=np.abs(w), minlength=n).max(initial=0.0))
     buckets = bool(np.all(w == np.rint(w)) and span <= _BUCKET_SPAN_MAX)
+    bucket_span = max(1, int(span + 0.5)) if buckets else 0  # the kernel's, computed once here
     tenure = (_TENURE[0], max(_TENURE[0], n // _TENURE[1]))
     jump = (max(2, n // _JUMP[0]), max(2, n // _JUMP[1]))
     deadline = np.inf if time_limit is None else start + time_limit
@@ -207,7 +208,7 @@ def _search(A, starts, start_vals, moves, time_limit, start, rng):
         nonlocal left
         best, g_best, end, g_end, used = _k.breakout_search(
             ip, ix, w, x, cap, v_best - v, state, tenure[0], tenure[1], jump[0], jump[1],
-            _PATIENCE, _P_DIRECTED, tol, ceiling - v, buckets)
+            _PATIENCE, _P_DIRECTED, tol, ceiling - v, buckets, bucket_span)
         left -= used
         if v + g_best > v_best + tol:
             return best, v + g_best, end, v + g_end

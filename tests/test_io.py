@@ -242,6 +242,19 @@ def test_sdpa_of_something_else_than_a_laplacian_is_refused(tmp_path):
     assert C[0, 0] == 1.0
 
 
+def test_sdpa_maxcut_graph_is_valid_without_a_second_validation(tmp_path):
+    """maxcut_graph wraps W without Graph's O(nnz) checks (F0 came from the file's upper
+    triangle, mirrored): the graph still passes them, and a weight -4 F0_ij that overflows is
+    refused naming the entry (it once surfaced as Graph's adjacency error)."""
+    for name in ("mcp124-1", "maxG11"):
+        g = lio.read_graph(SDPLIB / f"{name}.dat-s")
+        assert lio.Graph(g.adjacency, g.name).adjacency is g.adjacency  # Graph's checks pass
+    text = "3\n1\n3\n1 1 1\n0 1 1 2 1e308\n0 1 1 3 -1e308\n1 1 1 1 1\n2 1 2 2 1\n3 1 3 3 1\n"
+    with pytest.raises(ValueError, match=r"not a Max-Cut SDP: the weight w_ij = -4 F0_ij of "
+                       r"entry \(1, 2\), F0_ij = 1e\+308, overflows"):
+        lio.read_graph(write(tmp_path / "huge.dat-s", text))
+
+
 # ---------------------------------------------------------------------------------------------
 # Round trips
 

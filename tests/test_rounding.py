@@ -171,6 +171,21 @@ def test_bucket_breakout_reports_true_gains_and_matches_its_python_original(seed
         np.testing.assert_array_equal(best, x)  # nothing beat the floor: x comes back
 
 
+@pytest.mark.parametrize("weights", ["pm1", "one", "int"])
+def test_bucket_breakout_with_a_given_span_makes_the_same_moves(weights):
+    """rounding._search passes the bucket span once computed; the kernel then skips its own
+    O(nnz) pass, and every move, gain and the schedule's state come out the same."""
+    A, x, floor, schedule = _case(3, weights)
+    span = max(1, int(np.abs(A).sum(axis=1).max() + 0.5))
+    own_args = _args(A, x, 400, floor, schedule, 3)
+    given_args = _args(A, x, 400, floor, schedule, 3)
+    own = K.breakout_search(*own_args, True)
+    given = K.breakout_search(*given_args, True, span)
+    for a, b in zip(own, given):
+        np.testing.assert_array_equal(a, b)
+    np.testing.assert_array_equal(own_args[6], given_args[6])
+
+
 @pytest.mark.parametrize("buckets", [False, True])
 def test_breakout_stops_at_its_target_and_returns_x_for_no_moves(buckets):
     A = random_graph(50, 0.2, seed=5, weights="one")

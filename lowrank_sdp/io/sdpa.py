@@ -37,7 +37,7 @@ from lowrank_sdp.io._text import (
     parse_int,
     write_text,
 )
-from lowrank_sdp.io.graph import Graph
+from lowrank_sdp.io.graph import Graph, canonical_graph
 from lowrank_sdp.sdp import SDP
 from lowrank_sdp.validation import check_choice, invalid
 
@@ -187,6 +187,12 @@ class SDPAProblem:
         diagonal = F0.diagonal()
         W = sp.csr_matrix(F0 - sp.diags(diagonal, format="csr"))
         W.eliminate_zeros()
+        huge = np.flatnonzero(~(np.abs(W.data) <= np.finfo(np.float64).max / 4.0))  # NaN too
+        if huge.size:  # the one property of a Graph that F0 (finite, from a file) can lose
+            i = int(np.searchsorted(W.indptr, huge[0], side="right")) - 1
+            raise ValueError(f"{name} is not a Max-Cut SDP: the weight w_ij = -4 F0_ij of entry "
+                             f"({i + 1}, {int(W.indices[huge[0]]) + 1}), F0_ij = "
+                             f"{float(W.data[huge[0]])!r}, overflows")
         W.data *= -4.0
         quarter_degree = np.asarray(W.sum(axis=1)).ravel() / 4.0
         scale = np.asarray(abs(W).sum(axis=1)).ravel() / 4.0
@@ -198,7 +204,9 @@ class SDPAProblem:
                              f"{float(diagonal[i])!r} but the weights of row {i + 1} give L_ii/4 = "
                              f"{float(quarter_degree[i])!r}")
         W.sort_indices()
-        return Graph(W, self.name)  # validated: F0 came from a file
+        # Not validated again: F0 is a finite, exactly symmetric CSR matrix (each entry stored
+        # once, mirrored), so W is canonical, symmetric, zero on the diagonal and finite (above).
+        return canonical_graph(W, self.name)
 
     def __repr__(self) -> str:
         return f"SDPAProblem(name={self.name!r}, m={self.m}, block_sizes={list(self.block_sizes)})"

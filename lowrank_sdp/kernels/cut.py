@@ -258,7 +258,7 @@ def _xorshift(state):
 
 @njit(cache=True)
 def breakout_search(indptr, indices, data, x, moves, floor, state, tenure_lo, tenure_hi,
-                    jump_lo, jump_hi, patience, p_directed, tol, target, buckets):
+                    jump_lo, jump_hi, patience, p_directed, tol, target, buckets, span=0):
     """Breakout local search (Benlic & Hao 2013) from x for at most `moves` flips.
 
     Steepest descent (flip the vertex of largest gain while it is positive) to a local optimum,
@@ -275,14 +275,17 @@ def breakout_search(indptr, indices, data, x, moves, floor, state, tenure_lo, te
     `state` = [rng, w, L] (int64) carries the generator and the schedule between calls.
     Stops early once a best reaches `target` (a gain over x). Returns (best labels, their gain
     over x, or `floor` and x when nothing beat it; end labels, their gain over x; flips made).
-    `x` is not modified.
+    `x` is not modified. `span` (buckets only): the largest weighted degree sum_j |w_ij|, rounded;
+    0 computes it here (a caller that runs many episodes on one graph passes it once computed).
     """
     n = x.shape[0]
     cur = x.copy()
     best = x.copy()
     gains = flip_gains(indptr, indices, data, cur)
-    span = 1
-    if buckets:
+    if not buckets:
+        span = 1
+    elif span <= 0:
+        span = 1
         for i in range(n):
             s = 0.0
             for k in range(indptr[i], indptr[i + 1]):
