@@ -296,9 +296,8 @@ def _solve(C, *, sense, rank, method, tol, time_limit, seed, callback, Y0, max_i
                 break
             checkpoint = monitor.checkpoint
             t_cert = time.perf_counter()
-            cert = certify_problem(problem, Y, seed=seed, rigorous=rigorous, tol=tol,
-                                  early_exit=True, proof_seconds=_proof_seconds(start),
-                                  warm=warm)
+            cert = step_certificate(problem, Y, seed=seed, rigorous=rigorous, tol=tol,
+                                    start=start, warm=warm)
             warm = cert.eigenvector
             monitor.certified_at(time.perf_counter() - t_cert)
             if verbose:
@@ -326,13 +325,8 @@ def _solve(C, *, sense, rank, method, tol, time_limit, seed, callback, Y0, max_i
     if status is Status.INTERRUPTED:
         Y, cert = monitor.stop_point(status, Y), None
 
-    if cert is None or status is not Status.CERTIFIED:
-        # After a stop the user asked for (Ctrl-C, time limit, callback) a default proof gets only
-        # its minimum budget: the answer is wanted now.
-        hurry = status in (Status.INTERRUPTED, Status.TIME_LIMIT, Status.CALLBACK)
-        cert = certify_problem(problem, Y, seed=seed, rigorous=rigorous, tol=tol,
-                              proof_seconds=DEFAULT_PROOF_SECONDS if hurry else _proof_seconds(start),
-                              warm=warm)
+    cert = final_certificate(problem, Y, cert, status, seed=seed, rigorous=rigorous, tol=tol,
+                             start=start, warm=warm)
     return Result(
         Y=Y,
         objective=cert.objective,
@@ -370,6 +364,29 @@ def certify(
 def _proof_seconds(start: float) -> float:
     """A default proof may cost about what the solve has cost so far (at least a few seconds)."""
     return max(DEFAULT_PROOF_SECONDS, time.perf_counter() - start)
+
+
+def step_certificate(problem: Problem, Y: np.ndarray, *, seed: int, rigorous: bool, tol: float,
+                     start: float, warm: np.ndarray | None) -> Certificate:
+    """The certificate the staircase reads after an inner run: early exit (a clear direction is
+    enough), a proof budget of what the solve has cost so far, Lanczos started near `warm` (the
+    previous certificate's eigenvector). One call for the numpy, torch and sharded paths."""
+    return certify_problem(problem, Y, seed=seed, rigorous=rigorous, tol=tol, early_exit=True,
+                           proof_seconds=_proof_seconds(start), warm=warm)
+
+
+def final_certificate(problem: Problem, Y: np.ndarray, cert: Certificate | None,
+                      status: Status | None, *, seed: int, rigorous: bool, tol: float,
+                      start: float, warm: np.ndarray | None) -> Certificate:
+    """The certificate a solve returns at Y: `cert` where it certified, else a full one. After a
+    stop the user asked for (Ctrl-C, time limit, callback) a default proof gets only its minimum
+    budget: the answer is wanted now. Shared by the numpy, torch and sharded paths."""
+    if cert is not None and status is Status.CERTIFIED:
+        return cert
+    hurry = status in (Status.INTERRUPTED, Status.TIME_LIMIT, Status.CALLBACK)
+    return certify_problem(problem, Y, seed=seed, rigorous=rigorous, tol=tol,
+                           proof_seconds=DEFAULT_PROOF_SECONDS if hurry else _proof_seconds(start),
+                           warm=warm)
 
 
 def staircase_move(problem: Problem, Y: np.ndarray, cert: Certificate, *, tol: float,

@@ -5,14 +5,17 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
 import scipy.sparse as sp
 
 import lowrank_sdp as ls
+from lowrank_sdp.io import read_graph
 
 torch = pytest.importorskip("torch")
+GSET = Path(__file__).resolve().parent.parent / "data" / "gset"
 
 
 def _graph_cost(seed: int, n: int, degree: float = 6.0) -> sp.csr_matrix:
@@ -145,6 +148,69 @@ def test_bad_arguments():
     if not torch.cuda.is_available():
         with pytest.raises(ValueError, match="available device"):
             ls.solve(C, device="cuda")
+
+
+def _certificate_calls(monkeypatch, **options) -> tuple[ls.Result, list[dict]]:
+    """A solve of G14 climbing the staircase from rank 2, with the keyword arguments of every
+    certificate it computed (through lowrank_sdp.solve's step_certificate/final_certificate) and
+    whether `warm` was the previous certificate's eigenvector."""
+    from lowrank_sdp.certificate import certify_problem
+
+    calls, last = [], []
+
+    def spy(problem, Y, **kwargs):
+        cert = certify_problem(problem, Y, **kwargs)
+        warm = kwargs.get("warm")
+        calls.append({**kwargs, "warm": warm is not None,
+                      "warm_is_last": bool(last) and warm is last[-1] and warm is not None})
+        last.append(cert.eigenvector)
+        return cert
+
+    # The module (ls.solve is the function of that name).
+    monkeypatch.setattr(sys.modules["lowrank_sdp.solve"], "certify_problem", spy)
+    C = read_graph(GSET / "G14.txt.gz").laplacian_quarter()
+    Y0 = np.random.default_rng(0).standard_normal((C.shape[0], 2))
+    return ls.solve(C, sense="max", tol=1e-6, Y0=Y0, **options), calls
+
+
+@pytest.mark.parametrize("stop", [{}, {"max_iterations": 40}, {"time_limit": 0.0}])
+def test_certificates_are_computed_as_on_the_numpy_path(monkeypatch, stop):
+    """The torch path's certificates get the numpy path's evidence and proof budget: the same
+    keywords (early exit inside the solve, proof_seconds, the previous eigenvector as warm start),
+    the hurried minimum budget after a time limit; and on G14 the same status, evidence and
+    ranks (the torch path once certified without proof_seconds or warm)."""
+    from lowrank_sdp.certificate import DEFAULT_PROOF_SECONDS
+
+    ref, ref_calls = _certificate_calls(monkeypatch, method="rgd", **stop)
+    res, calls = _certificate_calls(monkeypatch, device="cpu", **stop)
+    for run in (ref_calls, calls):
+        assert {frozenset(c) for c in run} == {frozenset(ref_calls[0])}
+        assert all(c["proof_seconds"] >= DEFAULT_PROOF_SECONDS for c in run)
+        inside = run if ref.certified else run[:-1]  # the last: the returned point's, in full
+        assert all(c.get("early_exit") for c in inside)
+        assert ref.certified or not run[-1].get("early_exit")
+        assert all(c["warm_is_last"] for c in run[1:])
+    if not stop:
+        assert len(calls) > 2  # several ranks, each certificate warm-started
+    if "time_limit" in stop:  # hurried: the minimum budget, on both paths
+        assert calls[-1]["proof_seconds"] == ref_calls[-1]["proof_seconds"] == DEFAULT_PROOF_SECONDS
+    assert res.status is ref.status and res.rank_history == ref.rank_history
+    assert res.certificate.evidence is ref.certificate.evidence
+    assert res.bound >= res.objective and ref.bound >= ref.objective
+    if ref.certified:
+        _agree(res, ref, 1e-6)
+
+
+def test_asymmetric_tensor_is_solved_as_its_symmetric_part():
+    """An asymmetric tensor C: the iterations use (C + C^T) / 2, as the certificate does (they
+    used C itself, whose 2 C Y is not the gradient: a ZeroDivisionError in the BB step)."""
+    C = _dense_cost(7, 30)
+    C[0, 1] += 5.0
+    ref = ls.solve((C + C.T) / 2, tol=1e-8)
+    for device in ("cpu", None):
+        with pytest.warns(UserWarning, match="not symmetric"):
+            res = ls.solve(torch.from_numpy(C), tol=1e-8, device=device)
+        _agree(res, ref, 1e-8)
 
 
 def test_core_imports_without_torch():

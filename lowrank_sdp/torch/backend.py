@@ -31,7 +31,6 @@ import torch
 from scipy.sparse.linalg import LinearOperator
 
 from lowrank_sdp._interrupt import insisted
-from lowrank_sdp.certificate import certify_problem
 from lowrank_sdp.problem import make_problem
 from lowrank_sdp.result import IterationRecord, IterationState, Result, Status
 from lowrank_sdp.solvers._common import Monitor
@@ -221,27 +220,42 @@ def rgd_torch(obj, Y: torch.Tensor, grad_tol: float, monitor: Monitor):
     return descend(TorchSpace(obj), Y, grad_tol, monitor)
 
 
-def _escape(obj: TorchLinear, Y: torch.Tensor, u_np: np.ndarray, columns: int,
-            rng: np.random.Generator) -> torch.Tensor:
-    """`lowrank_sdp.solve.escape` on tensors (the random columns drawn by numpy, then moved)."""
+def escape_rows(obj, Y: torch.Tensor, u_np: np.ndarray, columns: int, rng: np.random.Generator,
+                rows: slice = slice(None)) -> torch.Tensor:
+    """`lowrank_sdp.solve.escape` on tensors: Y holds the rows `rows` of the factor (all of them
+    on one process), u_np is the whole eigenvector. Random columns are drawn by numpy for every
+    row and sliced, so a sharded run draws what one process draws."""
     n, r = Y.shape
+    n_all = u_np.shape[0]
     base = torch.zeros((n, r + columns), dtype=DTYPE, device=Y.device)
     base[:, :r] = Y
     if columns > 1:
-        base[:, r + 1:] = torch.from_numpy(1e-3 * rng.standard_normal((n, columns - 1))).to(Y.device)
+        kick = 1e-3 * rng.standard_normal((n_all, columns - 1))
+        base[:, r + 1:] = torch.from_numpy(kick[rows]).to(Y.device)
         base = manifold.normalize_rows(base)
     f0, _ = obj.evaluate(base)
-    u = torch.from_numpy(np.asarray(u_np, dtype=np.float64)).to(Y.device)
+    u_all = np.asarray(u_np, dtype=np.float64)
     direction = torch.zeros_like(base)
-    direction[:, r] = u
-    alpha = 1.0 / max(float(torch.max(torch.abs(u))), 1e-300)
+    direction[:, r] = torch.from_numpy(np.ascontiguousarray(u_all[rows])).to(Y.device)
+    alpha = 1.0 / max(float(np.max(np.abs(u_all))), 1e-300)  # of the whole u: the same on every rank
     for _ in range(40):
         candidate = manifold.retract(base, direction, alpha)
         if obj.evaluate(candidate)[0] < f0:
             return candidate
         alpha *= 0.5
-    direction[:, r] = torch.from_numpy(1e-3 * rng.standard_normal(n)).to(Y.device)
+    kick = 1e-3 * rng.standard_normal(n_all)
+    direction[:, r] = torch.from_numpy(kick[rows]).to(Y.device)
     return manifold.retract(base, direction, 1.0)
+
+
+def exactly_symmetric(C) -> bool:
+    """Is the numpy/scipy matrix C exactly symmetric (so that a torch copy of it is the matrix
+    the certificate reads)? Operators count as symmetric (validation symmetrises or refuses)."""
+    if sp.issparse(C):
+        return (sp.csr_matrix(C) != sp.csr_matrix(C.T)).nnz == 0
+    if isinstance(C, np.ndarray):
+        return bool(np.array_equal(C, C.T))
+    return True
 
 
 CPU_THREADS = 1
@@ -269,8 +283,10 @@ def _solve_torch(C, *, device, sense, rank, method, tol, time_limit, seed, callb
     from lowrank_sdp.solve import (
         INITIAL_GRAD_FACTOR,
         check_options,
+        final_certificate,
         next_rank,
         staircase_move,
+        step_certificate,
     )
 
     start = time.perf_counter()
@@ -283,13 +299,14 @@ def _solve_torch(C, *, device, sense, rank, method, tol, time_limit, seed, callb
         max_iterations=max_iterations, rigorous=rigorous, verbose=verbose, func=func)
     n_hint = None if Y0 is None else int(Y0.shape[0])
     # The certificate's problem: validated (finite, square, symmetric) by the numpy front door.
-    problem = make_problem(numpy_matrix(C, n_hint, dev, func), sense, func, n=n_hint)
+    C_numpy = numpy_matrix(C, n_hint, dev, func)
+    problem = make_problem(C_numpy, sense, func, n=n_hint)
     n = problem.n
     if max_rank is not None:
         max_rank = min(check_positive_int(max_rank, "max_rank", func, " or None"), n)
-    if isinstance(C, torch.Tensor) or _is_callable_C(C):
+    if _is_callable_C(C) or (isinstance(C, torch.Tensor) and exactly_symmetric(C_numpy)):
         obj = TorchLinear(C, problem.sign, n, dev)
-    else:  # the validated (and, for "max", already negated) numpy matrix, moved once
+    else:  # the validated (symmetric part; for "max" already negated) numpy matrix, moved once
         obj = TorchLinear(problem.objective.C, 1.0, n, dev)
 
     rng = np.random.default_rng(seed)
@@ -303,6 +320,7 @@ def _solve_torch(C, *, device, sense, rank, method, tol, time_limit, seed, callb
     status = None
     grad_norm = float("nan")
     Y_np = None
+    warm = None  # the last eigenvector: the next certificate's Lanczos starts near it
     try:
         while True:
             Y, _, grad_norm, converged, stop = rgd_torch(obj, Y, grad_tol, monitor)
@@ -313,8 +331,9 @@ def _solve_torch(C, *, device, sense, rank, method, tol, time_limit, seed, callb
             checkpoint = monitor.checkpoint
             t_cert = time.perf_counter()
             Y_np = Y.detach().cpu().numpy()
-            cert = certify_problem(problem, Y_np, seed=seed, rigorous=rigorous, tol=tol,
-                                   early_exit=True)
+            cert = step_certificate(problem, Y_np, seed=seed, rigorous=rigorous, tol=tol,
+                                    start=start, warm=warm)
+            warm = cert.eigenvector
             monitor.certified_at(time.perf_counter() - t_cert)
             if verbose:
                 print(f"[lowrank_sdp:{dev}] rank {Y.shape[1]:4d}  it {monitor.iterations:6d}  "
@@ -328,8 +347,8 @@ def _solve_torch(C, *, device, sense, rank, method, tol, time_limit, seed, callb
                 status = move
                 break
             if move == "climb":
-                Y = _escape(obj, Y, cert.eigenvector, next_rank(Y.shape[1], r_max) - Y.shape[1],
-                            rng)
+                Y = escape_rows(obj, Y, cert.eigenvector,
+                                next_rank(Y.shape[1], r_max) - Y.shape[1], rng)
                 rank_history.append(Y.shape[1])
     except KeyboardInterrupt:
         if insisted():  # a second Ctrl-C: the user wants out now, without a result
@@ -341,8 +360,8 @@ def _solve_torch(C, *, device, sense, rank, method, tol, time_limit, seed, callb
 
     if Y_np is None:
         Y_np = Y.detach().cpu().numpy()
-    if cert is None or status is not Status.CERTIFIED:
-        cert = certify_problem(problem, Y_np, seed=seed, rigorous=rigorous, tol=tol)
+    cert = final_certificate(problem, Y_np, cert, status, seed=seed, rigorous=rigorous, tol=tol,
+                             start=start, warm=warm)
     return Result(
         Y=np.ascontiguousarray(Y_np, dtype=np.float64), objective=cert.objective, bound=cert.bound,
         gap=cert.gap, status=status, rank=Y_np.shape[1], iterations=monitor.iterations,
