@@ -90,3 +90,53 @@ def test_needs_a_process_group():
         pytest.skip("a process group is already initialised here")
     with pytest.raises(RuntimeError, match="process group"):
         solve_sharded(torch.zeros((4, 4)), 4)
+
+
+@pytest.fixture
+def one_process_group(tmp_path):
+    """A one-process gloo group in this process (as in tests/test_interrupt.py), torn down after."""
+    if not dist.is_available() or dist.is_initialized():
+        pytest.skip("torch.distributed is not available, or a group is already initialised")
+    dist.init_process_group("gloo", init_method=f"file://{tmp_path / 'store'}", rank=0,
+                            world_size=1)
+    try:
+        yield
+    finally:
+        dist.destroy_process_group()
+
+
+def test_one_process_group_agrees_with_solve(one_process_group):
+    """The sharded loop takes solve's decisions (staircase_move, step/final certificates): on one
+    process it certifies what `solve(C, device="cpu")` certifies, with the same evidence."""
+    import lowrank_sdp as ls
+    from lowrank_sdp.torch.distributed import solve_sharded
+
+    C = cost()
+    for options in ({"rank": RANK}, {"rank": RANK, "max_iterations": 15}):
+        single = ls.solve(C, sense="max", tol=TOL, device="cpu", **options)
+        sharded = solve_sharded(torch.from_numpy(C.toarray()), N, sense="max", tol=TOL, **options)
+        assert sharded.status is single.status
+        assert sharded.certificate.evidence is single.certificate.evidence
+        scale = 1.0 + abs(single.objective)
+        assert abs(sharded.objective - single.objective) <= 2 * TOL * scale
+        assert sharded.bound >= sharded.objective and single.bound >= single.objective
+        if single.certified:
+            assert sharded.bound >= single.objective - 1e-12 * scale
+
+
+@pytest.mark.parametrize(("option", "value"), [
+    ("tol", -1.0), ("time_limit", -2.0), ("seed", "seven"), ("max_iterations", 0),
+    ("rank", 0), ("rank", "high"), ("sense", "up")])
+def test_bad_options_raise_solves_message(one_process_group, option, value):
+    """Every option solve_sharded shares with `solve` is refused with solve's message (naming
+    solve_sharded): one check, `lowrank_sdp.solve.check_options`."""
+    import lowrank_sdp as ls
+    from lowrank_sdp.torch.distributed import solve_sharded
+
+    C = torch.from_numpy(cost().toarray())
+    with pytest.raises(ValueError) as single:
+        ls.solve(C, device="cpu", **{option: value})
+    with pytest.raises(ValueError) as sharded:
+        solve_sharded(C, N, **{option: value})
+    assert str(sharded.value) == str(single.value).replace("of solve ", "of solve_sharded ")
+    assert f"'{option}' parameter of solve_sharded" in str(sharded.value)

@@ -39,12 +39,12 @@ import torch
 import torch.distributed as dist
 
 from lowrank_sdp._interrupt import deferred
-from lowrank_sdp.certificate import certify_problem
-from lowrank_sdp.problem import make_problem
+from lowrank_sdp.manifold import random_point
+from lowrank_sdp.problem import SENSES, make_problem
 from lowrank_sdp.result import Result, Status
 from lowrank_sdp.solvers._common import Monitor
 from lowrank_sdp.torch.backend import DTYPE, as_device, numpy_matrix, rgd_torch
-from lowrank_sdp.validation import check_nonnegative, invalid
+from lowrank_sdp.validation import check_choice, invalid
 
 
 def row_block(n: int, rank: int, world: int) -> tuple[int, int]:
@@ -126,15 +126,33 @@ def solve_sharded(C_rows: torch.Tensor, n: int, *, sense: str = "min", rank="aut
     Every rank passes its rows ``row_block(n, rank, world)`` of C and gets the same Result (Y the
     whole n x r factor). The start is the single-process start for the seed, so the answer agrees
     with `solve(C, device=..., rank=r)` to the tolerance (the sums are split differently, so the
-    last bits, and hence the iteration count, may differ).
+    last bits, and hence the iteration count, may differ). The options are checked as `solve`
+    checks them (`lowrank_sdp.solve.check_options`), and the decisions after each certificate are
+    `solve`'s (`lowrank_sdp.solve.staircase_move`, at a fixed rank).
     """
-    from lowrank_sdp.manifold import random_point
-    from lowrank_sdp.solve import GRAD_TOL_FLOOR, INITIAL_GRAD_FACTOR, auto_start_rank
-
     func = "solve_sharded"
     if not dist.is_available() or not dist.is_initialized():
         raise RuntimeError(f"{func} needs an initialised torch.distributed process group "
                            "(dist.init_process_group, e.g. under torchrun)")
+    # Ctrl-C sets a flag, as in `lowrank_sdp.solve`, from the start (a SIGINT during the gather
+    # of C raised KeyboardInterrupt); rank 0's monitor decides for every rank.
+    with deferred():
+        return _solve_sharded(C_rows, n, sense=sense, rank=rank, tol=tol, seed=seed,
+                              device=device, time_limit=time_limit,
+                              max_iterations=max_iterations, func=func)
+
+
+def _solve_sharded(C_rows, n, *, sense, rank, tol, seed, device, time_limit, max_iterations,
+                   func) -> Result:
+    from lowrank_sdp.solve import (
+        INITIAL_GRAD_FACTOR,
+        auto_start_rank,
+        check_options,
+        final_certificate,
+        staircase_move,
+        step_certificate,
+    )
+
     start = time.perf_counter()
     dev = as_device(device, func)
     me, world = dist.get_rank(), dist.get_world_size()
@@ -144,54 +162,55 @@ def solve_sharded(C_rows: torch.Tensor, n: int, *, sense: str = "min", rank="aut
     if not isinstance(C_rows, torch.Tensor) or tuple(C_rows.shape) != (hi - lo, n):
         raise invalid("C_rows", func, f"a tensor of shape ({hi - lo}, {n}) (rows {lo}:{hi})",
                       f"<{type(C_rows).__name__} of shape {tuple(getattr(C_rows, 'shape', ()))}>")
-    tol = check_nonnegative(tol, "tol", func)
-    if sense not in ("min", "max"):
-        raise invalid("sense", func, '"min" or "max"', sense)
+    tol, time_limit, max_iterations, seed, _, _ = check_options(
+        rank=rank, tol=tol, time_limit=time_limit, seed=seed, callback=None,
+        max_iterations=max_iterations, rigorous=False, verbose=False, func=func)
+    check_choice(sense, SENSES, "sense", func)
     sign = 1.0 if sense == "min" else -1.0
-    r = auto_start_rank(n) if rank == "auto" else int(rank)
-    if r < 1:
-        raise invalid("rank", func, 'a positive int or "auto"', rank)
+    r = min(auto_start_rank(n) if rank == "auto" else int(rank), n)
 
     C_full = _gather_rows_cpu(C_rows, n, world)
     problem = make_problem(C_full, sense, func) if me == 0 else None  # validated on rank 0
     obj = ShardedLinear(C_rows, sign, n, world, dev)
-    Y_all = random_point(n, min(r, n), np.random.default_rng(seed))  # the front door's start
+    Y_all = random_point(n, r, np.random.default_rng(seed))  # the front door's start
     Y = torch.from_numpy(np.ascontiguousarray(Y_all[lo:hi])).to(dev)
     monitor = _SyncMonitor(sign, None, time_limit, max_iterations, start)
     grad_tol = INITIAL_GRAD_FACTOR * tol / math.sqrt(n * Y.shape[1])
-    status = None
-    cert = None
-    # Ctrl-C sets a flag, as in `lowrank_sdp.solve`; rank 0's monitor decides for every rank.
-    with deferred():
-        while True:
-            Y, _, grad_norm, converged, stop = rgd_torch(obj, Y, grad_tol, monitor)
-            # After a Ctrl-C every rank takes its rows of the best point (the same iteration on
-            # all ranks: f is all-reduced), and the certificate below is at that point.
-            Y = monitor.stop_point(stop, Y)
-            checkpoint = monitor.checkpoint
-            Y_full = obj.gather(Y).cpu().numpy()
-            t_cert = time.perf_counter()
-            if me == 0:
-                cert = certify_problem(problem, Y_full, seed=seed, tol=tol)
-            box = [cert]
-            dist.broadcast_object_list(box, src=0)
-            cert = box[0]
-            monitor.certified_at(time.perf_counter() - t_cert)
-            if stop is not None:
-                status = stop
-                break
-            if cert.relative_gap <= tol:
-                status = Status.CERTIFIED
-                break
-            if checkpoint and not converged:
-                continue  # a periodic look only
-            if grad_tol <= GRAD_TOL_FLOOR:
-                status = Status.STATIONARY
-                break
-            target = tol * (1.0 + abs(cert.objective))
-            achieved = grad_norm / (1.0 + abs(cert.objective))
-            factor = min(0.5, max(1e-3, 0.7 * math.sqrt(target / max(cert.gap, 1e-300))))
-            grad_tol = max(GRAD_TOL_FLOOR, min(grad_tol, achieved) * factor)
+    status = cert = warm = None
+    while True:
+        Y, _, grad_norm, converged, stop = rgd_torch(obj, Y, grad_tol, monitor)
+        if stop is not None:
+            status = stop
+            break
+        checkpoint = monitor.checkpoint
+        Y_full = obj.gather(Y).cpu().numpy()
+        t_cert = time.perf_counter()
+        box = [None, None, None]
+        if me == 0:  # the certificate and the move are rank 0's, broadcast
+            cert = step_certificate(problem, Y_full, seed=seed, rigorous=False, tol=tol,
+                                    start=start, warm=warm)
+            move, grad_tol = staircase_move(problem, Y_full, cert, tol=tol, grad_tol=grad_tol,
+                                            grad_norm=grad_norm, converged=converged,
+                                            checkpoint=checkpoint, staircase=False, r_max=r)
+            box = [cert, move, grad_tol]
+        dist.broadcast_object_list(box, src=0)
+        cert, move, grad_tol = box
+        warm = cert.eigenvector
+        monitor.certified_at(time.perf_counter() - t_cert)
+        if isinstance(move, Status):
+            status = move
+            break
+    # After a Ctrl-C every rank takes its rows of the best point (the same iteration on all
+    # ranks: f is all-reduced), and the certificate is at that point.
+    if status is Status.INTERRUPTED:
+        Y, cert = monitor.stop_point(status, Y), None
+    Y_full = obj.gather(Y).cpu().numpy()
+    box = [cert]
+    if me == 0:
+        box = [final_certificate(problem, Y_full, cert, status, seed=seed, rigorous=False,
+                                 tol=tol, start=start, warm=warm)]
+    dist.broadcast_object_list(box, src=0)
+    cert = box[0]
     return Result(
         Y=Y_full, objective=cert.objective, bound=cert.bound, gap=cert.gap, status=status,
         rank=Y_full.shape[1], iterations=monitor.iterations, seconds=time.perf_counter() - start,
