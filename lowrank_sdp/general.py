@@ -86,10 +86,14 @@ def solve_sdp(
     """Solve a validated `SDP` (arguments as in `lowrank_sdp.solve`, already checked there)."""
     # Ctrl-C sets a flag the monitor reads (a KeyboardInterrupt inside a Numba call crashes it).
     with _interrupt.deferred(), threadpool_limits(limits=1, user_api="blas"):
-        if (rank == "auto" and Y0 is None and callback is None and max_rank is None
-                and bisection_form(sdp)):
+        plain = rank == "auto" and Y0 is None and callback is None and max_rank is None
+        if plain and bisection_form(sdp):
             return _solve_bisection(sdp, tol=tol, time_limit=time_limit, seed=seed,
                                     max_iterations=max_iterations)
+        box = slack_diagonal_form(sdp) if plain else None
+        if box is not None:
+            return _solve_slack_diagonal(sdp, box, tol=tol, time_limit=time_limit, seed=seed,
+                                         max_iterations=max_iterations)
         return _solve(sdp, rank=rank, tol=tol, time_limit=time_limit, seed=seed, callback=callback,
                       Y0=Y0, max_iterations=max_iterations, max_rank=max_rank, verbose=verbose)
 
@@ -249,6 +253,98 @@ def _solve_bisection(sdp: SDP, *, tol, time_limit, seed, max_iterations) -> SDPR
         certificate=core, rank_history=res.rank_history, grad_norm=res.grad_norm,
         infeasibility=cert.infeasibility, dimacs=cert.dimacs, y=y, sdp_certificate=cert,
         bound_certificate=None, name=sdp.name,
+    )
+
+
+@dataclass(frozen=True)
+class SlackDiagonalForm:
+    """The rows of an SDP in `slack_diagonal_form`: constraint k reads
+    a_k X_{i_k i_k} + c_k X_{j_k j_k} = b_k with the slack row j_k nowhere else."""
+
+    rows: np.ndarray
+    """i_k: the rows C acts on, one per constraint (in constraint order)."""
+    slack_rows: np.ndarray
+    """j_k: the rows only their own constraint mentions."""
+    d: np.ndarray
+    """b_k / a_k: the largest X_{i_k i_k} can be, and its value at the optimum taken."""
+    b: np.ndarray
+
+
+def slack_diagonal_form(sdp: SDP) -> SlackDiagonalForm | None:
+    """The form of SDPLIB's box-QP relaxations (qpG*), or None: every constraint is
+    a_k X_ii + c_k X_jj = b_k (a_k, c_k, b_k > 0) on two diagonal entries, every row of X is in
+    exactly one constraint, the row j is in no other constraint and not in C, and the diagonal of
+    C on the rows i does not hurt (C_ii >= 0 when maximising, <= 0 when minimising).
+
+    Then the SDP has the optimal value of  opt <C_II, X_II>  s.t.  diag(X_II) = d = b / a:
+    for a feasible X, X_jj >= 0 gives X_ii <= d_i, and X_II + Diag(d - diag X_II) is PSD, meets
+    the diagonal and is no worse (its objective moves by sum C_ii (d_i - X_ii)); conversely
+    X_II with X_JJ = 0, X_IJ = 0 is feasible with the same objective. So the unit-diagonal method
+    solves it (rows scaled by sqrt(d)), and its certified bound is one of the original SDP."""
+    n, m = sdp.n, sdp.m
+    if m == 0 or sdp.m_ub or any(sdp.unit_diagonal) or any(b < 0 for b in sdp.blocks) or 2 * m != n:
+        return None
+    A = sdp.A
+    if A.k.size != 2 * m or np.any(A.i != A.j) or np.any(A.v <= 0) or np.any(sdp.b <= 0):
+        return None
+    if np.any(np.bincount(A.k, minlength=m) != 2) or np.any(np.bincount(A.i, minlength=n) != 1):
+        return None
+    order = np.lexsort((A.i, A.k))
+    pair_rows = A.i[order].reshape(m, 2)
+    pair_vals = A.v[order].reshape(m, 2)
+    C = sdp.C.tocoo()
+    in_cost = np.zeros(n, bool)
+    in_cost[C.row] = True
+    # The slack row of each pair: one C leaves alone (the second when C leaves both alone).
+    second = ~in_cost[pair_rows[:, 1]]
+    first = ~in_cost[pair_rows[:, 0]] & ~second
+    if np.any(~second & ~first):
+        return None
+    pick = np.where(second, 0, 1)  # the column of the cost row i_k
+    idx = np.arange(m)
+    rows, slack = pair_rows[idx, pick], pair_rows[idx, 1 - pick]
+    a = pair_vals[idx, pick]
+    diag = np.zeros(n)
+    on_diag = C.row == C.col
+    np.add.at(diag, C.row[on_diag], C.data[on_diag])
+    sign = 1.0 if sdp.sense == "max" else -1.0
+    if np.any(sign * diag[rows] < 0):
+        return None
+    return SlackDiagonalForm(rows=rows, slack_rows=slack, d=sdp.b / a, b=sdp.b.copy())
+
+
+def _solve_slack_diagonal(sdp: SDP, form: SlackDiagonalForm, *, tol, time_limit, seed,
+                          max_iterations) -> SDPResult:
+    """The unit-diagonal solve of the reduced problem (see `slack_diagonal_form`), lifted back:
+    Y on the rows i scaled by sqrt(d), zero on the slack rows; multipliers y_k = lambda_k / b_k
+    from the oblique ones (Diag(lambda) - D^(1/2) C_II D^(1/2) PSD <=> sum_k y_k a_k e_i e_i^T - C_II
+    PSD)."""
+    from lowrank_sdp.solve import solve as solve_unit
+
+    root = np.sqrt(form.d)
+    C_rows = sp.csr_matrix(sdp.C)[form.rows][:, form.rows]
+    reduced = sp.csr_matrix(sp.diags(root) @ C_rows @ sp.diags(root))
+    res = solve_unit(reduced, sense=sdp.sense, tol=tol, time_limit=time_limit, seed=seed,
+                     max_iterations=max_iterations)
+    Y = np.zeros((sdp.n, res.Y.shape[1]))
+    Y[form.rows] = root[:, None] * res.Y
+    y = res.certificate.multipliers / form.b
+    cert = certify_sdp(sdp, Y, y, seed=seed, tol=tol, bound=False)  # the feasibility side
+    objective, bound = res.objective + sdp.offset, res.bound + sdp.offset
+    core = Certificate(
+        objective=objective, bound=bound, gap=res.gap, lambda_min=res.certificate.lambda_min,
+        lambda_estimate=res.certificate.lambda_estimate, residual=res.certificate.residual,
+        evidence=res.certificate.evidence, multipliers=res.certificate.multipliers,
+        eigenvector=res.certificate.eigenvector)
+    status = res.status
+    if status is Status.CERTIFIED and cert.infeasibility > tol:
+        status = Status.NOT_FEASIBLE
+    return SDPResult(
+        Y=Y, objective=objective, bound=bound, gap=res.gap, status=status, rank=res.rank,
+        iterations=res.iterations, seconds=res.seconds, method=f"slack-diagonal-{res.method}",
+        sense=sdp.sense, certificate=core, rank_history=res.rank_history,
+        history=res.history, grad_norm=res.grad_norm, infeasibility=cert.infeasibility,
+        dimacs=cert.dimacs, y=y, sdp_certificate=cert, bound_certificate=None, name=sdp.name,
     )
 
 

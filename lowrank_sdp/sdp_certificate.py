@@ -176,9 +176,12 @@ def implied_trace_bound(sdp: SDP, *, seed: int = 0) -> tuple[np.ndarray, float, 
 
 
 def certify_sdp(sdp: SDP, Y: np.ndarray, y: np.ndarray, *, seed: int = 0,
-                tol: float = 1e-9) -> SDPCertificate:
+                tol: float = 1e-9, bound: bool = True) -> SDPCertificate:
     """The certificate of the point Y with multipliers y (user's sense, one per matrix of the
-    stack; inequality ones are sign-clipped first). Valid whatever Y and y are."""
+    stack; inequality ones are sign-clipped first). Valid whatever Y and y are. bound=False
+    skips the eigenvalues (the bound is then NaN): the feasibility side only, for a solve whose
+    bound comes from elsewhere."""
+    want_bound = bound
     s = -1.0 if sdp.sense == "max" else 1.0
     Y = np.ascontiguousarray(Y, dtype=np.float64)
     yi = s * np.asarray(y, dtype=np.float64)  # internal (min) sense
@@ -194,7 +197,7 @@ def certify_sdp(sdp: SDP, Y: np.ndarray, y: np.ndarray, *, seed: int = 0,
     dual = float(sdp.b @ yi + d @ lam)
 
     T, total = sdp.trace_bounds()
-    if not np.isfinite(total):
+    if want_bound and not np.isfinite(total):
         T2, total2, _ = implied_trace_bound(sdp, seed=seed)
         T, total = np.minimum(T, T2), min(total, total2)
     p = len(sdp.blocks)
@@ -206,6 +209,10 @@ def certify_sdp(sdp: SDP, Y: np.ndarray, y: np.ndarray, *, seed: int = 0,
         sl = slice(int(starts[j]), int(starts[j + 1]))
         Tj = T[j] if np.isfinite(T[j]) else total if np.isfinite(total) else sdp.n
         target = 0.1 * tol * (1.0 + abs(f)) / max(Tj, 1.0)
+        if not want_bound:
+            estimate[j], lower[j] = np.nan, np.nan
+            vectors.append(None)
+            continue
         est, low, vec = block_lambda_min(S[sl, sl], Y[sl], diagonal=sdp.blocks[j] < 0,
                                          seed=seed, target=target)
         estimate[j], lower[j] = est, low
@@ -216,7 +223,7 @@ def certify_sdp(sdp: SDP, Y: np.ndarray, y: np.ndarray, *, seed: int = 0,
     correction = max(per_block, whole)  # both are valid lower estimates of <S, X>
     # Rounding in the sums behind the dual objective: a margin in the safe direction.
     margin = 64.0 * EPS * (float(np.abs(sdp.b * yi).sum() + np.abs(d * lam).sum()) + abs(dual))
-    known = bool(np.isfinite(correction))
+    known = want_bound and bool(np.isfinite(correction))
     bound = dual + correction - margin if known else float("nan")
 
     values = constraint_values(sdp, Y)
@@ -235,7 +242,8 @@ def certify_sdp(sdp: SDP, Y: np.ndarray, y: np.ndarray, *, seed: int = 0,
         "err1": err1,
         "err2": 0.0,
         "err3": 0.0,
-        "err4": max(0.0, -float(lower.min())) / (1.0 + c1) if p else 0.0,
+        "err4": (max(0.0, -float(lower.min())) / (1.0 + c1) if want_bound else float("nan"))
+        if p else 0.0,
         "err5": (f - dual) / denom,
         "err6": xs / denom,
     }

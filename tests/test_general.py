@@ -116,6 +116,59 @@ def test_box_qp_two_blocks(seed: int, n: int) -> None:
     _check(res, opt, "min")
 
 
+def _slack_diagonal_instance(seed: int, n: int, sense: str, diagonal_sign: float):
+    """SDPLIB's qpG layout on one block of 2n rows, shuffled: a_k X_ii + c_k X_jj = b_k with the
+    row j of each pair nowhere else, C on the rows i (its diagonal of sign diagonal_sign)."""
+    rng = np.random.default_rng(seed)
+    perm = rng.permutation(2 * n)
+    rows, slack = perm[:n], perm[n:]
+    M = rng.standard_normal((n, n))
+    M = (M + M.T) / 2
+    np.fill_diagonal(M, diagonal_sign * np.abs(np.diag(M)))
+    C = np.zeros((2 * n, 2 * n))
+    C[np.ix_(rows, rows)] = M
+    a, c, b = rng.uniform(0.5, 2, n), rng.uniform(0.5, 2, n), rng.uniform(0.5, 2, n)
+    mats = []
+    for k in range(n):
+        A = np.zeros((2 * n, 2 * n))
+        A[rows[k], rows[k]], A[slack[k], slack[k]] = a[k], c[k]
+        mats.append(A)
+    return C, mats, b
+
+
+@EXAMPLES
+@given(seed=seeds, n=st.integers(3, 7), sense=st.sampled_from(["min", "max"]))
+def test_slack_diagonal_form_takes_the_unit_diagonal_path(seed: int, n: int, sense: str) -> None:
+    """qpG-style constraints a X_ii + c X_jj = b (X_jj a slack) reduce to diag(X_II) = b / a on the
+    oblique manifold: same optimum as cvxpy, exactly feasible, a sound bound."""
+    C, mats, b = _slack_diagonal_instance(seed, n, sense, 1.0 if sense == "max" else -1.0)
+    res = ls.solve(C, sense=sense, A_eq=mats, b_eq=b, unit_diagonal=False, tol=TOL,
+                   time_limit=LIMIT)
+    assert res.method.startswith("slack-diagonal"), res.method
+    opt = _cvxpy(C, sense, A_eq=mats, b_eq=b)
+    _check(res, opt, sense)
+    X = res.Y @ res.Y.T
+    assert np.allclose([np.sum(A * X) for A in mats], b, atol=1e-12)
+    y = res.y  # a dual point of the original: sum_k y_k A_k - C PSD on the rows C acts on
+    rows = np.flatnonzero(np.abs(C).sum(axis=1))
+    S = sum(yk * A for yk, A in zip(y, mats)) - C
+    s = 1.0 if sense == "max" else -1.0
+    assert np.linalg.eigvalsh(s * S[np.ix_(rows, rows)]).min() >= -1e-6 * (1 + abs(opt))
+
+
+@settings(max_examples=2)
+@given(seed=seeds, n=st.integers(3, 6))
+def test_slack_diagonal_form_needs_a_harmless_cost_diagonal(seed: int, n: int) -> None:
+    """A cost diagonal that gains from a smaller X_ii (min with C_ii > 0) breaks the reduction:
+    the general method solves it, to cvxpy's value."""
+    C, mats, b = _slack_diagonal_instance(seed, n, "min", 1.0)
+    C[np.diag_indices(2 * n)] += np.where(np.diag(C) != 0, 1.0, 0.0)  # strictly positive there
+    res = ls.solve(C, sense="min", A_eq=mats, b_eq=b, unit_diagonal=False, tol=TOL,
+                   time_limit=LIMIT)
+    assert res.method == "alm", res.method
+    _check(res, _cvxpy(C, "min", A_eq=mats, b_eq=b), "min")
+
+
 @EXAMPLES
 @given(seed=seeds, n=st.integers(3, 7), k=st.integers(3, 4))
 def test_max_k_cut_inequalities(seed: int, n: int, k: int) -> None:
