@@ -29,6 +29,10 @@ INNER_ITERATIONS = 2000
 GRAD_TOL_START = 1e-1
 INNER_RHO = 1e-1
 GRAD_TOL_FLOOR = 1e-13
+HOLD_SIGMA = True
+FEASIBLE_HOLD = 0.1
+"""sigma stops growing while the infeasibility (DIMACS err1) is within this times tol."""
+GRAD_TOL_SHRINK = 0.3
 NO_PROGRESS_OUTER = 12
 """With sigma at its cap, this many outer steps without a smaller infeasibility end the run."""
 GAP_STALL_OUTER = 25
@@ -132,6 +136,7 @@ def _solve(sdp: SDP, *, rank, tol, time_limit, seed, callback, Y0, max_iteration
         for _ in range(MAX_OUTER):
             run = al.minimize(Z, grad_tol, INNER_ITERATIONS, monitor)
             Z, grad_norm = run.Y, run.grad_norm
+            sigma_before = al.sigma
             infeas = al.update(Z)
             if run.stop is not None:
                 status = run.stop
@@ -146,6 +151,11 @@ def _solve(sdp: SDP, *, rank, tol, time_limit, seed, callback, Y0, max_iteration
             if _feasible(cert, tol) and _closed(cert, best, tol):
                 status = Status.CERTIFIED
                 break
+            held = HOLD_SIGMA and cert.infeasibility <= FEASIBLE_HOLD * tol
+            if held:
+                # Feasible well inside tol: a larger penalty only worsens the conditioning of
+                # the inner problem; what is left is the gap, closed by solving it more exactly.
+                al.sigma = sigma_before
             if staircase and Z.shape[1] < r_max and run.converged and _needs_escape(cert, Z, grad_norm, tol):
                 j = int(np.argmin(cert.lambda_estimate))
                 rows = np.flatnonzero(sdp.block_of == j)
@@ -169,7 +179,10 @@ def _solve(sdp: SDP, *, rank, tol, time_limit, seed, callback, Y0, max_iteration
                 break  # feasible, and the gap no longer closes: stationary at this accuracy
             # SDPLR's rule: the inner tolerance shrinks with the penalty (without constraints,
             # geometrically while the gap stays open).
-            grad_tol = max(GRAD_TOL_FLOOR, INNER_RHO / al.sigma if al.m else 0.3 * grad_tol)
+            if held or not al.m:
+                grad_tol = max(GRAD_TOL_FLOOR, GRAD_TOL_SHRINK * grad_tol)
+            else:
+                grad_tol = max(GRAD_TOL_FLOOR, INNER_RHO / al.sigma)
     except KeyboardInterrupt:
         status = Status.INTERRUPTED
 

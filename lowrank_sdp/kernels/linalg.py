@@ -118,3 +118,43 @@ def bb_inner_products(grad, grad_new, Y_new):
             gg += grad[i, k] * grad[i, k]
         b += gg - gy * gy
     return a, b
+
+
+@njit(cache=True, fastmath=FASTMATH)
+def lbfgs_direction(grad, S, Yd, rho, order, out):
+    """out = -H grad by the L-BFGS two-loop recursion over the pairs (S[k], Yd[k], rho[k]) for k in
+    `order` (oldest first), all flattened; H_0 = <s, y> / <y, y> of the newest pair. One pass per
+    dot and per update, no temporaries (the numpy version allocates one per pair and loop)."""
+    N = grad.shape[0]
+    m = order.shape[0]
+    alphas = np.empty(m)
+    for i in range(N):
+        out[i] = -grad[i]
+    for t in range(m - 1, -1, -1):
+        k = order[t]
+        a = 0.0
+        for i in range(N):
+            a += S[k, i] * out[i]
+        a *= rho[k]
+        alphas[t] = a
+        for i in range(N):
+            out[i] -= a * Yd[k, i]
+    if m:
+        k = order[m - 1]
+        sy = 0.0
+        yy = 0.0
+        for i in range(N):
+            sy += S[k, i] * Yd[k, i]
+            yy += Yd[k, i] * Yd[k, i]
+        h = sy / yy
+        for i in range(N):
+            out[i] *= h
+    for t in range(m):
+        k = order[t]
+        b = 0.0
+        for i in range(N):
+            b += Yd[k, i] * out[i]
+        b = alphas[t] - rho[k] * b
+        for i in range(N):
+            out[i] += b * S[k, i]
+    return out
