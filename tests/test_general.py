@@ -249,6 +249,39 @@ def test_pattern_kernels_match_numpy() -> None:
     np.testing.assert_allclose(pattern_matmat.py_func(pi, pj, vals, Y, np.empty((n, r))), S @ Y)
 
 
+@settings(max_examples=10, deadline=None)
+@given(seed=seeds, n=st.integers(2, 7), c=st.floats(-3, 3).filter(lambda c: abs(c) > 1e-3),
+       sense=st.sampled_from(["min", "max"]))
+def test_constant_cost_rank_one_term_matches_the_pattern(seed: int, n: int, c: float,
+                                                        sense: str) -> None:
+    """The ALM keeps a constant dense cost c J as a rank-one term: its L and gradient agree with
+    the pattern form of a cost that differs from c J in one entry by 1e-9 (which takes the
+    pattern), with fixed rows of X_ii = d_i != 1 scaling the internal rows."""
+    from lowrank_sdp.solvers.alm import AugmentedLagrangian
+
+    rng = np.random.default_rng(seed)
+    d = rng.uniform(0.5, 2.0, n)
+    mats = [np.diag(np.eye(n)[i] * 1.0) for i in range(n - 1)]  # X_ii = d_i on all but the last row
+    M = rng.standard_normal((n, n))
+    mats.append(M + M.T)
+    b = np.concatenate([d[: n - 1], [0.3]])
+    J = c * np.ones((n, n))
+    near = J.copy()
+    near[0, 0] += 1e-9
+    Y = rng.standard_normal((n, 3))
+    out = []
+    for C in (J, near):
+        al = AugmentedLagrangian(ls.SDP(C, sense=sense, A_eq=mats, b_eq=b))
+        al.y = rng.standard_normal(al.m) if not out else out[0][2]
+        al.sigma = 2.0
+        Z = al.from_original(Y)
+        g = np.empty_like(Z)
+        out.append((al.evaluate(Z, g) * al.cscale, al.to_original(g) * al.cscale, al.y))
+    assert (AugmentedLagrangian(ls.SDP(J, sense=sense, A_eq=mats, b_eq=b)).cost_u is not None)
+    np.testing.assert_allclose(out[0][0], out[1][0], rtol=1e-7, atol=1e-7)
+    np.testing.assert_allclose(out[0][1], out[1][1], rtol=1e-6, atol=1e-6)
+
+
 @pytest.mark.parametrize(("kwargs", "match"), [
     ({"A_eq": [np.eye(3)]}, "'b_eq' parameter of solve must be given together with A_eq"),
     ({"A_eq": [np.eye(4)], "b_eq": [1.0]}, r"'A_eq\[0\]' parameter of solve must be a \(3, 3\)"),
