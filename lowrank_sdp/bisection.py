@@ -33,6 +33,8 @@ DENSE_PROJECTED = 2000
 """Up to this n the projected slack P S P is formed densely (its proofs are the dense ones)."""
 MAX_ITERATIONS = 50_000
 """Iteration cap of the bisection solve when max_iterations is None."""
+NEWTON_STEPS = 8
+"""Newton steps of the retraction's shift before it falls back to alternating projections."""
 CHECK_EVERY = 500
 """The certificate is also checked every this many iterations (not only at small gradients)."""
 FEASIBLE_SUM = 1e-12
@@ -41,9 +43,30 @@ FEASIBLE_SUM^2 n: rounding)."""
 
 
 def _retract(Z: np.ndarray) -> np.ndarray:
-    """The nearest-by-alternation point of {unit rows} and {1^T Y = 0}: column means out, rows
-    normalised, until the column sums vanish to rounding (a tangent step leaves them O(t^2))."""
+    """A point of {unit rows} and {1^T Y = 0} near Z: rows of Z - 1 b^T normalised, with the shift
+    b in R^r found by Newton's method on F(b) = sum_i (z_i - b) / |z_i - b| (an r x r system per
+    step, quadratic convergence: 2-3 steps after a tangent step, which leaves b = O(t^2)).
+    Falls back to alternating projections (column means out, rows normalised; linear
+    convergence, ~17 sweeps) where Newton does not converge."""
     n = Z.shape[0]
+    target = 0.1 * FEASIBLE_SUM * math.sqrt(n)
+    b = Z.mean(axis=0)
+    for _ in range(NEWTON_STEPS):
+        D = Z - b
+        norms = np.sqrt(np.einsum("ij,ij->i", D, D))
+        if not np.all(norms > 0):
+            break
+        U = D / norms[:, None]
+        F = U.sum(axis=0)
+        if np.linalg.norm(F) <= target:
+            return U
+        # dF/db = -H with H = sum_i (I - u_i u_i^T) / |z_i - b|.
+        W = U / np.sqrt(norms)[:, None]
+        H = np.diag(np.full(U.shape[1], float(np.sum(1.0 / norms)))) - W.T @ W
+        try:
+            b = b + np.linalg.solve(H, F)
+        except np.linalg.LinAlgError:
+            break
     for _ in range(100):
         Z = Z - Z.mean(axis=0)
         Z /= np.linalg.norm(Z, axis=1)[:, None]
