@@ -42,7 +42,7 @@ FEASIBLE_SUM = 1e-12
 FEASIBLE_SUM^2 n: rounding)."""
 
 
-def _retract(Z: np.ndarray) -> np.ndarray:
+def retract(Z: np.ndarray) -> np.ndarray:
     """A point of {unit rows} and {1^T Y = 0} near Z: rows of Z - 1 b^T normalised, with the shift
     b in R^r found by Newton's method on F(b) = sum_i (z_i - b) / |z_i - b| (an r x r system per
     step, quadratic convergence: 2-3 steps after a tangent step, which leaves b = O(t^2)).
@@ -88,7 +88,7 @@ def _multipliers(Y: np.ndarray, G: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return d - Y @ b, b
 
 
-def _tangent(Y: np.ndarray, G: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def tangent(Y: np.ndarray, G: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     a, b = _multipliers(Y, G)
     return G - a[:, None] * Y - b[None, :], a
 
@@ -137,7 +137,7 @@ def solve_bisection_sdp(C: sp.csr_matrix, *, tol: float, seed: int, time_limit: 
     n = C.shape[0]
     rng = np.random.default_rng(seed)
     r = min(n, max(2, math.ceil(math.sqrt(2 * (n + 1)))))
-    Y = _retract(rng.standard_normal((n, r)))
+    Y = retract(rng.standard_normal((n, r)))
     scale = max(1.0, float(abs(C).sum()) / n)
     grad_tol = 1e-3 * scale
     iterations, step = 0, 1.0 / scale
@@ -146,7 +146,7 @@ def solve_bisection_sdp(C: sp.csr_matrix, *, tol: float, seed: int, time_limit: 
     deadline = np.inf if time_limit is None else start + time_limit
     CY = C @ Y
     f = float(np.einsum("ij,ij->", CY, Y))
-    V, lam = _tangent(Y, CY)
+    V, lam = tangent(Y, CY)
     best = (-np.inf, Y)
     period = CHECK_EVERY
     while True:
@@ -165,7 +165,7 @@ def solve_bisection_sdp(C: sp.csr_matrix, *, tol: float, seed: int, time_limit: 
                     and -eig.theta * n > tol * (1.0 + abs(f))):
                 u = np.asarray(eig.vector, dtype=np.float64).reshape(-1)
                 u = u - u.mean()
-                Y = _retract(np.hstack([Y, 1e-2 * u[:, None] / max(np.abs(u).max(), 1e-300)]))
+                Y = retract(np.hstack([Y, 1e-2 * u[:, None] / max(np.abs(u).max(), 1e-300)]))
                 rank_history.append(Y.shape[1])
                 grad_tol *= 0.1
             elif grad_tol <= 1e-13 * scale:
@@ -175,7 +175,7 @@ def solve_bisection_sdp(C: sp.csr_matrix, *, tol: float, seed: int, time_limit: 
                 grad_tol *= 0.1
             CY = C @ Y
             f = float(np.einsum("ij,ij->", CY, Y))
-            V, lam = _tangent(Y, CY)
+            V, lam = tangent(Y, CY)
             if gnorm <= grad_tol * 10:
                 continue
         if time.perf_counter() >= deadline:
@@ -186,7 +186,7 @@ def solve_bisection_sdp(C: sp.csr_matrix, *, tol: float, seed: int, time_limit: 
             break
         t = step
         while True:
-            Y_new = _retract(Y + t * V)
+            Y_new = retract(Y + t * V)
             CY_new = C @ Y_new
             f_new = float(np.einsum("ij,ij->", CY_new, Y_new))
             accepted = f_new >= f + 1e-4 * t * gnorm**2
@@ -196,7 +196,7 @@ def solve_bisection_sdp(C: sp.csr_matrix, *, tol: float, seed: int, time_limit: 
         if not accepted:  # no ascent along the gradient at this accuracy: stationary
             status = Status.STATIONARY
             break
-        V_new, lam = _tangent(Y_new, CY_new)
+        V_new, lam = tangent(Y_new, CY_new)
         s = Y_new - Y
         dv = V - V_new  # ascent: the gradient of -f is -V
         sy = float(np.vdot(s, dv))

@@ -185,15 +185,15 @@ def test_solve_routes_the_bisection_form(seed: int, n: int) -> None:
 def test_bisection_retraction_lands_on_the_set(seed: int, n: int, r: int, t: float) -> None:
     """The Newton shift of the retraction (or its alternating fallback) gives unit rows with
     column sums zero to rounding, and moves a point already there by O(t^2) along a tangent."""
-    from lowrank_sdp.bisection import FEASIBLE_SUM, _retract, _tangent
+    from lowrank_sdp.bisection import FEASIBLE_SUM, retract, tangent
 
     rng = np.random.default_rng(seed)
-    Y = _retract(rng.standard_normal((n, r)))
+    Y = retract(rng.standard_normal((n, r)))
     assert np.allclose(np.linalg.norm(Y, axis=1), 1.0, atol=1e-12)
     assert np.linalg.norm(Y.sum(axis=0)) <= FEASIBLE_SUM * np.sqrt(n) or r == 1
-    V, _ = _tangent(Y, rng.standard_normal((n, r)))
+    V, _ = tangent(Y, rng.standard_normal((n, r)))
     V /= max(np.linalg.norm(V), 1e-300)
-    Z = _retract(Y + t * V)
+    Z = retract(Y + t * V)
     assert np.allclose(np.linalg.norm(Z, axis=1), 1.0, atol=1e-12)
     if np.linalg.norm(Z.sum(axis=0)) <= FEASIBLE_SUM * np.sqrt(n):
         assert np.linalg.norm(Z - Y - t * V) <= 10.0 * t * t + 1e-9
