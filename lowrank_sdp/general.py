@@ -29,7 +29,6 @@ INNER_ITERATIONS = 2000
 GRAD_TOL_START = 1e-1
 INNER_RHO = 1e-1
 GRAD_TOL_FLOOR = 1e-13
-HOLD_SIGMA = True
 FEASIBLE_HOLD = 0.1
 """sigma stops growing while the infeasibility (DIMACS err1) is within this times tol."""
 GRAD_TOL_SHRINK = 0.3
@@ -151,7 +150,7 @@ def _solve(sdp: SDP, *, rank, tol, time_limit, seed, callback, Y0, max_iteration
             if _feasible(cert, tol) and _closed(cert, best, tol):
                 status = Status.CERTIFIED
                 break
-            held = HOLD_SIGMA and cert.infeasibility <= FEASIBLE_HOLD * tol
+            held = cert.infeasibility <= FEASIBLE_HOLD * tol
             if held:
                 # Feasible well inside tol: a larger penalty only worsens the conditioning of
                 # the inner problem; what is left is the gap, closed by solving it more exactly.
