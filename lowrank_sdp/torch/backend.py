@@ -220,31 +220,26 @@ def rgd_torch(obj, Y: torch.Tensor, grad_tol: float, monitor: Monitor):
     return descend(TorchSpace(obj), Y, grad_tol, monitor)
 
 
-def escape_rows(obj, Y: torch.Tensor, u_np: np.ndarray, columns: int, rng: np.random.Generator,
-                rows: slice = slice(None)) -> torch.Tensor:
-    """`lowrank_sdp.solve.escape` on tensors: Y holds the rows `rows` of the factor (all of them
-    on one process), u_np is the whole eigenvector. Random columns are drawn by numpy for every
-    row and sliced, so a sharded run draws what one process draws."""
+def _escape(obj: TorchLinear, Y: torch.Tensor, u_np: np.ndarray, columns: int,
+            rng: np.random.Generator) -> torch.Tensor:
+    """`lowrank_sdp.solve.escape` on tensors (the random columns drawn by numpy, then moved)."""
     n, r = Y.shape
-    n_all = u_np.shape[0]
     base = torch.zeros((n, r + columns), dtype=DTYPE, device=Y.device)
     base[:, :r] = Y
     if columns > 1:
-        kick = 1e-3 * rng.standard_normal((n_all, columns - 1))
-        base[:, r + 1:] = torch.from_numpy(kick[rows]).to(Y.device)
+        base[:, r + 1:] = torch.from_numpy(1e-3 * rng.standard_normal((n, columns - 1))).to(Y.device)
         base = manifold.normalize_rows(base)
     f0, _ = obj.evaluate(base)
-    u_all = np.asarray(u_np, dtype=np.float64)
+    u = torch.from_numpy(np.asarray(u_np, dtype=np.float64)).to(Y.device)
     direction = torch.zeros_like(base)
-    direction[:, r] = torch.from_numpy(np.ascontiguousarray(u_all[rows])).to(Y.device)
-    alpha = 1.0 / max(float(np.max(np.abs(u_all))), 1e-300)  # of the whole u: the same on every rank
+    direction[:, r] = u
+    alpha = 1.0 / max(float(torch.max(torch.abs(u))), 1e-300)
     for _ in range(40):
         candidate = manifold.retract(base, direction, alpha)
         if obj.evaluate(candidate)[0] < f0:
             return candidate
         alpha *= 0.5
-    kick = 1e-3 * rng.standard_normal(n_all)
-    direction[:, r] = torch.from_numpy(kick[rows]).to(Y.device)
+    direction[:, r] = torch.from_numpy(1e-3 * rng.standard_normal(n)).to(Y.device)
     return manifold.retract(base, direction, 1.0)
 
 
@@ -347,8 +342,8 @@ def _solve_torch(C, *, device, sense, rank, method, tol, time_limit, seed, callb
                 status = move
                 break
             if move == "climb":
-                Y = escape_rows(obj, Y, cert.eigenvector,
-                                next_rank(Y.shape[1], r_max) - Y.shape[1], rng)
+                Y = _escape(obj, Y, cert.eigenvector,
+                            next_rank(Y.shape[1], r_max) - Y.shape[1], rng)
                 rank_history.append(Y.shape[1])
     except KeyboardInterrupt:
         if insisted():  # a second Ctrl-C: the user wants out now, without a result
