@@ -21,6 +21,7 @@ import shutil
 import subprocess
 import tempfile
 import time
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -54,11 +55,12 @@ def run_ours(path: Path, time_limit: float, tol: float) -> dict:
         sdp = ls.read_sdpa(path)
         res = ls.solve(sdp, tol=tol, time_limit=time_limit)
         out = {"value": res.objective, "bound": res.bound, "infeasibility": res.infeasibility,
-               "path": "general", "n": sdp.n, "m": sdp.m}
+               "path": "general", "n": sdp.n, "m": sdp.m, "sense": sdp.sense}
     else:
         res = ls.solve(C, sense=sense, tol=tol, time_limit=time_limit)
         out = {"value": res.objective + offset, "bound": res.bound + offset, "infeasibility": 0.0,
-               "path": "unit-diagonal", "n": int(C.shape[0]), "m": int(C.shape[0])}
+               "path": "unit-diagonal", "n": int(C.shape[0]), "m": int(C.shape[0]),
+               "sense": sense}
     out.update(status=res.status.name, gap=res.gap, relative_gap=res.relative_gap, rank=res.rank,
                seconds=time.perf_counter() - start, cpu_seconds=time.process_time() - cpu)
     return out
@@ -148,14 +150,7 @@ def main(argv: list[str] | None = None) -> None:
             row.update(status=f"error: {err}"[:80])
         if not args.no_sdpa:
             row.update(run_sdpa(path, args.time_limit))
-        ref = optima.get(name)
-        if ref is not None and row.get("value") is not None:
-            row["published"] = ref.value
-            row["published_source"] = ref.source
-            row["rel_err"] = abs(row["value"] - ref.value) / (1.0 + abs(ref.value))
-            # Off: farther than the table's printed digits allow and than 1e-6 relative.
-            row["off_published"] = bool(abs(row["value"] - ref.value)
-                                        > max(ref.tolerance, 1e-6 * (1.0 + abs(ref.value))))
+        _compare(row, optima.get(name), args.tol)
         rows.append(row)
         print(json.dumps({k: v for k, v in row.items()}, default=str), flush=True)
     info = machine_info()
@@ -183,6 +178,30 @@ def _merged(old: dict, new: dict, directory: Path) -> dict:
             "chunks": chunks}
 
 
+def _compare(row: dict, ref, tol: float) -> None:
+    """The published optimum into `row`: rel_err, off_published (the value farther than the
+    printed digits and 1e-6 relative) and, for a CERTIFIED row, certificate_contradicts: the
+    certified interval misses [published - half a digit, published + half a digit]. The bound is
+    proven; the value is that of a point feasible up to its residual, and CERTIFIED allows a
+    relative feasibility gap of tol, so that side is widened by tol (1 + |value|)."""
+    if ref is None or row.get("value") is None:
+        return
+    value, bound = row["value"], row.get("bound")
+    row["published"] = ref.value
+    row["published_source"] = ref.source
+    row["rel_err"] = abs(value - ref.value) / (1.0 + abs(ref.value))
+    row["off_published"] = bool(abs(value - ref.value)
+                                > max(ref.tolerance, 1e-6 * (1.0 + abs(ref.value))))
+    if row.get("status") != "CERTIFIED" or bound is None or not np.isfinite(bound):
+        row.pop("certificate_contradicts", None)
+        return
+    slack = tol * (1.0 + abs(value))
+    maximise = row.get("sense", "max" if bound >= value else "min") == "max"
+    lo, hi = (value - slack, bound) if maximise else (bound, value + slack)
+    row["certificate_contradicts"] = bool(hi < ref.value - ref.tolerance
+                                          or lo > ref.value + ref.tolerance)
+
+
 def _shown(path: Path) -> str:
     try:
         return str(path.resolve().relative_to(REPO))
@@ -201,9 +220,18 @@ def _command(args: argparse.Namespace) -> str:
 def render(data: dict) -> None:
     """docs/sdplib.md's table from a results file (what `main` wrote)."""
     rows = data["rows"]
-    certified = sum(r.get("status") == "CERTIFIED" for r in rows)
-    false_cert = [r["file"] for r in rows if r.get("status") == "CERTIFIED"
-                  and (r.get("off_published") or r["file"].startswith(("infp", "infd")))]
+    optima = sdplib_optima()
+    for r in rows:  # against today's references (corrections apply to earlier chunks too)
+        _compare(r, optima.get(r["file"]), data["tol"])
+    certified = [r for r in rows if r.get("status") == "CERTIFIED"]
+    false_cert = [r["file"] for r in certified
+                  if r.get("certificate_contradicts") or r["file"].startswith(("infp", "infd"))]
+    unpublished = [r["file"] for r in certified if r.get("published") is None
+                   and not r["file"].startswith(("infp", "infd"))]
+    off = [r["file"] for r in certified if r.get("off_published")
+           and r["file"] not in false_cert]
+    counts = ", ".join(f"{n} {s}" for s, n in sorted(
+        Counter(str(r.get("status", "-")) for r in rows).items(), key=lambda kv: -kv[1]))
     runs = data.get("chunks") or [data]
     md = "".join(
         f"{machine_line(run['machine'])} Load average (1, 5, 15 min) before "
@@ -215,8 +243,15 @@ def render(data: dict) -> None:
           "limit.\n\n"
           "Seconds are wall clock, in parentheses the CPU seconds of the process (SDPA: of its child "
           "process) where recorded, which the sharing affects less. The time limit is wall clock.\n\n"
-          f"{len(rows)} files, {certified} CERTIFIED; CERTIFIED with a value off the published optimum "
-          f"or on an infeasible problem: {', '.join(false_cert) or 'none'}.\n\n" + table(rows))
+          f"{len(rows)} files: {counts}.\n\n"
+          "A false certificate is a CERTIFIED file whose proven interval (the bound, and the value "
+          "widened by tol (1 + |value|) for its infeasibility) misses the published optimum "
+          "(widened by half a unit of its last printed digit), or a CERTIFIED infeasible problem: "
+          f"{', '.join(false_cert) or 'none'}. CERTIFIED without a published optimum to check it "
+          f"against: {', '.join(unpublished) or 'none'}.\n\n"
+          "CERTIFIED with a value farther from the published optimum than its printed digits "
+          f"and 1e-6 relative (a target missed, no contradiction): {', '.join(off) or 'none'}.\n\n"
+          + table(rows))
     write_section("sdplib.md", "sdplib-table", md, title="SDPLIB: the whole collection")
     print(f"wrote docs/sdplib.md from {RESULTS.name}")
 

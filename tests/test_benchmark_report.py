@@ -16,3 +16,29 @@ def test_sections_name_their_command(tmp_path, monkeypatch):
     _report.write_section("b.md", "s", "Written by `python benchmarks/x.py`. Table.")
     text = (tmp_path / "b.md").read_text()
     assert text.count("Written by") == 1 and "Table." in text  # the section was replaced
+
+
+def test_sdplib_false_certificate_is_an_interval_missing_the_optimum():
+    from benchmarks.references import SdplibOptimum
+    from benchmarks.sdplib import _compare  # private: the unit test of the table's own check
+
+    ref = SdplibOptimum("x", -44.9435, 0.5e-4, "SDPLIB table")
+
+    def row(value, bound, status="CERTIFIED"):
+        r = {"file": "x", "value": value, "bound": bound, "status": status, "sense": "max"}
+        _compare(r, ref, 1e-6)
+        return r
+
+    # gpp100: the value is 5.1e-5 below the printed -44.9435, but [value, bound] contains it
+    r = row(-44.94355081, -44.94350624)
+    assert r["off_published"] and not r["certificate_contradicts"]
+    # a proven upper bound below the optimum is a lie, however close the value
+    r = row(-44.95, -44.9437)
+    assert r["certificate_contradicts"]
+    # a value above the optimum by more than the feasibility slack: a lie too
+    assert row(-44.9430, -44.9429)["certificate_contradicts"]
+    # a minimisation: the bound is the lower end
+    r = {"file": "x", "value": -44.9435, "bound": -44.9430, "status": "CERTIFIED", "sense": "min"}
+    _compare(r, ref, 1e-6)
+    assert r["certificate_contradicts"]
+    assert "certificate_contradicts" not in row(-44.95, -44.9437, status="TIME_LIMIT")
