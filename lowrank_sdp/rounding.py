@@ -191,8 +191,10 @@ def _search(A, starts, start_vals, moves, time_limit, start, rng):
     ceiling = float(w[w > 0].sum()) / 2.0
     rows = np.repeat(np.arange(n), np.diff(ip))
     span = float(np.bincount(rows, weights=np.abs(w), minlength=n).max(initial=0.0))
-    buckets = bool(np.all(w == np.rint(w)) and span <= _BUCKET_SPAN_MAX)
+    buckets = bool(np.all(w == np.rint(w)) and span <= _BUCKET_SPAN_MAX and n < 2**31)
     bucket_span = max(1, int(span + 0.5)) if buckets else 0  # the kernel's, computed once here
+    if buckets:  # the integer kernel's arrays: |w_ij| <= span <= 2**24 and n < 2**31 fit int32
+        ix32, w32 = ix.astype(np.int32), w.astype(np.int32)
     tenure = (_TENURE[0], max(_TENURE[0], n // _TENURE[1]))
     jump = (max(2, n // _JUMP[0]), max(2, n // _JUMP[1]))
     deadline = np.inf if time_limit is None else start + time_limit
@@ -206,9 +208,13 @@ def _search(A, starts, start_vals, moves, time_limit, start, rng):
         """Breakout search from x (value v) for `cap` flips. Returns (labels, value) of a cut
         better than v_best or (None, v_best), then the labels and value where it ended."""
         nonlocal left
-        best, g_best, end, g_end, used = _k.breakout_search(
-            ip, ix, w, x, cap, v_best - v, state, tenure[0], tenure[1], jump[0], jump[1],
-            _PATIENCE, _P_DIRECTED, tol, ceiling - v, buckets, bucket_span)
+        args = (x, cap, v_best - v, state, tenure[0], tenure[1], jump[0], jump[1], _PATIENCE,
+                _P_DIRECTED, tol, ceiling - v)
+        if buckets:  # the same moves as breakout_search(..., True, bucket_span), faster
+            best, g_best, end, g_end, used = _k.breakout_search_int(ip, ix32, w32, *args,
+                                                                    bucket_span)
+        else:
+            best, g_best, end, g_end, used = _k.breakout_search(ip, ix, w, *args, False)
         left -= used
         if v + g_best > v_best + tol:
             return best, v + g_best, end, v + g_end

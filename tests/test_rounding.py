@@ -186,6 +186,53 @@ def test_bucket_breakout_with_a_given_span_makes_the_same_moves(weights):
     np.testing.assert_array_equal(own_args[6], given_args[6])
 
 
+def _int_args(A, x, moves, floor, schedule, seed, target=np.inf):
+    """The integer kernel's arguments: int32 indices and weights, then the span."""
+    span = max(1, int(np.abs(A).sum(axis=1).max() + 0.5))
+    state = np.array([1 + seed * 7919, 0, schedule[2]], dtype=np.int64)
+    return (A.indptr, A.indices.astype(np.int32), A.data.astype(np.int32), x, moves, floor,
+            state, *schedule, 1e-9, target, span)
+
+
+@pytest.mark.parametrize("moves", [0, 7, 400, 3000])
+@pytest.mark.parametrize("weights", ["pm1", "one", "int"])
+@pytest.mark.parametrize("seed", range(CASES))
+def test_int_breakout_makes_the_moves_of_the_bucket_breakout(seed, weights, moves):
+    """breakout_search_int (what round_cut runs on integer weights) against the generic kernel
+    with buckets, its own Python original, and an independent count of its cuts."""
+    A, x, floor, schedule = _case(seed, weights)
+    ref_args = _args(A, x, moves, floor, schedule, seed)
+    ref = K.breakout_search(*ref_args, True)
+    fast_args = _int_args(A, x, moves, floor, schedule, seed)
+    fast = K.breakout_search_int(*fast_args)
+    slow_args = _int_args(A, x, moves, floor, schedule, seed)
+    slow = K.breakout_search_int.py_func(*slow_args)
+    for other, other_args in ((ref, ref_args), (slow, slow_args)):
+        for a, b in zip(fast, other):
+            np.testing.assert_array_equal(a, b)
+        np.testing.assert_array_equal(fast_args[6], other_args[6])  # the schedule's state
+    best, gain, end, end_gain, used = fast
+    assert used <= moves and gain >= floor
+    cut = lambda z: K.cut_value.py_func(A.indptr, A.indices, A.data, z)  # noqa: E731
+    assert cut(end) - cut(x) == end_gain
+    if gain > floor:
+        assert cut(best) - cut(x) == gain
+    else:
+        np.testing.assert_array_equal(best, x)
+
+
+def test_int_breakout_stops_at_its_target_and_finds_the_brute_force_optimum():
+    A = random_graph(14, 0.4, seed=8, weights="pm1")
+    x = np.ones(14, dtype=np.int8)
+    schedule = (1, 3, 1, 4, 20, 0.8)
+    opt = brute_force_max_cut(A) - K.cut_value(A.indptr, A.indices, A.data, x)
+    best, gain, _, _, used = K.breakout_search_int(*_int_args(A, x, 100_000, 0.0, schedule, 0,
+                                                              opt))
+    assert gain == opt and used < 100_000  # stopped at the optimum, its true gain reported
+    assert K.cut_value(A.indptr, A.indices, A.data, best) - K.cut_value(
+        A.indptr, A.indices, A.data, x) == opt
+
+
 @pytest.mark.parametrize("buckets", [False, True])
 def test_breakout_stops_at_its_target_and_returns_x_for_no_moves(buckets):
     A = random_graph(50, 0.2, seed=5, weights="one")

