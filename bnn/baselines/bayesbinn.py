@@ -49,6 +49,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from bnn.layers import sign_pm1
 from lowrank_sdp.validation import invalid
 
 _LOG4 = math.log(4.0)
@@ -118,11 +119,11 @@ class _BayesBinary(nn.Module):
         """Draw one binary network w = sign(λ + δ) ~ Bernoulli(sigmoid(2λ)), used by mode "sample"
         until the next call (so that all batches of an evaluation see the same network)."""
         noise = _logistic_half(self.lam.shape, self.lam)
-        self._sampled = torch.where(self.lam + noise >= 0, 1.0, -1.0).to(self.lam.dtype)
+        self._sampled = sign_pm1(self.lam + noise)
 
     def binary_weight(self) -> torch.Tensor:
         """The deployed ±1 weights: the posterior mode sign(λ)."""
-        return torch.where(self.lam >= 0, 1.0, -1.0)
+        return sign_pm1(self.lam)
 
 
 class BayesLinear(_BayesBinary):

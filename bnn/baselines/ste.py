@@ -15,11 +15,13 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from bnn.layers import sign_pm1
+
 
 class _SignSTE(torch.autograd.Function):
     @staticmethod
     def forward(ctx, w):
-        return torch.where(w >= 0, 1.0, -1.0).to(w.dtype)
+        return sign_pm1(w)
 
     @staticmethod
     def backward(ctx, grad):
@@ -53,7 +55,7 @@ class STELinear(nn.Linear):
 
     def binary_weight(self) -> torch.Tensor:
         """The deployed ±1 weights."""
-        return torch.where(self.weight >= 0, 1.0, -1.0).detach()
+        return sign_pm1(self.weight)
 
 
 class STEConv2d(nn.Conv2d):
@@ -72,7 +74,7 @@ class STEConv2d(nn.Conv2d):
 
     def binary_weight(self) -> torch.Tensor:
         """The deployed ±1 weights."""
-        return torch.where(self.weight >= 0, 1.0, -1.0).detach()
+        return sign_pm1(self.weight)
 
 
 def _clip_marked_groups(param_groups) -> None:
