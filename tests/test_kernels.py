@@ -165,3 +165,49 @@ def test_mixing_sweep_leaves_isolated_rows():
     decrease, grad2 = mixing_sweep(empty.indptr, empty.indices, empty.data, out, np.empty(2))
     assert decrease == 0.0 and grad2 == 0.0
     np.testing.assert_array_equal(out, Y)
+
+
+def _bfgs_inverse_hessian(pairs: list[tuple[np.ndarray, np.ndarray]], N: int) -> np.ndarray:
+    """H = the BFGS inverse-Hessian updates of H_0 = <s, y> / <y, y> (newest pair) I over the
+    pairs, oldest first, as explicit N x N matrices (Nocedal & Wright eq. 7.19)."""
+    s, y = pairs[-1]
+    H = float(s @ y) / float(y @ y) * np.eye(N)
+    for s, y in pairs:
+        rho = 1.0 / float(s @ y)
+        V = np.eye(N) - rho * np.outer(y, s)
+        H = V.T @ H @ V + rho * np.outer(s, s)
+    return H
+
+
+@pytest.mark.parametrize("pushes", [0, 1, 3, 5, 11])
+def test_lbfgs_memory_direction_is_the_bfgs_matrix(pushes):
+    """The ring memory (the Numba two-loop) against the explicit BFGS matrix of its last `size`
+    pairs, including wrap-around and a rejected pair written into the free slot."""
+    from lowrank_sdp.solvers.lbfgs import LbfgsMemory
+
+    rng = np.random.default_rng(pushes)
+    shape, size = (6, 3), 4
+    N = shape[0] * shape[1]
+    memory = LbfgsMemory(shape, size)
+    kept = []
+    A = rng.standard_normal((N, N))
+    A = A @ A.T + N * np.eye(N)  # s^T y > 0 for y = A s
+    for k in range(pushes):
+        s = rng.standard_normal(shape)
+        y = (A @ s.reshape(-1)).reshape(shape)
+        S, Yd = memory.slot()
+        S[...], Yd[...] = s, y
+        memory.push(1.0 / float(np.vdot(s, y)))
+        kept.append((s.reshape(-1).copy(), y.reshape(-1).copy()))
+        if k == 2:  # written into the free slot, then rejected: must not disturb the kept pairs
+            S, Yd = memory.slot()
+            S[...], Yd[...] = 1e6, -1e6
+    kept = kept[-size:]
+    grad = rng.standard_normal(shape)
+    assert len(memory) == len(kept)
+    got = memory.direction(grad)
+    want = -(_bfgs_inverse_hessian(kept, N) @ grad.reshape(-1)) if kept else -grad.reshape(-1)
+    np.testing.assert_allclose(got.reshape(-1), want, rtol=1e-10, atol=1e-12)
+    out = np.empty(shape)
+    assert memory.direction(grad, out=out) is out
+    np.testing.assert_allclose(out, got)

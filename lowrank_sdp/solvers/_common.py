@@ -22,6 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from lowrank_sdp import _interrupt, manifold
+from lowrank_sdp.kernels import linalg
 from lowrank_sdp.result import IterationRecord, IterationState, Status
 
 ARMIJO = 1e-4
@@ -70,27 +71,62 @@ def bb_step(t: float, a: float, b: float, g2: float, g2_new: float, k: int) -> f
     return min(max(step, 1e-12), 1e12)
 
 
-def two_loop(grad: np.ndarray, pairs) -> np.ndarray:
-    """The L-BFGS direction -H grad by the two-loop recursion (Nocedal & Wright, Alg. 7.4).
+class LbfgsMemory:
+    """The last `size` L-BFGS pairs (s, y, 1 / <s, y>) of (n, r) tangent vectors in a ring of flat
+    arrays, and the direction -H grad by the Numba two-loop recursion
+    (`kernels.linalg.lbfgs_direction`, Nocedal & Wright Alg. 7.4, H_0 = <s, y> / <y, y> of the
+    newest pair). Each pair is transported by the caller to the tangent space of the point where
+    it was made; the caller projects the direction onto the current one. The one two-loop of the
+    package: `lbfgs` and the augmented Lagrangian's inner solver (`alm`) both use it."""
 
-    `pairs` holds (s, y, 1 / <s, y>) oldest first, each transported by the caller to the tangent
-    space of the point where it was made; the caller projects the result onto the current one.
-    H_0 = <s, y> / <y, y> of the newest pair. Shared by `lbfgs` and the augmented Lagrangian's
-    inner solver (`alm`).
-    """
-    q = -grad.copy()
-    alphas = []
-    for s, y, rho in reversed(pairs):
-        a = rho * float(np.vdot(s, q))
-        q -= a * y
-        alphas.append(a)
-    if pairs:
-        s, y, _ = pairs[-1]
-        q *= float(np.vdot(s, y)) / float(np.vdot(y, y))
-    for (s, y, rho), a in zip(pairs, reversed(alphas)):
-        b = rho * float(np.vdot(y, q))
-        q += (a - b) * s
-    return q
+    def __init__(self, shape: tuple[int, int], size: int) -> None:
+        self.shape = shape
+        N = shape[0] * shape[1]
+        # One slot more than kept: the slot `slot()` hands out is never one in use, so a pair
+        # written there and then rejected (no push) costs nothing.
+        self.size = size
+        self.S = np.empty((size + 1, N))
+        self.Yd = np.empty((size + 1, N))
+        self.rho = np.empty(size + 1)
+        self.count = 0
+        self.head = 0  # the slot the next pair goes to
+
+    def __bool__(self) -> bool:
+        return self.count > 0
+
+    def __len__(self) -> int:
+        return self.count
+
+    def clear(self) -> None:
+        self.count = self.head = 0
+
+    def slot(self) -> tuple[np.ndarray, np.ndarray]:
+        """(s, y) views, shaped like a tangent vector, of the slot the next `push` fills: the
+        caller writes the pair there in place (no copy of n r floats per iteration)."""
+        k = self.head
+        return self.S[k].reshape(self.shape), self.Yd[k].reshape(self.shape)
+
+    def push(self, rho: float) -> None:
+        """Keep the pair written into `slot()`, with rho = 1 / <s, y>."""
+        self.rho[self.head] = rho
+        self.head = (self.head + 1) % self.rho.size
+        self.count = min(self.count + 1, self.size)
+
+    def append(self, s: np.ndarray, y: np.ndarray, rho: float) -> None:
+        S, Yd = self.slot()
+        S[...] = s
+        Yd[...] = y
+        self.push(rho)
+
+    def direction(self, grad: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+        """-H grad (into `out`, shaped like grad, when given)."""
+        size = self.rho.size
+        order = (np.arange(self.head - self.count, self.head) % size).astype(np.int64)
+        if out is None:
+            out = np.empty(self.shape)
+        linalg.lbfgs_direction(np.ascontiguousarray(grad).reshape(-1), self.S, self.Yd, self.rho,
+                               order, out.reshape(-1))
+        return out
 
 
 @dataclass(frozen=True)

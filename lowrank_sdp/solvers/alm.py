@@ -23,7 +23,7 @@ import scipy.sparse as sp
 from lowrank_sdp.kernels import linalg
 from lowrank_sdp.kernels.constraints import pattern_dots, pattern_matmat
 from lowrank_sdp.sdp import SDP
-from lowrank_sdp.solvers._common import ARMIJO, MIN_STEP, Monitor
+from lowrank_sdp.solvers._common import ARMIJO, MIN_STEP, LbfgsMemory, Monitor
 
 MEMORY = 8
 SIGMA_GROWTH = 4.0
@@ -44,44 +44,6 @@ class InnerRun:
     converged: bool
     iterations: int
     stop: object = None
-
-
-class _Memory:
-    """The last `size` L-BFGS pairs (s, y, 1 / <s, y>) in a ring of flat arrays, for the Numba
-    two-loop recursion (`kernels.linalg.lbfgs_direction`)."""
-
-    def __init__(self, shape: tuple[int, int], size: int) -> None:
-        self.shape = shape
-        N = shape[0] * shape[1]
-        self.S = np.empty((size, N))
-        self.Yd = np.empty((size, N))
-        self.rho = np.empty(size)
-        self.count = 0
-        self.head = 0  # the slot the next pair goes to
-
-    def __bool__(self) -> bool:
-        return self.count > 0
-
-    def clear(self) -> None:
-        self.count = self.head = 0
-
-    def append(self, s: np.ndarray, y: np.ndarray, rho: float) -> None:
-        k = self.head
-        self.S[k] = s.reshape(-1)
-        self.Yd[k] = y.reshape(-1)
-        self.rho[k] = rho
-        size = self.rho.size
-        self.head = (k + 1) % size
-        self.count = min(self.count + 1, size)
-
-    def direction(self, grad: np.ndarray) -> np.ndarray:
-        """-H grad (the caller projects it onto the tangent space)."""
-        size = self.rho.size
-        order = (np.arange(self.head - self.count, self.head) % size).astype(np.int64)
-        out = np.empty(grad.size)
-        linalg.lbfgs_direction(np.ascontiguousarray(grad).reshape(-1), self.S, self.Yd, self.rho,
-                               order, out)
-        return out.reshape(self.shape)
 
 
 class AugmentedLagrangian:
@@ -262,7 +224,7 @@ class AugmentedLagrangian:
         f = self.evaluate(Z, egrad)
         grad = self.project(Z, egrad, np.empty_like(Z))
         g2 = float(np.vdot(grad, grad))
-        pairs = _Memory(Z.shape, MEMORY)
+        pairs = LbfgsMemory(Z.shape, MEMORY)
         first_step = 1.0 / max(float(np.sqrt(g2)), 1e-300)
         it = 0
         while True:

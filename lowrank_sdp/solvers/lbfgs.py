@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-from collections import deque
-
 import numpy as np
 
 from lowrank_sdp import manifold
 from lowrank_sdp.problem import Problem
 from lowrank_sdp.solvers import _common as common
-from lowrank_sdp.solvers._common import InnerOptions, InnerResult, Monitor
+from lowrank_sdp.solvers._common import InnerOptions, InnerResult, LbfgsMemory, Monitor
 
 MEMORY = 8
 
@@ -18,19 +16,22 @@ def lbfgs(problem: Problem, Y: np.ndarray, options: InnerOptions, monitor: Monit
     objective = problem.objective
     f, GY = objective.evaluate(Y)
     grad, g2 = common.gradient(Y, GY)
-    pairs: deque[tuple[np.ndarray, np.ndarray, float]] = deque(maxlen=MEMORY)
+    pairs = LbfgsMemory(Y.shape, MEMORY)
+    d = np.empty_like(Y)
     step0 = common.first_step(grad)
     best, stalled = f, 0
     while True:
         gnorm = float(np.sqrt(g2))
         if gnorm <= options.grad_tol * (1.0 + abs(f)):
             return InnerResult(Y, f, gnorm, True)
-        d = common.two_loop(grad, pairs)
-        manifold.project(Y, d, out=d)
-        slope = float(np.vdot(grad, d))
-        if not slope < 0:
+        if pairs:
+            pairs.direction(grad, out=d)
+            manifold.project(Y, d, out=d)
+            slope = float(np.vdot(grad, d))
+        if not pairs or not slope < 0:
             pairs.clear()
-            d, slope = -grad, -g2
+            np.negative(grad, out=d)
+            slope = -g2
         t = 1.0 if pairs else step0
         while True:
             Y_new = manifold.retract(Y, d, t)
@@ -41,19 +42,23 @@ def lbfgs(problem: Problem, Y: np.ndarray, options: InnerOptions, monitor: Monit
             if t < common.MIN_STEP:
                 if pairs:  # a bad quasi-Newton model: forget it and retry along -grad
                     pairs.clear()
-                    d, slope, t = -grad, -g2, step0
+                    np.negative(grad, out=d)
+                    slope, t = -g2, step0
                     continue
                 return InnerResult(Y, f, gnorm, False)
         grad_new, g2_new = common.gradient(Y_new, GY_new)
-        s = manifold.transport(Y_new, t * d)
-        y = grad_new - manifold.transport(Y_new, grad)
+        # The pair, written in place: s = transport(t d), y = grad_new - transport(grad).
+        s, y = pairs.slot()
+        manifold.transport(Y_new, d, out=s)
+        s *= t
+        manifold.transport(Y_new, grad, out=y)
+        np.subtract(grad_new, y, out=y)
         sy = float(np.vdot(s, y))
-        if sy > 1e-12 * float(np.linalg.norm(s) * np.linalg.norm(y)):
-            pairs.append((s, y, 1.0 / sy))
+        if sy > 1e-12 * float(np.sqrt(np.vdot(s, s) * np.vdot(y, y))):
+            pairs.push(1.0 / sy)
         Y, f, grad, g2 = Y_new, f_new, grad_new, g2_new
         if monitor.step(Y, f, float(np.sqrt(g2))):
             return InnerResult(Y, f, float(np.sqrt(g2)), False, monitor.stop)
         best, stalled = common.progress(f, best, stalled)
         if stalled >= common.STALL_ITERATIONS:
             return InnerResult(Y, f, float(np.sqrt(g2)), False)
-
