@@ -5,7 +5,7 @@ falls on, x_i = sign(<y_i, g>) with g ~ N(0, I_r). Many hyperplanes are drawn at
 (one (n, r) @ (r, trials) product per chunk), the best few cuts are improved by a 1-flip local
 search and a short breakout local search each (Benlic & Hao 2013: steepest descent, tabu-directed
 and random perturbations of adaptive strength; O(deg) per flip), and the best cut found by a
-long one until the move (or time) budget is spent; when that one finds no better cut for 1000 n
+long one until the move (or time) budget is spent; when that one finds no better cut for 4000 n
 flips it restarts from another start's best. The best cut is returned with its value
 recomputed from the labels.
 """
@@ -37,9 +37,11 @@ of milliseconds), so that a time limit is kept to about that on dense graphs too
 _CANDIDATE_MOVES_PER_VERTEX = 3
 """Flips of the breakout search from each start cut, times n (then all go to the best cut);
 fixed, so that a larger move budget makes the same flips first."""
-_RESTART_MOVES_PER_VERTEX = 1000
+_RESTART_MOVES_PER_VERTEX = 4000
 """Flips without a new best, times n, after which the long search restarts from another start
-(about 2-4 s on the sparse G-set graphs with n = 800-2000; measured 500 and 2000 no better)."""
+(1000 was tuned at 2-4 s per restart on n = 800-2000 with the old kernel; breakout_search_int is
+4-6x faster; in paired seeded runs of round_cut at 2e8 flips on G64/G65/G61, 4000 beat 1000
+in 5 of 7, tied 1, lost 1 by 6 (sum +64); at 5e7 on G7/G19/G39: +7, 0, 0, 0, -1, -1)."""
 _BUCKET_SPAN_MAX = 1 << 24  # integer weights up to this weighted degree use gain buckets
 _TENURE = (3, 10)
 """Tabu tenures are drawn in [3, n/10] (Benlic & Hao's breakout local search for Max-Cut)."""
@@ -116,7 +118,7 @@ def round_cut(
         give the same cut.
     local_search : improve the `candidates` best hyperplane cuts by 1-flip local search and a
         breakout local search of 3 n flips each, then search on from the best cut until the
-        budget is spent (restarting from another start's best cut after 1000 n flips without
+        budget is spent (restarting from another start's best cut after 4000 n flips without
         a better cut). False returns the best hyperplane cut as is.
     moves : total budget of flips (each O(deg)). "auto": 6e6 / (mean degree + 8), at
         least 20 n and at most 1000 n (about a fixed amount of work, a few tenths of a second);

@@ -251,7 +251,7 @@ def test_breakout_stops_at_its_target_and_returns_x_for_no_moves(buckets):
     np.testing.assert_array_equal(best, x)
 
 
-@pytest.mark.parametrize("moves", [3000, 60_000])  # 60_000: past several restarts (1000 n)
+@pytest.mark.parametrize("moves", [3000, 200_000])  # 200_000: past several restarts (4000 n)
 @pytest.mark.parametrize("weights", ["pm1", "one", "float", "int"])
 @pytest.mark.parametrize("seed", range(4))
 def test_round_cut_finds_the_brute_force_optimum(seed, weights, moves):
