@@ -48,6 +48,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from lowrank_sdp.torch import add_outer_grad
 from lowrank_sdp.validation import check_choice, check_int, check_unit_interval, invalid
 
 MODES = ("train", "relaxed", "mean", "sample", "fixed")
@@ -90,12 +91,16 @@ class _SampledSign(torch.autograd.Function):
     xi' = (xi_0, z_scale · xi_1..K): z_scale = 1 is the adapter's dL/dY = G xi^T, z_scale =
     sqrt(S) the published recipe's grad_z = rv grad_w sqrt(S). One matrix-vector product
     forward and one broadcast multiply backward (einsum's backward is a batched matmul, ~2x
-    slower here)."""
+    slower here). With `outer`, the gradient is not built: it is handed to the optimizer as
+    the outer product grad_w ⊗ xi' (lowrank_sdp.torch.add_outer_grad) and factor.grad is left
+    alone."""
 
     @staticmethod
-    def forward(ctx, factor: torch.Tensor, xi: torch.Tensor, z_scale: float) -> torch.Tensor:
+    def forward(ctx, factor: torch.Tensor, xi: torch.Tensor, z_scale: float,
+                outer: bool = False) -> torch.Tensor:
         ctx.save_for_backward(xi)
         ctx.z_scale = z_scale
+        ctx.factor = factor if outer else None
         w = torch.matmul(factor, xi)
         return sign_pm1(w)
 
@@ -104,7 +109,10 @@ class _SampledSign(torch.autograd.Function):
         (xi,) = ctx.saved_tensors
         if ctx.z_scale != 1.0:
             xi = torch.cat([xi[:1], xi[1:] * ctx.z_scale])
-        return grad.unsqueeze(-1) * xi, None, None
+        if ctx.factor is not None:
+            add_outer_grad(ctx.factor, grad, xi)
+            return None, None, None, None
+        return grad.unsqueeze(-1) * xi, None, None, None
 
 
 # One CPU generator per thread, re-seeded for every draw (a draw is a function of (seed,
@@ -173,6 +181,13 @@ class BinaryLayer(nn.Module):
     (default: drawn from torch's global generator, so ``torch.manual_seed`` fixes it);
     ``recipe`` ``"adapter"`` | ``"paper"`` | ``"sphere"`` (see the module doc; the last two use
     ``paper_s`` S and own the per-channel scale ``alpha``, and their noise must be 1).
+
+    The attribute ``outer_grad`` (default False) hands the straight-through gradient of the
+    sampled weights to the optimizer as outer products (:func:`lowrank_sdp.torch.add_outer_grad`)
+    instead of building ``factor.grad``: only for an optimizer of :mod:`lowrank_sdp.torch`
+    (whose ``zero_grad`` clears them), not under DistributedDataParallel (which reduces
+    ``.grad``). bnn.train's VISPA optimizer sets it (RiemannianAdam's kernel then steps on the
+    outer products directly).
     """
 
     def __init__(
@@ -208,6 +223,7 @@ class BinaryLayer(nn.Module):
                     or not paper_s > 0:
                 raise invalid("paper_s", name, "a positive number", paper_s)
         self.paper_s = float(paper_s)
+        self.outer_grad = False
         self.binary_input = bool(binary_input)
         self.input_surrogate = check_choice(input_surrogate, SURROGATES, "input_surrogate", name)
         kw = {"device": device, "dtype": dtype}
@@ -343,7 +359,8 @@ class BinaryLayer(nn.Module):
         return self._signs(xi, 1.0)
 
     def _signs(self, xi: torch.Tensor, z_scale: float) -> torch.Tensor:
-        ws = [_SampledSign.apply(self.factor, x, z_scale) for x in xi]
+        outer = self.outer_grad and torch.is_grad_enabled() and self.factor.requires_grad
+        ws = [_SampledSign.apply(self.factor, x, z_scale, outer) for x in xi]
         # One sample (the default) as a view: stacking one tensor copies it, and its backward
         # scatters the gradient through a tensor of zeros (measured ~1 ms a layer on the MLP).
         return ws[0].unsqueeze(0) if len(ws) == 1 else torch.stack(ws)

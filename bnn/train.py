@@ -259,6 +259,8 @@ def make_optimizer(model: nn.Module, config: TrainConfig, n_train: int) -> _Join
         from bnn.optim import RiemannianAdam, param_groups
 
         joint = _Joint(RiemannianAdam(param_groups(model, lr=config.lr_fp, factor_lr=lr)))
+        for m in binary_layers(model):  # the sampled weights' gradients as outer products
+            m.outer_grad = True
         for g in joint.param_groups:
             g["base_lr"] = g["lr"]
         return joint

@@ -159,3 +159,92 @@ def test_bad_options_are_value_errors():
         RiemannianSGD([p], momentum=1.0)
     with pytest.raises(ValueError, match="The 'lr' parameter of RiemannianSGD"):
         RiemannianSGD([p], lr=-1.0)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_adam_kernels_equal_their_py_func_and_the_outer_form_equals_the_built_gradient(dtype):
+    from lowrank_sdp.kernels.stochastic import adam_rows_step, adam_rows_step_outer
+
+    rng = np.random.default_rng(3)
+    n, r, s = 300, 4, 2  # more rows than one block, two outer-product terms
+    Y = rng.standard_normal((n, r)).astype(dtype)
+    Y /= np.linalg.norm(Y, axis=1, keepdims=True)
+    gw, xi = rng.standard_normal((s, n)).astype(dtype), rng.standard_normal((s, r)).astype(dtype)
+    G = (gw.T @ xi).astype(dtype)
+    MT = (0.1 * rng.standard_normal((r, n))).astype(dtype)
+    V = rng.random(n).astype(dtype)
+    gw[:, 5] = 0  # a row with no gradient and a zero first moment: it must not move
+    G[5] = 0
+    MT[:, 5] = 0
+    sc = [dtype(x) for x in (0.9, 0.99, 0.3, 1e-8, -0.2, np.finfo(dtype).tiny)]
+    out = []
+    for f, grad in ((adam_rows_step, (G,)), (adam_rows_step.py_func, (G,)),
+                    (adam_rows_step_outer, (gw, xi)), (adam_rows_step_outer.py_func, (gw, xi))):
+        y, m, v = Y.copy(), MT.copy(), V.copy()
+        f(y, *grad, m, v, *sc, (0,) * r)
+        out.append((y, m, v))
+    tol = 1e-5 if dtype == np.float32 else 1e-12
+    for o in out[1:]:
+        for a, b in zip(out[0], o):
+            np.testing.assert_allclose(b, a, rtol=tol, atol=tol)
+    np.testing.assert_allclose(out[0][0][5], Y[5], rtol=tol, atol=tol)  # only renormalised
+    np.testing.assert_allclose(np.linalg.norm(out[0][0], axis=1), 1, rtol=tol)
+
+
+@pytest.mark.parametrize("fused", [None, False])
+def test_outer_gradients_step_as_the_built_gradient(fused):
+    # add_outer_grad terms (alone, two of them, and with p.grad) take the same steps as their
+    # sum given as p.grad, with RiemannianAdam (kernel and tensor path) and RiemannianSGD.
+    from lowrank_sdp.torch import add_outer_grad, outer_grad
+
+    for make in (lambda ps: RiemannianAdam(ps, lr=0.2, riemannian=True, fused=fused),
+                 lambda ps: RiemannianSGD(ps, lr=0.2, momentum=0.9, riemannian=True)):
+        a, b = factor((6, 50, 5)), factor((6, 50, 5))
+        oa, ob = make([a]), make([b])
+        g = torch.Generator().manual_seed(2)
+        for step in range(4):
+            terms = [(torch.randn(6, 50, generator=g, dtype=torch.float64),
+                      torch.randn(5, generator=g, dtype=torch.float64)) for _ in range(1 + step % 2)]
+            dense = torch.randn(6, 50, 5, generator=g, dtype=torch.float64) if step == 3 else None
+            oa.zero_grad()
+            ob.zero_grad()
+            for gw, xi in terms:
+                add_outer_grad(b, gw, xi)
+            built = sum(gw.unsqueeze(-1) * xi for gw, xi in terms)
+            torch.testing.assert_close(outer_grad(b), built)
+            a.grad = built if dense is None else built + dense
+            b.grad = dense
+            oa.step()
+            ob.step()
+            torch.testing.assert_close(b.detach(), a.detach(), rtol=1e-12, atol=1e-12)
+        ob.zero_grad()
+        assert outer_grad(b) is None
+    with pytest.raises(ValueError, match="add_outer_grad"):
+        add_outer_grad(b, torch.ones(6, 5), torch.ones(5))
+
+
+def test_outer_gradient_nonfinite_is_refused_and_an_old_row_major_state_still_steps():
+    from lowrank_sdp.torch import NonFiniteError, add_outer_grad
+
+    p = factor((40, 3))
+    opt = RiemannianAdam([p], lr=0.1, riemannian=True)
+    add_outer_grad(p, torch.full((40,), float("nan"), dtype=torch.float64),
+                   torch.ones(3, dtype=torch.float64))
+    before = p.detach().clone()
+    with pytest.raises(NonFiniteError):
+        opt.step()
+    torch.testing.assert_close(p.detach(), before, rtol=0, atol=0)
+    assert not opt.state[p]
+    # A state saved with a row-major first moment (before the column layout) is taken as is.
+    q, ref = factor((40, 3)), factor((40, 3))
+    oq, oref = RiemannianAdam([q], lr=0.1, riemannian=True), RiemannianAdam([ref], lr=0.1,
+                                                                           riemannian=True)
+    g = torch.Generator().manual_seed(4)
+    for step in range(3):
+        grad = torch.randn(40, 3, generator=g, dtype=torch.float64)
+        q.grad, ref.grad = grad.clone(), grad.clone()
+        if step == 1:
+            oq.state[q]["exp_avg"] = oq.state[q]["exp_avg"].contiguous()
+        oq.step()
+        oref.step()
+        torch.testing.assert_close(q.detach(), ref.detach(), rtol=1e-12, atol=1e-12)

@@ -12,7 +12,10 @@ row y with gradient g, first moment m and second moment v:
 As tensor operations this is some twenty passes over arrays whose rows hold a few numbers, where
 every per-row reduction and broadcast runs a loop of length r (measured 5x slower than the same
 count of plain Adam). Here it is one pass: each block of rows is copied to column-major scratch,
-so that every operation is a loop over the rows of the block (SIMD), and written back.
+so that every operation is a loop over the rows of the block (SIMD), and written back. The first
+moment is kept column-major (r, n) by the optimizer, so its copies are contiguous; only Y (and a
+built gradient G) is transposed. :func:`adam_rows_step_outer` takes the gradient as outer
+products gw ⊗ xi and never builds G (nor transposes it).
 """
 
 import math
@@ -26,9 +29,64 @@ from lowrank_sdp.kernels import FASTMATH
 BLOCK = 256
 
 
+@njit(cache=True, fastmath=FASTMATH, error_model="numpy", inline="always")
+def _adam_block(Y, MT, V, start, w, y, u, m, a, b, c, beta1, beta2, bias2_sqrt, eps, step, tiny,
+                columns):
+    """The step of rows start..start+w: y (r, BLOCK) holds them column-major, u their
+    Euclidean gradient (overwritten); m is scratch for the first moment, read from and written
+    back to MT (r, n) by contiguous copies. The arithmetic runs on scratch only (which cannot
+    alias the arguments, so that every loop vectorizes)."""
+    r = len(columns)
+    dt = Y.dtype
+    one = dt.type(1.0)
+    c1 = one - beta1
+    c2 = one - beta2
+    for k in range(r):
+        m[k, :w] = MT[k, start:start + w]
+    a[:w] = 0
+    b[:w] = 0
+    for k in range(r):
+        for j in range(w):
+            a[j] += u[k, j] * y[k, j]  # <g, y>
+            b[j] += m[k, j] * y[k, j]  # <m, y>
+    c[:w] = 0
+    for k in range(r):
+        for j in range(w):
+            gk = u[k, j] - a[j] * y[k, j]
+            c[j] += gk * gk
+            m[k, j] = (m[k, j] - b[j] * y[k, j]) * beta1 + c1 * gk
+    b[:w] = 0
+    for j in range(w):
+        v = V[start + j] * beta2 + c2 * c[j]
+        V[start + j] = v
+        a[j] = one / (math.sqrt(v) / bias2_sqrt + eps)  # 1 / Adam's denominator
+    for k in range(r):
+        for j in range(w):
+            b[j] += m[k, j] * y[k, j]
+    c[:w] = 0
+    for k in range(r):
+        for j in range(w):
+            # y + step (d - <d, y> y), with d = m a and <d, y> = a <m, y>
+            u[k, j] = y[k, j] + step * a[j] * (m[k, j] - b[j] * y[k, j])
+            c[j] += u[k, j] * u[k, j]
+    for j in range(w):
+        norm = math.sqrt(c[j])
+        c[j] = one / max(norm, tiny) if norm > 0 else 0
+    for k in range(r):
+        for j in range(w):
+            if c[j] > 0:
+                y[k, j] = u[k, j] * c[j]
+    for k in range(r):
+        MT[k, start:start + w] = m[k, :w]
+    for j in range(w):
+        for k in range(r):
+            Y[start + j, k] = y[k, j]
+
+
 @njit(cache=True, fastmath=FASTMATH, error_model="numpy")
-def adam_rows_step(Y, G, M, V, beta1, beta2, bias2_sqrt, eps, step, tiny, columns):
-    """One Riemannian Adam step in place on Y (n, r), M (n, r) and V (n, 1) from the Euclidean
+def adam_rows_step(Y, G, MT, V, beta1, beta2, bias2_sqrt, eps, step, tiny, columns):
+    """One Riemannian Adam step in place on Y (n, r), the first moment MT (r, n) (stored
+    transposed: the kernel reads it row by row, no scratch copy) and V (n,) from the Euclidean
     gradient G (n, r), unchanged. `bias2_sqrt` = sqrt(1 - beta2^t), `step` = -lr / (1 - beta1^t),
     `tiny` the smallest normal number of Y's dtype (the floor of a row norm, as in the tensor
     retraction). Scalars are taken in Y's dtype, so float32 arrays are updated in float32.
@@ -44,50 +102,44 @@ def adam_rows_step(Y, G, M, V, beta1, beta2, bias2_sqrt, eps, step, tiny, column
     a = np.empty(BLOCK, dt)
     b = np.empty(BLOCK, dt)
     c = np.empty(BLOCK, dt)
-    one = dt.type(1.0)
-    c1 = one - beta1
-    c2 = one - beta2
     for start in range(0, n, BLOCK):
         w = min(BLOCK, n - start)
         for j in range(w):
             for k in range(r):
                 y[k, j] = Y[start + j, k]
                 u[k, j] = G[start + j, k]
-                m[k, j] = M[start + j, k]
-        a[:w] = 0
-        b[:w] = 0
-        for k in range(r):
-            for j in range(w):
-                a[j] += u[k, j] * y[k, j]  # <g, y>
-                b[j] += m[k, j] * y[k, j]  # <m, y>
-        c[:w] = 0
-        for k in range(r):
-            for j in range(w):
-                gk = u[k, j] - a[j] * y[k, j]
-                c[j] += gk * gk
-                m[k, j] = (m[k, j] - b[j] * y[k, j]) * beta1 + c1 * gk
-        b[:w] = 0
-        for j in range(w):
-            v = V[start + j, 0] * beta2 + c2 * c[j]
-            V[start + j, 0] = v
-            a[j] = one / (math.sqrt(v) / bias2_sqrt + eps)  # 1 / Adam's denominator
-        for k in range(r):
-            for j in range(w):
-                b[j] += m[k, j] * y[k, j]
-        c[:w] = 0
-        for k in range(r):
-            for j in range(w):
-                # y + step (d - <d, y> y), with d = m a and <d, y> = a <m, y>
-                u[k, j] = y[k, j] + step * a[j] * (m[k, j] - b[j] * y[k, j])
-                c[j] += u[k, j] * u[k, j]
-        for j in range(w):
-            norm = math.sqrt(c[j])
-            c[j] = one / max(norm, tiny) if norm > 0 else 0
-        for k in range(r):
-            for j in range(w):
-                if c[j] > 0:
-                    y[k, j] = u[k, j] * c[j]
+        _adam_block(Y, MT, V, start, w, y, u, m, a, b, c, beta1, beta2, bias2_sqrt, eps, step, tiny,
+                    columns)
+
+
+@njit(cache=True, fastmath=FASTMATH, error_model="numpy")
+def adam_rows_step_outer(Y, GW, XI, MT, V, beta1, beta2, bias2_sqrt, eps, step, tiny, columns):
+    """:func:`adam_rows_step` for a Euclidean gradient given as a sum of s outer products,
+    G = GW XI^T with GW (s, n) and XI (s, r) (row i of G is sum_j GW[j, i] XI[j]): the gradient
+    of sampled weights w_j = Y XI[j] under the straight-through estimator, which the kernel
+    never builds (it reads n s numbers instead of n r)."""
+    n = Y.shape[0]
+    r = len(columns)
+    dt = Y.dtype
+    y = np.empty((r, BLOCK), dt)
+    u = np.empty((r, BLOCK), dt)
+    m = np.empty((r, BLOCK), dt)
+    a = np.empty(BLOCK, dt)
+    b = np.empty(BLOCK, dt)
+    c = np.empty(BLOCK, dt)
+    for start in range(0, n, BLOCK):
+        w = min(BLOCK, n - start)
         for j in range(w):
             for k in range(r):
-                Y[start + j, k] = y[k, j]
-                M[start + j, k] = m[k, j]
+                y[k, j] = Y[start + j, k]
+        for k in range(r):
+            x = XI[0, k]
+            for j in range(w):
+                u[k, j] = GW[0, start + j] * x
+        for s in range(1, GW.shape[0]):
+            for k in range(r):
+                x = XI[s, k]
+                for j in range(w):
+                    u[k, j] += GW[s, start + j] * x
+        _adam_block(Y, MT, V, start, w, y, u, m, a, b, c, beta1, beta2, bias2_sqrt, eps, step, tiny,
+                    columns)

@@ -19,6 +19,14 @@ except ImportError as exc:  # pragma: no cover - exercised in a subprocess witho
     ) from exc
 
 from lowrank_sdp.torch import manifold
-from lowrank_sdp.torch.optim import NonFiniteError, RiemannianAdam, RiemannianSGD, is_factor
+from lowrank_sdp.torch.optim import (
+    NonFiniteError,
+    RiemannianAdam,
+    RiemannianSGD,
+    add_outer_grad,
+    is_factor,
+    outer_grad,
+)
 
-__all__ = ["NonFiniteError", "RiemannianAdam", "RiemannianSGD", "is_factor", "manifold"]
+__all__ = ["NonFiniteError", "RiemannianAdam", "RiemannianSGD", "add_outer_grad", "is_factor",
+           "manifold", "outer_grad"]

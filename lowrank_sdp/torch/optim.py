@@ -17,6 +17,12 @@ plain SGD / Adam step of torch.optim (same hyperparameters, same semantics).
 
 A step with a NaN or infinite loss (from the closure) or gradient is refused: it raises
 :class:`NonFiniteError` and leaves parameters and optimizer state untouched.
+
+A factor's gradient may also be given as outer products, without building it:
+:func:`add_outer_grad` adds gw ⊗ xi (row i: gw_i xi), the straight-through gradient of sampled
+weights sign(Y xi). Both optimizers step on the sum of ``p.grad`` and these terms; their
+``zero_grad`` clears them (``nn.Module.zero_grad`` does not). RiemannianAdam's kernel reads gw
+and xi directly (``adam_rows_step_outer``); every other path builds the sum first.
 """
 
 from __future__ import annotations
@@ -28,11 +34,14 @@ from typing import Any
 import numpy as np
 import torch
 
-from lowrank_sdp.kernels.stochastic import adam_rows_step
+from lowrank_sdp.kernels.stochastic import adam_rows_step, adam_rows_step_outer
 from lowrank_sdp.torch import manifold
 from lowrank_sdp.validation import check_choice, invalid
 
-__all__ = ["NonFiniteError", "RiemannianAdam", "RiemannianSGD", "is_factor"]
+__all__ = ["NonFiniteError", "RiemannianAdam", "RiemannianSGD", "add_outer_grad", "is_factor",
+           "outer_grad"]
+
+_OUTER = "_outer_grad"  # the attribute of a parameter holding its outer-product gradient terms
 
 
 class NonFiniteError(FloatingPointError):
@@ -84,8 +93,58 @@ def _rows(t: torch.Tensor) -> Any:
     return t.detach().view(-1, t.shape[-1]).numpy()
 
 
+def _columns(t: torch.Tensor) -> Any:
+    """The (r, n) numpy view of a tensor of shape (..., r) stored column by column (shares
+    memory), or None when it is not stored so."""
+    c = t.detach().movedim(-1, 0)
+    return c.reshape(t.shape[-1], -1).numpy() if c.is_contiguous() else None
+
+
+def _zeros_columns(p: torch.Tensor) -> torch.Tensor:
+    """Zeros of p's shape, stored column by column (the layout the fused kernels read)."""
+    return torch.zeros((p.shape[-1], *p.shape[:-1]), dtype=p.dtype, device=p.device).movedim(0, -1)
+
+
+def add_outer_grad(p: torch.Tensor, gw: torch.Tensor, xi: torch.Tensor) -> None:
+    """Add the Euclidean gradient gw ⊗ xi to factor `p` (shape ``(..., r)``) without building
+    it: row i of the term is gw_i xi, `gw` of shape ``p.shape[:-1]``, `xi` of shape ``(r,)``.
+    Terms accumulate (several samples, several backward passes) until the optimizer's
+    ``zero_grad``; :func:`outer_grad` builds their sum."""
+    if gw.shape != p.shape[:-1] or xi.shape != p.shape[-1:]:
+        raise invalid("gw, xi", "add_outer_grad", f"shapes {tuple(p.shape[:-1])} and "
+                      f"({p.shape[-1]},)", f"{tuple(gw.shape)} and {tuple(xi.shape)}")
+    terms = p.__dict__.setdefault(_OUTER, [])
+    terms.append((gw.detach(), xi.detach().to(p.dtype)))
+
+
+def outer_grad(p: torch.Tensor) -> torch.Tensor | None:
+    """The sum of the outer-product gradient terms of `p` (:func:`add_outer_grad`), built; None
+    when there are none."""
+    terms = p.__dict__.get(_OUTER)
+    if not terms:
+        return None
+    g = terms[0][0].unsqueeze(-1) * terms[0][1]
+    for gw, xi in terms[1:]:
+        g.addcmul_(gw.unsqueeze(-1), xi)
+    return g
+
+
+def _grad(p: torch.Tensor) -> torch.Tensor | None:
+    """p.grad plus its outer-product terms (None when neither is there)."""
+    outer = outer_grad(p)
+    if outer is None:
+        return p.grad
+    return outer if p.grad is None else outer.add_(p.grad)
+
+
 class _Riemannian(torch.optim.Optimizer):
-    """Shared validation and the refusal of non-finite steps."""
+    """Shared validation, outer-product gradients and the refusal of non-finite steps."""
+
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        super().zero_grad(set_to_none=set_to_none)
+        for group in self.param_groups:
+            for p in group["params"]:
+                p.__dict__.pop(_OUTER, None)
 
     def add_param_group(self, param_group: dict[str, Any]) -> None:
         name = type(self).__name__
@@ -115,6 +174,8 @@ class _Riemannian(torch.optim.Optimizer):
                 raise NonFiniteError(
                     f"loss is {value}; step refused, parameters and optimizer state unchanged")
         grads = [p.grad for g in self.param_groups for p in g["params"] if p.grad is not None]
+        grads += [t for g in self.param_groups for p in g["params"]
+                  for term in p.__dict__.get(_OUTER, ()) for t in term]
         if grads:
             # A NaN or inf anywhere makes the sum non-finite: one read pass, no temporaries.
             finite = torch.stack([g.sum() for g in grads]).isfinite().all()
@@ -131,9 +192,10 @@ class _Riemannian(torch.optim.Optimizer):
         which ``fused(group, p)`` returns True has taken its whole step there and is skipped."""
         for group in self.param_groups:
             for p in group["params"]:
-                if p.grad is None or (fused is not None and fused(group, p)):
+                if (p.grad is None and not p.__dict__.get(_OUTER)) or (
+                        fused is not None and fused(group, p)):
                     continue
-                g = p.grad
+                g = _grad(p)
                 if group["weight_decay"]:
                     g = g.add(p, alpha=group["weight_decay"])
                 if group["riemannian"]:
@@ -251,11 +313,12 @@ class RiemannianAdam(_Riemannian):
                         "adaptivity='row'",
                         f"True for a {p.device.type} {p.dtype} tensor of shape {tuple(p.shape)}")
 
-    def _state(self, p: torch.Tensor, rows: bool) -> dict[str, Any]:
+    def _state(self, p: torch.Tensor, rows: bool, columns: bool = False) -> dict[str, Any]:
         state = self.state[p]
         if not state:
             state["step"] = torch.zeros((), dtype=torch.float32)
-            state["exp_avg"] = torch.zeros_like(p, memory_format=torch.contiguous_format)
+            state["exp_avg"] = (_zeros_columns(p) if columns else
+                                torch.zeros_like(p, memory_format=torch.contiguous_format))
             state["exp_avg_sq"] = (torch.zeros_like(p[..., :1], memory_format=torch.contiguous_format)
                                    if rows else torch.zeros_like(p))
         return state
@@ -264,9 +327,15 @@ class RiemannianAdam(_Riemannian):
         """The whole step of factor `p` by the kernel, where it applies (see ``fused``)."""
         if group["fused"] is False or not _fusable(p, group) or group["weight_decay"]:
             return False
-        state = self._state(p, rows=True)
-        m, v, g = state["exp_avg"], state["exp_avg_sq"], p.grad
-        if not all(t.is_contiguous() for t in (p, g, m, v)):
+        # The gradient: p.grad, or outer-product terms read as they are (not both: built then).
+        terms, g = p.__dict__.get(_OUTER), p.grad
+        if terms and g is not None:
+            g, terms = _grad(p), None
+        state = self._state(p, rows=True, columns=True)
+        if _columns(state["exp_avg"]) is None:  # e.g. a state saved before the column layout
+            state["exp_avg"] = _zeros_columns(p).copy_(state["exp_avg"])
+        m, v = state["exp_avg"], state["exp_avg_sq"]
+        if not all(t.is_contiguous() for t in (p, v) + (() if terms else (g,))):
             if group["fused"]:
                 raise invalid("fused", "RiemannianAdam",
                               "None or False for non-contiguous parameters, gradients or state",
@@ -276,10 +345,18 @@ class RiemannianAdam(_Riemannian):
         t = float(state["step"])
         beta1, beta2 = group["betas"]
         scalar = np.float32 if p.dtype == torch.float32 else np.float64
-        adam_rows_step(_rows(p), _rows(g), _rows(m), _rows(v), scalar(beta1), scalar(beta2),
-                       scalar(math.sqrt(1 - beta2**t)), scalar(group["eps"]),
-                       scalar(-group["lr"] / (1 - beta1**t)), scalar(torch.finfo(p.dtype).tiny),
-                       (0,) * p.shape[-1])
+        args = (_columns(m), v.detach().view(-1).numpy(), scalar(beta1), scalar(beta2),
+                scalar(math.sqrt(1 - beta2**t)), scalar(group["eps"]),
+                scalar(-group["lr"] / (1 - beta1**t)), scalar(torch.finfo(p.dtype).tiny),
+                (0,) * p.shape[-1])
+        if terms:
+            gw = torch.stack([w.reshape(-1) for w, _ in terms]) if len(terms) > 1 \
+                else terms[0][0].reshape(1, -1)
+            xi = torch.stack([x for _, x in terms])
+            gw, xi = gw.contiguous().numpy(), xi.numpy()
+            adam_rows_step_outer(_rows(p), gw, xi, *args)
+        else:
+            adam_rows_step(_rows(p), _rows(g), *args)
         return True
 
     @torch.no_grad()
