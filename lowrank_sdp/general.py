@@ -163,6 +163,19 @@ def _solve(sdp: SDP, *, rank, tol, time_limit, seed, callback, Y0, max_iteration
                     Z = al.escape(Z, rows, np.asarray(vec), rng)
                     rank_history.append(Z.shape[1])
                     continue
+            elif staircase and run.converged:
+                # A saddle at this rank: the direction of negative curvature is that of columns
+                # too weak to carry a gradient (theta6 at rank 64: singular values 1e-5 along
+                # lambda_min = -0.03 for 3.6 s). Re-seed the weakest one along it.
+                j = int(np.argmin(cert.lambda_estimate))
+                vec = cert.eigenvectors[j]
+                rows = np.flatnonzero(sdp.block_of == j)
+                if vec is not None and _curvature_on_weak_columns(
+                        cert, Z, tol, al.internal_vector(rows, np.asarray(vec))):
+                    moved = al.escape_in_place(Z, rows, np.asarray(vec), WEAK_COLUMN)
+                    if moved is not None:
+                        Z = moved
+                        continue
             if infeas < 0.999 * best_infeas:
                 best_infeas, stalled = infeas, 0
             else:
@@ -373,6 +386,27 @@ def _needs_escape(cert: SDPCertificate, Z: np.ndarray, grad_norm: float, tol: fl
     sv = np.linalg.svd(Z, compute_uv=False)
     sig = sv[sv > 1e-8 * sv[0]][-1] if sv.size and sv[0] > 0 else 1.0
     return -lam > 10.0 * 0.5 * grad_norm / sig
+
+
+WEAK_COLUMN = 1e-3
+"""A column of Z (in its singular basis) is weak below this times the largest singular value."""
+
+
+def _curvature_on_weak_columns(cert: SDPCertificate, Z: np.ndarray, tol: float,
+                               u: np.ndarray) -> bool:
+    """Negative curvature beyond tol (as `_needs_escape` asks, feasible to sqrt(tol)) whose
+    eigenvector u (internal coordinates, unit) lies mostly in the span of weak columns of Z."""
+    if cert.infeasibility > math.sqrt(tol):
+        return False
+    j = int(np.argmin(cert.lambda_estimate))
+    lam = float(cert.lambda_estimate[j])
+    T = cert.trace_bounds[j]
+    T = T if np.isfinite(T) else Z.shape[0]
+    if not T * lam < -tol * (1.0 + abs(cert.objective)):
+        return False
+    U, sv, _ = np.linalg.svd(Z, full_matrices=False)
+    weak = sv <= WEAK_COLUMN * sv[0] if sv.size and sv[0] > 0 else np.zeros(sv.size, bool)
+    return bool(weak.any() and float(np.sum((U[:, weak].T @ u) ** 2)) > 0.5)
 
 
 def _tighter(best: SDPCertificate | None, cert: SDPCertificate, sense: str) -> SDPCertificate:

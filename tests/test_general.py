@@ -304,3 +304,36 @@ def test_no_constraints_keeps_the_unit_diagonal_path() -> None:
     C = np.diag([1.0, 2.0, 3.0])
     res = ls.solve(C)
     assert type(res) is ls.Result and res.method != "alm"
+
+
+def test_escape_in_place_keeps_the_rank_and_lowers_L() -> None:
+    """A saddle at a fixed rank: Z has a weak column and the slack a negative direction u; the
+    in-place escape keeps X up to that column's square, drops it for a step along u, and L falls
+    (brute force: L before and after). Without a weak column it declines."""
+    from lowrank_sdp.solvers.alm import AugmentedLagrangian
+
+    rng = np.random.default_rng(3)
+    n, r = 8, 3
+    W = _graph(3, n, 0.4)
+    mats = [np.eye(n)]
+    for i, j in np.argwhere(np.triu(W, 1)):
+        E = np.zeros((n, n))
+        E[i, j] = E[j, i] = 1.0
+        mats.append(E)
+    b = np.zeros(len(mats))
+    b[0] = 1.0
+    al = AugmentedLagrangian(ls.SDP(np.ones((n, n)), sense="max", A_eq=mats, b_eq=b))
+    Z = rng.standard_normal((n, r)) / np.sqrt(n * r)
+    Z[:, -1] *= 1e-6  # a weak column
+    work = np.empty_like(Z)
+    f0 = al.evaluate(Z, work)
+    u = np.ones(n) / np.sqrt(n)  # the cost J (internally -J): L falls along 1
+    moved = al.escape_in_place(Z, np.arange(n), u, 1e-3)
+    assert moved is not None and moved.shape == Z.shape
+    assert al.evaluate(moved, work) < f0
+    # X without the weak column is kept exactly: the first r - 1 columns of Z in its singular basis
+    _, _, Vt = np.linalg.svd(Z, full_matrices=False)
+    kept = Z @ Vt.T[:, : r - 1]
+    np.testing.assert_allclose(moved[:, : r - 1] @ moved[:, : r - 1].T, kept @ kept.T, atol=1e-12)
+    # no weak column: nothing to re-seed
+    assert al.escape_in_place(rng.standard_normal((n, r)), np.arange(n), u, 1e-3) is None

@@ -276,6 +276,39 @@ class AugmentedLagrangian:
         """The slope at Z along d carried to Z's tangent space."""
         return float(np.vdot(egrad, self.project(Z, d, np.empty_like(Z))))
 
+    def internal_vector(self, block_rows: np.ndarray, u: np.ndarray) -> np.ndarray:
+        """A vector on the original rows `block_rows` in internal coordinates (permuted, divided
+        by the row scales, as `escape` steps), normalised."""
+        v = np.zeros(self.sdp.n)
+        rows = self.inv[block_rows]
+        v[rows] = u / self.scale[rows]
+        norm = float(np.linalg.norm(v))
+        return v / norm if norm > 0 else v
+
+    def escape_in_place(self, Z: np.ndarray, block_rows: np.ndarray, u: np.ndarray,
+                        small: float) -> np.ndarray | None:
+        """At the same rank: Z rotated to its singular vectors (X unchanged), the weakest column
+        (singular value <= small * the largest, X moves by its square) replaced by a step along
+        the eigenvector u (original rows `block_rows`); None unless L decreases."""
+        _, sv, Vt = np.linalg.svd(Z, full_matrices=False)
+        if not sv.size or sv[-1] > small * sv[0]:
+            return None
+        base = np.ascontiguousarray(Z @ Vt.T)
+        r = Z.shape[1]
+        work = np.empty_like(Z)
+        f0 = self.evaluate(Z, work)
+        base[:, r - 1] = 0.0
+        direction = np.zeros_like(base)
+        rows = self.inv[block_rows]
+        direction[rows, r - 1] = u / self.scale[rows]
+        alpha = 1.0 / max(float(np.max(np.abs(direction))), 1e-300)
+        for _ in range(40):
+            candidate = self.retract(base, direction, alpha)
+            if self.evaluate(candidate, work) < f0:
+                return candidate
+            alpha *= 0.5
+        return None
+
     def escape(self, Z: np.ndarray, block_rows: np.ndarray, u: np.ndarray,
                rng: np.random.Generator) -> np.ndarray:
         """One more column, stepping along the eigenvector u (on the original rows `block_rows`)
