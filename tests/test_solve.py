@@ -294,3 +294,43 @@ def test_uncertifiable_objective_terminates(method):
     res = ls.solve(ls.Objective(fun, n=8), method=method, max_iterations=3000)
     assert res.status is ls.Status.STATIONARY and res.iterations < 3000
     assert res.bound == -np.inf
+
+
+@pytest.mark.parametrize("pause_at", [1, 7, 30])
+def test_rgd_resumed_after_a_checkpoint_continues_as_if_uninterrupted(pause_at):
+    """A checkpoint (the front door certifying, then calling the method again on the same Y) keeps
+    the BB step and the nonmonotone window: the iterates equal those of one uninterrupted run."""
+    from lowrank_sdp import manifold
+    from lowrank_sdp.problem import make_problem
+    from lowrank_sdp.solvers import Monitor
+    from lowrank_sdp.solvers.rgd import NumpySpace, descend
+
+    rng = np.random.default_rng(3)
+    A = sp.random(120, 120, density=0.05, random_state=4)
+    C = sp.csr_matrix(A + A.T)
+    problem = make_problem(C, "min", "solve")
+    Y0 = manifold.random_point(120, 6, rng)
+    total = 60
+
+    class PauseAt(Monitor):
+        def step(self, Y, f, grad_norm):
+            out = super().step(Y, f, grad_norm)
+            if self.iterations == pause_at:
+                self.checkpoint = True
+            return out or self.checkpoint
+
+    def run(monitor):
+        Y = Y0
+        while True:
+            Y, *_, stop = descend(NumpySpace(problem.objective), Y, 0.0, monitor)
+            if stop is not None:
+                return Y
+            monitor.certified_at(0.0)
+
+    import time
+
+    straight = run(Monitor(1.0, None, None, total, time.perf_counter()))
+    paused_monitor = PauseAt(1.0, None, None, total, time.perf_counter())
+    paused = run(paused_monitor)
+    assert paused_monitor.iterations == total
+    np.testing.assert_array_equal(paused, straight)

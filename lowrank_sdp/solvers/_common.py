@@ -192,6 +192,20 @@ class Monitor:
         self.checkpoint = False
         self.last_certificate = 0.0
         self.certificate_cost = 0.0
+        self._paused: tuple | None = None
+
+    def pause(self, Y, state) -> None:
+        """A method returning Y keeps its internal `state` (step size, memory) here; a later call
+        on this same Y object gets it back from `resume_state` and continues as if uninterrupted."""
+        self._paused = (Y, state)
+
+    def resume_state(self, Y):
+        """The state `pause` kept with this very Y object (None for another Y: a new rank, an
+        escape, a new start). It is handed out once."""
+        paused, self._paused = self._paused, None
+        if paused is None or paused[0] is not Y:
+            return None
+        return paused[1]
 
     def elapsed(self) -> float:
         return time.perf_counter() - self.start

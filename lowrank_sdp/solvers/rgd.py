@@ -46,16 +46,25 @@ def descend(space, Y, grad_tol: float, monitor: Monitor):
     ``first_step(grad)``, ``retract(Y, V, t)`` and ``transported_inner_products(grad, grad_new,
     Y_new) -> (a, b)`` (see `bb_step`), with every sum over the whole of Y; so one loop serves the
     numpy path (`NumpySpace`) and the torch path (`lowrank_sdp.torch.backend`).
+
+    Called again on the Y it returned (the front door resuming after a certificate: a periodic
+    checkpoint, or a tighter gradient tolerance), it continues with the same BB step, nonmonotone
+    window and stall count (`Monitor.pause`), as if it had not stopped.
     """
-    f, GY = space.evaluate(Y)
-    grad, g2 = space.gradient(Y, GY)
-    step = space.first_step(grad)  # then BB takes over
-    recent = deque([f], maxlen=MEMORY)
-    best, stalled = f, 0
-    k = 0
+    saved = monitor.resume_state(Y)
+    if saved is not None:  # the front door resumes where this loop paused: keep BB and the window
+        f, grad, g2, step, recent, best, stalled, k = saved
+    else:
+        f, GY = space.evaluate(Y)
+        grad, g2 = space.gradient(Y, GY)
+        step = space.first_step(grad)  # then BB takes over
+        recent = deque([f], maxlen=MEMORY)
+        best, stalled = f, 0
+        k = 0
     while True:
         gnorm = math.sqrt(g2)
         if gnorm <= grad_tol * (1.0 + abs(f)):
+            monitor.pause(Y, (f, grad, g2, step, recent, best, stalled, k))
             return Y, f, gnorm, True, None
         reference = max(recent)
         t = step
@@ -74,9 +83,10 @@ def descend(space, Y, grad_tol: float, monitor: Monitor):
         Y, f, grad, g2 = Y_new, f_new, grad_new, g2_new
         recent.append(f)
         k += 1
-        if monitor.step(Y, f, math.sqrt(g2)):
-            return Y, f, math.sqrt(g2), False, monitor.stop
         best, stalled = progress(f, best, stalled)
+        if monitor.step(Y, f, math.sqrt(g2)):
+            monitor.pause(Y, (f, grad, g2, step, recent, best, stalled, k))
+            return Y, f, math.sqrt(g2), False, monitor.stop
         if stalled >= STALL_ITERATIONS:
             return Y, f, math.sqrt(g2), False, None
 
