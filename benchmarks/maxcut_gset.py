@@ -3,6 +3,7 @@
     .venv/bin/python benchmarks/maxcut_gset.py                  # everything (a long run: use nice)
     .venv/bin/python benchmarks/maxcut_gset.py --only G1,G14    # a subset, merged into the results
     .venv/bin/python benchmarks/maxcut_gset.py --time-limit 30  # seconds per graph, SDP + rounding
+    .venv/bin/python benchmarks/maxcut_gset.py --jobs 2         # two workers at once (one core each)
 
 Each graph gets `maxcut(graph, time_limit=T, rounding_moves=None)`: T covers the SDP solve and
 the rounding, and the rounding searches until T is spent (--rounding-moves auto stops it at the
@@ -27,6 +28,7 @@ import resource
 import subprocess
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
 
 import numpy as np
@@ -282,6 +284,9 @@ def main(argv: list[str] | None = None) -> None:
                              "at the default move budget")
     parser.add_argument("--report-only", action="store_true",
                         help="rewrite the docs table and plot from the results file, run nothing")
+    parser.add_argument("--jobs", type=int, default=1,
+                        help="instances solved at once, one single-threaded worker process each "
+                             "(default 1; more than the free cores inflates the seconds)")
     parser.add_argument("--worker", help=argparse.SUPPRESS)  # internal: run one instance
     args = parser.parse_args(argv)
 
@@ -319,23 +324,33 @@ def main(argv: list[str] | None = None) -> None:
     if same:  # rows of an older rounding (other ablation settings) are measured again
         rows = {k: r for k, r in rows.items() if set(r["rounding_variants"]) == set(VARIANTS)}
     order = [name for name, _ in instances()]
-    for name, _ in todo:
+    if args.jobs < 1:
+        parser.error(f"the 'jobs' parameter must be a positive integer; got {args.jobs}")
+
+    def work(name: str) -> subprocess.CompletedProcess:
         command = [sys.executable, __file__, "--worker", name, "--time-limit",
                    str(args.time_limit), "--rounding-moves", args.rounding_moves]
-        done = subprocess.run(command, capture_output=True, text=True, check=False)
-        if done.returncode != 0:
-            print(f"{name}: worker failed\n{done.stderr}", file=sys.stderr, flush=True)
-            continue
-        row = json.loads(done.stdout.strip().splitlines()[-1])
-        rows[name] = row
-        deficit = row["cut_deficit_percent"]
-        print(f"{name:9s} n={row['n']:6d} m={row['m']:6d} sdp={row['sdp_value']:.6f} "
-              f"gap={row['relative_gap']:.1e} {row['status']:10s} cut={row['cut_value']:.0f} "
-              f"deficit={'-' if deficit is None else f'{deficit:.2f}%'} "
-              f"solve={row['solve_seconds']:.2f}s round={row['rounding_seconds']:.2f}s "
-              f"load={row['load_1min_before']:.1f} "
-              f"rss={row['peak_rss_mib']:.0f}MiB (+{row['rss_above_warm_mib']:.0f})", flush=True)
-        save(rows, order, settings)  # after every instance: a stopped run keeps its rows
+        return subprocess.run(command, capture_output=True, text=True, check=False)
+
+    # Workers are separate processes; threads here only wait on them, and the rows are saved
+    # from this thread alone, so the results file has one writer.
+    with ThreadPoolExecutor(max_workers=args.jobs) as pool:
+        futures = {pool.submit(work, name): name for name, _ in todo}
+        for future in as_completed(futures):
+            name, done = futures[future], future.result()
+            if done.returncode != 0:
+                print(f"{name}: worker failed\n{done.stderr}", file=sys.stderr, flush=True)
+                continue
+            row = json.loads(done.stdout.strip().splitlines()[-1])
+            rows[name] = row
+            deficit = row["cut_deficit_percent"]
+            print(f"{name:9s} n={row['n']:6d} m={row['m']:6d} sdp={row['sdp_value']:.6f} "
+                  f"gap={row['relative_gap']:.1e} {row['status']:10s} cut={row['cut_value']:.0f} "
+                  f"deficit={'-' if deficit is None else f'{deficit:.2f}%'} "
+                  f"solve={row['solve_seconds']:.2f}s round={row['rounding_seconds']:.2f}s "
+                  f"load={row['load_1min_before']:.1f} "
+                  f"rss={row['peak_rss_mib']:.0f}MiB (+{row['rss_above_warm_mib']:.0f})", flush=True)
+            save(rows, order, settings)  # after every instance: a stopped run keeps its rows
 
     print(json.dumps(save(rows, order, settings)["summary"], indent=1))
 
