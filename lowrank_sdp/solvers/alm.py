@@ -301,6 +301,12 @@ class AugmentedLagrangian:
         direction = np.zeros_like(base)
         rows = self.inv[block_rows]
         direction[rows, r - 1] = u / self.scale[rows]
+        return self._backtrack(base, direction, f0, work)
+
+    def _backtrack(self, base: np.ndarray, direction: np.ndarray, f0: float,
+                   work: np.ndarray) -> np.ndarray | None:
+        """R(base + alpha direction) for the first of 40 halvings of alpha (from a largest
+        entry of 1) that brings L below f0, or None."""
         alpha = 1.0 / max(float(np.max(np.abs(direction))), 1e-300)
         for _ in range(40):
             candidate = self.retract(base, direction, alpha)
@@ -321,12 +327,9 @@ class AugmentedLagrangian:
         direction[rows, r] = u / self.scale[rows]
         work = np.empty_like(base)
         f0 = self.evaluate(base, work)
-        alpha = 1.0 / max(float(np.max(np.abs(direction))), 1e-300)
-        for _ in range(40):
-            candidate = self.retract(base, direction, alpha)
-            if self.evaluate(candidate, work) < f0:
-                return candidate
-            alpha *= 0.5
+        candidate = self._backtrack(base, direction, f0, work)
+        if candidate is not None:
+            return candidate
         direction[:, r] = 1e-3 * rng.standard_normal(n)
         return self.retract(base, direction, 1.0)
 
