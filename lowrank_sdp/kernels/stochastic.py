@@ -83,6 +83,14 @@ def _adam_block(Y, MT, V, start, w, y, u, m, a, b, c, beta1, beta2, bias2_sqrt, 
             Y[start + j, k] = y[k, j]
 
 
+@njit(cache=True)
+def _adam_scratch(r, dt):
+    """The scratch arrays of one block of rows for :func:`_adam_block`: y, u, m (r, BLOCK) and
+    a, b, c (BLOCK,), of dtype dt."""
+    return (np.empty((r, BLOCK), dt), np.empty((r, BLOCK), dt), np.empty((r, BLOCK), dt),
+            np.empty(BLOCK, dt), np.empty(BLOCK, dt), np.empty(BLOCK, dt))
+
+
 @njit(cache=True, fastmath=FASTMATH, error_model="numpy")
 def adam_rows_step(Y, G, MT, V, beta1, beta2, bias2_sqrt, eps, step, tiny, columns):
     """One Riemannian Adam step in place on Y (n, r), the first moment MT (r, n) (stored
@@ -95,13 +103,7 @@ def adam_rows_step(Y, G, MT, V, beta1, beta2, bias2_sqrt, eps, step, tiny, colum
     which measured 2x faster than a run-time r."""
     n = Y.shape[0]
     r = len(columns)
-    dt = Y.dtype
-    y = np.empty((r, BLOCK), dt)
-    u = np.empty((r, BLOCK), dt)
-    m = np.empty((r, BLOCK), dt)
-    a = np.empty(BLOCK, dt)
-    b = np.empty(BLOCK, dt)
-    c = np.empty(BLOCK, dt)
+    y, u, m, a, b, c = _adam_scratch(r, Y.dtype)
     for start in range(0, n, BLOCK):
         w = min(BLOCK, n - start)
         for j in range(w):
@@ -120,13 +122,7 @@ def adam_rows_step_outer(Y, GW, XI, MT, V, beta1, beta2, bias2_sqrt, eps, step, 
     never builds (it reads n s numbers instead of n r)."""
     n = Y.shape[0]
     r = len(columns)
-    dt = Y.dtype
-    y = np.empty((r, BLOCK), dt)
-    u = np.empty((r, BLOCK), dt)
-    m = np.empty((r, BLOCK), dt)
-    a = np.empty(BLOCK, dt)
-    b = np.empty(BLOCK, dt)
-    c = np.empty(BLOCK, dt)
+    y, u, m, a, b, c = _adam_scratch(r, Y.dtype)
     for start in range(0, n, BLOCK):
         w = min(BLOCK, n - start)
         for j in range(w):
