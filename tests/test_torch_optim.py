@@ -163,7 +163,12 @@ def test_bad_options_are_value_errors():
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_adam_kernels_equal_their_py_func_and_the_outer_form_equals_the_built_gradient(dtype):
-    from lowrank_sdp.kernels.stochastic import adam_rows_step, adam_rows_step_outer
+    from lowrank_sdp.kernels.stochastic import (
+        adam_cols_step,
+        adam_cols_step_outer,
+        adam_rows_step,
+        adam_rows_step_outer,
+    )
 
     rng = np.random.default_rng(3)
     n, r, s = 300, 4, 2  # more rows than one block, two outer-product terms
@@ -189,6 +194,42 @@ def test_adam_kernels_equal_their_py_func_and_the_outer_form_equals_the_built_gr
             np.testing.assert_allclose(b, a, rtol=tol, atol=tol)
     np.testing.assert_allclose(out[0][0][5], Y[5], rtol=tol, atol=tol)  # only renormalised
     np.testing.assert_allclose(np.linalg.norm(out[0][0], axis=1), 1, rtol=tol)
+    # The column-major kernels (factor stored as Y^T) compute the same arithmetic: equal to the
+    # row kernels bit for bit, and to their own py_func.
+    for f, g, rows in ((adam_cols_step, (G.T.copy(),), out[0]),
+                       (adam_cols_step.py_func, (G.T.copy(),), out[0]),
+                       (adam_cols_step_outer, (gw, xi), out[2]),
+                       (adam_cols_step_outer.py_func, (gw, xi), out[2])):
+        yt, m, v = Y.T.copy(), MT.copy(), V.copy()
+        f(yt, *g, m, v, *sc, (0,) * r)
+        exact = f in (adam_cols_step, adam_cols_step_outer)
+        for a, b in zip(rows, (yt.T, m, v)):
+            if exact:
+                np.testing.assert_array_equal(b, a)
+            else:
+                np.testing.assert_allclose(b, a, rtol=tol, atol=tol)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_sampled_signs_is_the_sign_of_y_xi(dtype):
+    from lowrank_sdp.kernels.stochastic import sampled_signs
+
+    rng = np.random.default_rng(5)
+    n, r = 700, 5
+    Y = rng.standard_normal((n, r)).astype(dtype)
+    xi = rng.standard_normal(r).astype(dtype)
+    Y[3] = 0  # Y xi = 0 exactly: +1
+    Y[4] = np.nan  # NaN: -1 (as (x >= 0) * 2 - 1)
+    w = Y.astype(np.float64) @ xi.astype(np.float64)
+    clear = np.abs(w) > 1e-4 * np.abs(Y).sum(1).max()  # away from rounding ties
+    clear[[3, 4]] = True
+    want = np.where(w >= 0, 1.0, -1.0)
+    for f in (sampled_signs, sampled_signs.py_func):
+        out = np.full(n, 7.0, dtype)
+        f(np.ascontiguousarray(Y.T), xi, out, (0,) * r)
+        assert out.dtype == dtype and set(np.unique(out)) <= {-1.0, 1.0}
+        np.testing.assert_array_equal(out[clear], want[clear])
+        assert out[3] == 1 and out[4] == -1
 
 
 @pytest.mark.parametrize("fused", [None, False])
