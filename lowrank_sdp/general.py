@@ -262,7 +262,9 @@ def _solve_bisection(sdp: SDP, *, tol, time_limit, seed, max_iterations) -> SDPR
     y = np.zeros(sdp.m)
     mask = np.isin(sdp.A.k, used)
     y[sdp.A.k[mask]] = s * res.certificate.multipliers[sdp.A.i[mask]] / sdp.A.v[mask]
-    cert = certify_sdp(sdp, res.Y, y, seed=seed, tol=tol)  # the feasibility side (DIMACS errors)
+    # The feasibility side (DIMACS errors): these multipliers leave <J, X> = 0 out, so their
+    # slack's lambda_min would bound nothing (the bound is res.bound's).
+    cert = certify_sdp(sdp, res.Y, y, seed=seed, tol=tol, bound=False)
     objective, bound = s * res.objective + sdp.offset, s * res.bound + sdp.offset
     core = Certificate(
         objective=objective, bound=bound, gap=res.gap, lambda_min=res.certificate.lambda_min,

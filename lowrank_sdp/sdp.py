@@ -181,21 +181,29 @@ class SDP:
         negative = np.zeros(self.m, bool)
         np.logical_or.at(negative, A.k[A.v < 0], True)
         counts = np.bincount(A.k, minlength=self.m)
-        for k in np.flatnonzero(~offdiag & ~negative & (counts > 0)):
-            sel = A.k == k
-            i, v = A.i[sel], A.v[sel]
-            coef = np.zeros(self.n)
-            coef[i] = v
-            rhs = max(float(self.b[k]), 0.0)
-            if counts[k] == 1:
-                row_bound[i[0]] = min(row_bound[i[0]], rhs / v[0])
-            for j in range(p):
-                mu = float(coef[self.block_of == j].min())
-                if mu > 0:
-                    T[j] = min(T[j], rhs / mu)
-            mu = float(coef.min())
-            if mu > 0:
-                total = min(total, rhs / mu)
+        # Constraints with a diagonal matrix >= 0 (by entry: one loop over the constraints
+        # scanned the whole stack once per constraint, 40 ms on gpp500).
+        rhs = np.maximum(self.b, 0.0)
+        sel = (~offdiag & ~negative & (counts > 0))[A.k]
+        ke, ie, ve = A.k[sel], A.i[sel], A.v[sel]
+        one = counts[ke] == 1
+        np.minimum.at(row_bound, ie[one], rhs[ke[one]] / ve[one])
+        # mu_j > 0 only where the matrix has an entry on every row of block j (the smallest
+        # of them), mu > 0 only where it has one on every row.
+        size = np.abs(np.asarray(self.blocks, dtype=np.int64))
+        for key_of, width, covered in ((ke * p + self.block_of[ie], p, None),
+                                       (ke, 1, self.n)):
+            keys, where = np.unique(key_of, return_inverse=True)
+            mins = np.full(keys.size, np.inf)
+            np.minimum.at(mins, where, ve)
+            hits = np.bincount(where, minlength=keys.size)
+            k_of, j_of = keys // width, keys % width
+            full = hits == (size[j_of] if covered is None else covered)
+            ok = full & (mins > 0)
+            if covered is None:
+                np.minimum.at(T, j_of[ok], rhs[k_of[ok]] / mins[ok])
+            elif ok.any():
+                total = min(total, float(np.min(rhs[k_of[ok]] / mins[ok])))
         for j in range(p):
             T[j] = min(T[j], float(row_bound[self.block_of == j].sum()))
         user_total, user_blocks = self.user_trace
