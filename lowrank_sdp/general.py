@@ -155,7 +155,8 @@ def _solve(sdp: SDP, *, rank, tol, time_limit, seed, callback, Y0, max_iteration
                 # Feasible well inside tol: a larger penalty only worsens the conditioning of
                 # the inner problem; what is left is the gap, closed by solving it more exactly.
                 al.sigma = sigma_before
-            if staircase and Z.shape[1] < r_max and run.converged and _needs_escape(cert, Z, grad_norm, tol):
+            if staircase and Z.shape[1] < r_max and run.converged and _needs_escape(
+                    cert, Z, grad_norm, tol, al):
                 j = int(np.argmin(cert.lambda_estimate))
                 rows = np.flatnonzero(sdp.block_of == j)
                 vec = cert.eigenvectors[j]
@@ -375,19 +376,26 @@ def _solve_slack_diagonal(sdp: SDP, form: SlackDiagonalForm, *, tol, time_limit,
     )
 
 
-def _needs_escape(cert: SDPCertificate, Z: np.ndarray, grad_norm: float, tol: float) -> bool:
+def _needs_escape(cert: SDPCertificate, Z: np.ndarray, grad_norm: float, tol: float,
+                  al: AugmentedLagrangian) -> bool:
     """Negative curvature of the slack beyond what the unfinished inner solve explains (as in the
-    unit-diagonal staircase): near a first-order point S Y = grad / 2."""
+    unit-diagonal staircase): near a first-order point S Y = grad / 2. The comparison is in the
+    solver's internal units, those of grad_norm and Z: the certificate's lambda (user units) is
+    carried over by `AugmentedLagrangian.internal_curvature` (on theta6 the user's lambda is
+    ~300 times the internal one, ||C||_F = n)."""
     if cert.infeasibility > math.sqrt(tol):
         return False
-    lam = float(np.min(cert.lambda_estimate))
-    T = cert.trace_bounds[int(np.argmin(cert.lambda_estimate))]
+    j = int(np.argmin(cert.lambda_estimate))
+    lam = float(cert.lambda_estimate[j])
+    vec = cert.eigenvectors[j]
+    T = cert.trace_bounds[j]
     T = T if np.isfinite(T) else Z.shape[0]
-    if not T * lam < -tol * (1.0 + abs(cert.objective)):
+    if vec is None or not T * lam < -tol * (1.0 + abs(cert.objective)):
         return False
+    curvature = al.internal_curvature(np.flatnonzero(al.sdp.block_of == j), np.asarray(vec), lam)
     sv = np.linalg.svd(Z, compute_uv=False)
     sig = sv[sv > 1e-8 * sv[0]][-1] if sv.size and sv[0] > 0 else 1.0
-    return -lam > 10.0 * 0.5 * grad_norm / sig
+    return -curvature > 10.0 * 0.5 * grad_norm / sig
 
 
 WEAK_COLUMN = 1e-3

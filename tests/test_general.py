@@ -337,3 +337,82 @@ def test_escape_in_place_keeps_the_rank_and_lowers_L() -> None:
     np.testing.assert_allclose(moved[:, : r - 1] @ moved[:, : r - 1].T, kept @ kept.T, atol=1e-12)
     # no weak column: nothing to re-seed
     assert al.escape_in_place(rng.standard_normal((n, r)), np.arange(n), u, 1e-3) is None
+
+
+def _scaled_sdp(kappa: float) -> ls.SDP:
+    """min <kappa C, X> with X_00 = 4, X_11 = 1/4 (fixed rows, scaled internally) and two general
+    equalities: internal units differ from the user's by row scales and ||C||_F."""
+    rng = np.random.default_rng(11)
+    n = 6
+    C = rng.standard_normal((n, n))
+    C = 37.0 * (C + C.T)
+    mats, b = [], []
+    for i, d in ((0, 4.0), (1, 0.25)):
+        E = np.zeros((n, n))
+        E[i, i] = 1.0
+        mats.append(E)
+        b.append(d)
+    for _ in range(2):
+        A = rng.standard_normal((n, n))
+        mats.append(A + A.T)
+        b.append(1.0)
+    return ls.SDP(kappa * C, sense="min", A_eq=mats, b_eq=b)
+
+
+def test_internal_curvature_is_the_internal_slack_rayleigh_quotient() -> None:
+    """u^T S u / u^T u in the user's units, carried to the solver's: equal to the Rayleigh
+    quotient of L's quadratic part (L at sigma ~ 0 minus L at 0) along u's internal vector."""
+    from lowrank_sdp.solvers.alm import AugmentedLagrangian
+
+    sdp = _scaled_sdp(1.0)
+    al = AugmentedLagrangian(sdp)
+    rng = np.random.default_rng(5)
+    al.y = rng.standard_normal(al.m)
+    al.sigma = 1e-300  # L's quadratic part is <C - A^T(y), X>: no penalty term
+    y = al.multipliers()
+    C = sdp.C.toarray()
+    A = [sp.csr_matrix((sdp.A.v[sdp.A.k == k], (sdp.A.i[sdp.A.k == k], sdp.A.j[sdp.A.k == k])),
+                       shape=C.shape).toarray() for k in range(sdp.m)]
+    A = [M + M.T - np.diag(np.diag(M)) for M in A]  # the stack holds the upper triangle
+    S = C - sum(y[k] * A[k] for k in range(sdp.m))
+    n = sdp.n
+    for _ in range(3):
+        u = rng.standard_normal(n)
+        curvature = float(u @ S @ u) / float(u @ u)
+        x = np.zeros((n, 1))
+        x[al.inv, 0] = u / al.scale[al.inv]
+        work = np.empty_like(x)
+        q = (al.evaluate(x, work) - al.evaluate(np.zeros_like(x), work)) / float(x[:, 0] @ x[:, 0])
+        assert abs(al.cscale - 1.0) > 0.5 and not np.allclose(al.scale, 1.0)
+        assert np.isclose(al.internal_curvature(np.arange(n), u, curvature), q, rtol=1e-10)
+
+
+def test_escape_test_is_scale_invariant() -> None:
+    """Scaling C by kappa scales the certificate's lambda and objective by kappa and leaves the
+    internal problem (Z, its gradient) unchanged, so the staircase's escape decision must not move.
+    The test compared the user's lambda with the internal gradient (theta6: a factor ~300) and
+    flipped here between kappa = 1e-3 and 1e3. (It tests the private _needs_escape.)"""
+    from types import SimpleNamespace
+
+    from lowrank_sdp.general import _needs_escape  # private: the decision under test
+    from lowrank_sdp.solvers.alm import AugmentedLagrangian
+
+    rng = np.random.default_rng(2)
+    n = 6
+    Z = rng.standard_normal((n, 3))
+    sig = np.linalg.svd(Z, compute_uv=False)[-1]
+    u = rng.standard_normal(n)
+    u /= np.linalg.norm(u)
+    lam1 = -0.5  # at kappa = 1, in the user's units
+    base = AugmentedLagrangian(_scaled_sdp(1.0)).internal_curvature(np.arange(n), u, lam1)
+    decisions = {}
+    for ratio in (2.0, 0.5):  # the internal curvature twice, then half, the threshold
+        grad_norm = -base * sig / (5.0 * ratio)
+        for kappa in (1e-3, 1.0, 1e3):
+            al = AugmentedLagrangian(_scaled_sdp(kappa))
+            cert = SimpleNamespace(infeasibility=0.0, lambda_estimate=np.array([kappa * lam1]),
+                                   eigenvectors=(u,), trace_bounds=np.array([10.0]),
+                                   objective=kappa * 3.0)
+            decisions[ratio, kappa] = _needs_escape(cert, Z, grad_norm, 1e-6, al)
+    assert all(decisions[2.0, k] for k in (1e-3, 1.0, 1e3)), decisions
+    assert not any(decisions[0.5, k] for k in (1e-3, 1.0, 1e3)), decisions

@@ -285,6 +285,18 @@ class AugmentedLagrangian:
         norm = float(np.linalg.norm(v))
         return v / norm if norm > 0 else v
 
+    def internal_curvature(self, block_rows: np.ndarray, u: np.ndarray,
+                           curvature: float) -> float:
+        """The slack's Rayleigh quotient `curvature` = u^T S u / u^T u along u (original rows
+        `block_rows`, the user's units) in the units of the inner solver's gradient: the internal
+        slack is Diag(scale) S Diag(scale) / cscale (permuted), u's internal vector is
+        x = u / scale, so x^T S_int x / x^T x = curvature u^T u / (cscale x^T x). Like any
+        Rayleigh quotient it bounds the internal lambda_min from above."""
+        u = np.asarray(u, dtype=np.float64)
+        x = u / self.scale[self.inv[block_rows]]
+        xx = float(x @ x)
+        return float(curvature) * float(u @ u) / (self.cscale * xx) if xx > 0 else 0.0
+
     def escape_in_place(self, Z: np.ndarray, block_rows: np.ndarray, u: np.ndarray,
                         small: float) -> np.ndarray | None:
         """At the same rank: Z rotated to its singular vectors (X unchanged), the weakest column
