@@ -247,3 +247,95 @@ def test_sign_pm1_matches_where_and_keeps_sign0_plus1(dtype):
     assert s.data_ptr() != x.data_ptr()  # a new tensor, x untouched
     w = torch.randn(3, 4, 5)
     torch.testing.assert_close(sign_pm1(w), pm1(w), rtol=0, atol=0)
+
+
+def _row_major_init(seed_state, weight_shape, rank, init_mu):
+    """The default initialisation written for a row-major factor (the layout before the
+    column-major one): the seed draw, mu ~ U(-a, a), z = sqrt(1 - mu^2) u / |u|."""
+    torch.set_rng_state(seed_state)
+    torch.randint(0, 2**62, (1,))  # the layer's stream seed
+    mu = (2 * torch.rand(weight_shape) - 1) * init_mu
+    u = torch.randn(*weight_shape, rank)
+    z = u / u.norm(dim=-1, keepdim=True) * (1 - mu**2).clamp_min(0).sqrt()[..., None]
+    return torch.cat([mu[..., None], z], dim=-1)
+
+
+@pytest.mark.parametrize("recipe", ["adapter", "paper"])
+def test_factor_is_stored_column_major_and_its_values_do_not_depend_on_it(recipe):
+    torch.manual_seed(0)
+    state = torch.get_rng_state()
+    layer = bnn.BinaryLinear(7, 3, rank=4, recipe=recipe)
+    f = layer.factor
+    assert not f.is_contiguous() and f.movedim(-1, 0).is_contiguous() and layer.mu.is_contiguous()
+    if recipe == "adapter":  # the same numbers as drawn into a row-major factor
+        torch.testing.assert_close(f.detach(), _row_major_init(state, (3, 7), 4, 0.1),
+                                   rtol=0, atol=1e-7)
+    else:  # Xavier-normal drawn in logical order
+        torch.set_rng_state(state)
+        torch.randint(0, 2**62, (1,))
+        torch.rand(3)  # alpha
+        want = torch.empty(3, 7, 5).normal_(0.0, (2.0 / (7 + 3)) ** 0.5)
+        torch.testing.assert_close(f.detach(), want, rtol=0, atol=0)
+    # a state dict of a row-major factor loads into the column-major one; the layout survives
+    # .double() and the saved state has the same values
+    other = bnn.BinaryLinear(7, 3, rank=4, recipe=recipe)
+    sd = {k: (v.contiguous() if k == "factor" else v) for k, v in layer.state_dict().items()}
+    other.load_state_dict(sd)
+    assert torch.equal(other.factor, layer.factor) and not other.factor.is_contiguous()
+    assert not other.double().factor.is_contiguous()
+
+
+@pytest.mark.parametrize("outer", [False, True])
+def test_column_major_factor_trains_as_a_row_major_one(outer):
+    # The same network with its factors re-stored row-major (the layout before): forward signs
+    # (sampled_signs kernel vs torch.matmul), gradients and RiemannianAdam's steps (column vs row
+    # kernels) agree over 4 steps, for the built gradient and the outer-product one.
+    from bnn.optim import RiemannianAdam, param_groups
+
+    def net(row_major):
+        torch.manual_seed(0)
+        conv = bnn.BinaryConv2d(2, 3, 3, rank=3, noise=1.0, padding=1)
+        lin = bnn.BinaryLinear(3 * 5 * 5, 4, rank=3, noise=1.0, samples=2)
+        model = nn.Sequential(conv, nn.BatchNorm2d(3), nn.Flatten(), lin).double()
+        for m in (conv, lin):
+            if row_major:
+                m.factor = nn.Parameter(m.factor.detach().contiguous())
+            assert m.factor.is_contiguous() == row_major
+            m.outer_grad = outer
+        return model, RiemannianAdam(param_groups(model, lr=1e-2, factor_lr=0.05))
+
+    runs = [net(True), net(False)]
+    g = torch.Generator().manual_seed(1)
+    for _ in range(4):
+        x = torch.randn(6, 2, 5, 5, generator=g, dtype=torch.float64)
+        y = torch.randint(0, 4, (6,), generator=g)
+        for model, opt in runs:
+            opt.zero_grad()
+            nn.functional.cross_entropy(model(x), y).backward()
+        if not outer:
+            for a, b in zip(runs[0][0].parameters(), runs[1][0].parameters()):
+                torch.testing.assert_close(b.grad, a.grad, rtol=1e-12, atol=1e-14)
+            assert not runs[1][0][0].factor.grad.is_contiguous()  # in the factor's layout
+        for _, opt in runs:
+            opt.step()
+        for a, b in zip(runs[0][0].parameters(), runs[1][0].parameters()):
+            torch.testing.assert_close(b.detach(), a.detach(), rtol=1e-12, atol=1e-14)
+    assert not runs[1][0][0].factor.is_contiguous()
+
+
+def test_sampled_signs_equals_the_sign_of_the_product():
+    from lowrank_sdp.torch import sampled_signs, zeros_columns
+
+    g = torch.Generator().manual_seed(2)
+    for dtype in (torch.float32, torch.float64):
+        rows = torch.randn(4, 30, 6, generator=g, dtype=dtype)
+        cols = zeros_columns(rows.shape, dtype=dtype).copy_(rows)
+        xi = torch.randn(6, generator=g, dtype=dtype)
+        want = pm1(rows @ xi)
+        # matmul path, kernel, neither layout (matmul again)
+        for p, w in ((rows, want), (cols, want), (cols.transpose(0, 1), want.transpose(0, 1))):
+            out = sampled_signs(p, xi)
+            assert out.dtype == dtype and out.shape == p.shape[:-1]
+            assert torch.equal(out, w)
+    with pytest.raises(ValueError, match="sampled_signs"):
+        sampled_signs(rows, torch.ones(5))

@@ -34,12 +34,18 @@ from typing import Any
 import numpy as np
 import torch
 
-from lowrank_sdp.kernels.stochastic import adam_rows_step, adam_rows_step_outer
+from lowrank_sdp.kernels.stochastic import (
+    adam_cols_step,
+    adam_cols_step_outer,
+    adam_rows_step,
+    adam_rows_step_outer,
+)
+from lowrank_sdp.kernels.stochastic import sampled_signs as sampled_signs_kernel
 from lowrank_sdp.torch import manifold
 from lowrank_sdp.validation import check_choice, invalid
 
 __all__ = ["NonFiniteError", "RiemannianAdam", "RiemannianSGD", "add_outer_grad", "is_factor",
-           "outer_grad"]
+           "outer_grad", "sampled_signs", "zeros_columns"]
 
 _OUTER = "_outer_grad"  # the attribute of a parameter holding its outer-product gradient terms
 
@@ -100,9 +106,39 @@ def _columns(t: torch.Tensor) -> Any:
     return c.reshape(t.shape[-1], -1).numpy() if c.is_contiguous() else None
 
 
+def zeros_columns(shape: tuple[int, ...] | torch.Size, **kwargs: Any) -> torch.Tensor:
+    """Zeros of `shape` ``(..., r)`` stored column by column: the tensor is ``(r, ...)``
+    contiguous with its first axis moved last, so each column ``[..., k]`` is contiguous. The
+    layout in which the fused kernels read a factor (or its first moment) without a transpose,
+    and in which :func:`sampled_signs` reads it; `kwargs` as for ``torch.zeros`` (dtype, device,
+    requires_grad)."""
+    shape = tuple(shape)
+    return torch.zeros((shape[-1], *shape[:-1]), **kwargs).movedim(0, -1)
+
+
 def _zeros_columns(p: torch.Tensor) -> torch.Tensor:
     """Zeros of p's shape, stored column by column (the layout the fused kernels read)."""
-    return torch.zeros((p.shape[-1], *p.shape[:-1]), dtype=p.dtype, device=p.device).movedim(0, -1)
+    return zeros_columns(p.shape, dtype=p.dtype, device=p.device)
+
+
+def sampled_signs(p: torch.Tensor, xi: torch.Tensor) -> torch.Tensor:
+    """The ±1 signs of the sampled weights p xi (row i: sign(<p_i, xi>), sign(0) = +1), shape
+    ``p.shape[:-1]``, of p's dtype, without gradient: the binary weights sign(Y xi) of one
+    sample xi ``(r,)`` of factor `p` ``(..., r)``. A CPU float32/float64 factor stored column by
+    column (:func:`zeros_columns`) is read in one pass of
+    :func:`lowrank_sdp.kernels.stochastic.sampled_signs` (Y xi is never stored); any other goes
+    through ``torch.matmul``."""
+    if xi.shape != p.shape[-1:]:
+        raise invalid("xi", "sampled_signs", f"a tensor of shape ({p.shape[-1]},)",
+                      tuple(xi.shape))
+    cols = _columns(p) if p.device.type == "cpu" and p.dtype in _FUSED_DTYPES else None
+    if cols is None:
+        w = torch.matmul(p.detach(), xi.to(p.dtype))
+        return (w >= 0).to(p.dtype).mul_(2).sub_(1)
+    out = torch.empty(p.shape[:-1], dtype=p.dtype)
+    x = xi.detach().to(device="cpu", dtype=p.dtype).contiguous()
+    sampled_signs_kernel(cols, x.numpy(), out.view(-1).numpy(), (0,) * p.shape[-1])
+    return out
 
 
 def add_outer_grad(p: torch.Tensor, gw: torch.Tensor, xi: torch.Tensor) -> None:
@@ -271,7 +307,9 @@ class RiemannianAdam(_Riemannian):
 
     ``fused`` (a group option) chooses how a factor's ``"row"`` step is computed: one pass of
     :func:`lowrank_sdp.kernels.stochastic.adam_rows_step` over the factor, its gradient and the
-    moments (CPU tensors of float32/float64, contiguous), or tensor operations (any device; some
+    moments (CPU tensors of float32/float64; the factor stored row-major, i.e. contiguous, or
+    column by column as :func:`zeros_columns` makes it, the faster: ``adam_cols_step``, the same
+    numbers; a gradient in the other layout is copied), or tensor operations (any device; some
     twenty passes, each a loop of length r per row: 4-5x slower on the CPU). ``None`` (default)
     takes the kernel wherever it applies; ``True`` requires it (a factor it cannot take is a
     ValueError); ``False`` never uses it. Both compute the same update (tests compare them)."""
@@ -335,12 +373,22 @@ class RiemannianAdam(_Riemannian):
         if _columns(state["exp_avg"]) is None:  # e.g. a state saved before the column layout
             state["exp_avg"] = _zeros_columns(p).copy_(state["exp_avg"])
         m, v = state["exp_avg"], state["exp_avg_sq"]
-        if not all(t.is_contiguous() for t in (p, v) + (() if terms else (g,))):
+        # The factor stored row-major (contiguous) or column-major (zeros_columns' layout); a
+        # built gradient is read in the same layout (copied to it if it is not).
+        view = _rows if p.is_contiguous() else _columns
+        y = view(p) if v.is_contiguous() else None
+        if y is None:
             if group["fused"]:
                 raise invalid("fused", "RiemannianAdam",
-                              "None or False for non-contiguous parameters, gradients or state",
-                              True)
+                              "None or False for parameters stored neither row- nor "
+                              "column-major, or a non-contiguous state", True)
             return False
+        if not terms:
+            if view is _rows:
+                g = g.contiguous()
+            elif _columns(g) is None:
+                g = _zeros_columns(p).copy_(g)
+            grad = view(g)
         state["step"] += 1
         t = float(state["step"])
         beta1, beta2 = group["betas"]
@@ -354,9 +402,9 @@ class RiemannianAdam(_Riemannian):
                 else terms[0][0].reshape(1, -1)
             xi = torch.stack([x for _, x in terms])
             gw, xi = gw.contiguous().numpy(), xi.numpy()
-            adam_rows_step_outer(_rows(p), gw, xi, *args)
+            (adam_rows_step_outer if view is _rows else adam_cols_step_outer)(y, gw, xi, *args)
         else:
-            adam_rows_step(_rows(p), _rows(g), *args)
+            (adam_rows_step if view is _rows else adam_cols_step)(y, grad, *args)
         return True
 
     @torch.no_grad()
