@@ -115,6 +115,15 @@ class SDP:
                           "<entries out of range>")
         if not (np.all(np.isfinite(v)) and np.all(np.isfinite(b))) or not 0 <= m_eq <= m:
             raise invalid("v, b", func, "finite, with 0 <= m_eq <= len(b)", "<not so>")
+        if k.size:
+            # Repeated (k, i, j) entries add up, as in a scipy matrix; summed here once so that
+            # every consumer (the trace bounds' row coverage above all) sees one entry per position.
+            order = np.lexsort((j, i, k))
+            k, i, j, v = k[order], i[order], j[order], v[order]
+            first = np.ones(k.size, bool)
+            first[1:] = (np.diff(k) != 0) | (np.diff(i) != 0) | (np.diff(j) != 0)
+            starts = np.flatnonzero(first)
+            k, i, j, v = k[starts], i[starts], j[starts], np.add.reduceat(v, starts)
         keep = v != 0
         self.A = _Upper(k[keep], i[keep], j[keep], v[keep])
         M = sp.csr_matrix((v, (i, j)), shape=(n, n))

@@ -416,3 +416,17 @@ def test_escape_test_is_scale_invariant() -> None:
             decisions[ratio, kappa] = _needs_escape(cert, Z, grad_norm, 1e-6, al)
     assert all(decisions[2.0, k] for k in (1e-3, 1.0, 1e3)), decisions
     assert not any(decisions[0.5, k] for k in (1e-3, 1.0, 1e3)), decisions
+def test_from_upper_sums_repeated_entries_before_the_trace_bound() -> None:
+    # Constraint 2 X_00 + X_11 <= 1, written with X_00 twice: row 2 is not covered, so nothing
+    # bounds trace(X) (X_22 is free). Counting entries instead of rows once gave T = 1.
+    from lowrank_sdp.sdp import SDP
+
+    C = -np.eye(3)
+    k, i = np.array([0, 0, 0]), np.array([0, 0, 1])
+    sdp = SDP.from_upper(C, k, i, i, np.array([1.0, 1.0, 1.0]), np.array([1.0]), m_eq=0)
+    T, total = sdp.trace_bounds()
+    assert np.isinf(T[0]) and np.isinf(total)
+    # The same constraint as a scipy matrix (duplicates summed there too) reads the same.
+    A = sp.coo_matrix(([1.0, 1.0, 1.0], (i, i)), shape=(3, 3))
+    ref = SDP(C, A_ub=[A], b_ub=[1.0])
+    assert np.array_equal(sdp.A.v, ref.A.v) and np.array_equal(sdp.A.i, ref.A.i)
