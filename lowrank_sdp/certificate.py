@@ -71,6 +71,8 @@ class Eigen(NamedTuple):
     """||P S Q||_2 of the deflated directions Q (0 without deflation)."""
     a: float = 0.0
     """A lower bound on lambda_min(Q^T S Q) (0 without deflation)."""
+    work: float = 0.0
+    """Floating-point operations the eigensolver spent (a count from the sizes, not a clock)."""
 
 
 def certify_problem(
@@ -129,6 +131,8 @@ def certify_problem(
             eig = settle(G, lam, eig, target, rigorous=False, seconds=proof_seconds, func=func)
         bound = _bound(base, n, eig.lower)
     s = problem.sign
+    r = Y.shape[1]
+    work = eig.work + 2.0 * r * (_nnz(G, n) + n)  # + the evaluation of G Y and lambda
     gap = max(f - bound, 0.0)
     return Certificate(
         objective=float(s * f),
@@ -140,7 +144,13 @@ def certify_problem(
         evidence=eig.evidence,
         multipliers=s * lam,
         eigenvector=eig.vector,
+        work=float(work),
     )
+
+
+def _nnz(G, n: int) -> float:
+    """Stored entries of G (n^2 for an array or an operator): the flops of a product, halved."""
+    return float(G.nnz) if sp.issparse(G) else float(n) * n
 
 
 def _bound(base: float, n: int, lower: float) -> float:
@@ -200,7 +210,7 @@ def smallest_eigenvalue(
     """
     n = lam.shape[0]
     if n <= DENSE_EIGEN_LIMIT and not isinstance(G, LinearOperator):
-        return _dense_smallest(dense_slack(G, lam))
+        return _dense_smallest(dense_slack(G, lam))._replace(work=10.0 * n**3)
     return _deflated_lanczos(G, lam, Y, seed=seed, target=target, early_exit=early_exit,
                              warm=warm, max_matvecs=max_matvecs or LANCZOS_MAX_MATVECS)
 
@@ -219,7 +229,7 @@ def settle(G, lam: np.ndarray, eig: Eigen, target: float, *, rigorous: bool, sec
     refuted = False
     if eig.evidence is Evidence.ESTIMATE and not eig.converged and _dense_affordable(
             G, n, rigorous, seconds):
-        eig = _dense_smallest(dense_slack(G, lam))
+        eig = _dense_smallest(dense_slack(G, lam))._replace(work=eig.work + 10.0 * n**3)
     plan = _proof_plan(G, lam, rigorous, seconds)
     if plan is not None:
         for sigma in _shifts(eig, target, _norm_upper(G, lam), n):
@@ -567,9 +577,16 @@ def _deflated_lanczos(G, lam, Y, *, seed: int, target: float, early_exit: bool,
         norm = float(np.linalg.norm(warm))
         if norm > 0:
             v0 = v0 + warm * (math.sqrt(n) / norm)
+    counted = [0.0, 0]
     mu, residual, v, converged = lanczos_smallest(
         matvec, v0, target=target, early_exit=early_exit,
-        scale=max(scale, alpha), max_matvecs=max_matvecs)
+        scale=max(scale, alpha), max_matvecs=max_matvecs, work=counted)
+    # The flops spent, from the sizes: the SVD and Ritz rotation of range(Y), the products with Q,
+    # then per Lanczos product the sparse product, the deflation (4 q n) and the
+    # reorthogonalisation (counted by lanczos_smallest).
+    r, q, nnz = Y.shape[1], Q.shape[1], _nnz(G, n)
+    work = (14.0 * n * r * r + 2.0 * (r + q) * (nnz + n) + 8.0 * n * q * q
+            + counted[1] * (2.0 * (nnz + n) + 4.0 * n * q) + counted[0])
     # Capped at 0 as before (the certificate uses min(lambda_min, 0) only).
     lower = min(_block_lower_bound(min(mu - residual - rounding, alpha), a, beta), 0.0)
     if not converged:
@@ -577,7 +594,7 @@ def _deflated_lanczos(G, lam, Y, *, seed: int, target: float, early_exit: bool,
     # (mu, v) live on range(Y)-perp: the curvature a staircase step can use, and the warm start
     # of the next checkpoint; range(Y) enters the bound through a and beta only.
     return Eigen(mu, lower, residual, v, Evidence.ESTIMATE, converged, beta,
-                 a if np.isfinite(a) else 0.0)
+                 a if np.isfinite(a) else 0.0, work)
 
 
 LANCZOS_STEPS = 80
@@ -593,7 +610,8 @@ BREAKDOWN_RTOL = 64 * EPS
 
 
 def lanczos_smallest(matvec, v0: np.ndarray, *, target: float, early_exit: bool = False,
-                     max_matvecs: int = 2000, scale: float | None = None):
+                     max_matvecs: int = 2000, scale: float | None = None,
+                     work: list | None = None):
     """Smallest Ritz pair of a symmetric operator: restarted Lanczos, full reorthogonalisation.
 
     Returns (theta, residual, v, converged). Converged: the residual ||A v - theta v|| fell to
@@ -601,12 +619,20 @@ def lanczos_smallest(matvec, v0: np.ndarray, *, target: float, early_exit: bool 
     BREAKDOWN_RTOL * scale); `scale` estimates ||A|| (a running estimate from the products
     when None). Not converged: `max_matvecs` ran out, or (with `early_exit`) theta is clearly
     negative. In every case theta is within `residual` of *an* eigenvalue, and theta >= lambda_min.
+    `work` (a list), when given, gets [flops of the vector operations, products] written into it:
+    a count from the sizes for the solve's checkpoint schedule.
     """
     n = v0.shape[0]
     steps = int(max(2, min(LANCZOS_STEPS, n, LANCZOS_MEMORY_BYTES // (8 * n))))
     v = v0 / np.linalg.norm(v0)
     used = 0
     norm_seen = float(scale) if scale is not None and np.isfinite(scale) else 0.0
+    flops = 0.0
+
+    def count():
+        if work is not None:
+            work[0], work[1] = flops, used
+
     while True:
         V = np.empty((steps, n))
         alpha = np.empty(steps)
@@ -623,9 +649,11 @@ def lanczos_smallest(matvec, v0: np.ndarray, *, target: float, early_exit: bool 
             norm_seen = max(norm_seen, norm_before)
             w -= V[: j + 1].T @ (V[: j + 1] @ w)
             beta[j] = float(np.linalg.norm(w))
+            flops += (4.0 * (j + 1) + 8.0) * n
             if beta[j] < 0.7 * norm_before:
                 w -= V[: j + 1].T @ (V[: j + 1] @ w)
                 beta[j] = float(np.linalg.norm(w))
+                flops += (4.0 * (j + 1) + 2.0) * n
             k = j + 1
             goal = min(target, LANCZOS_RTOL * norm_seen)
             breakdown = beta[j] <= BREAKDOWN_RTOL * norm_seen
@@ -645,6 +673,8 @@ def lanczos_smallest(matvec, v0: np.ndarray, *, target: float, early_exit: bool 
         theta = float(v @ Av)
         residual = float(np.linalg.norm(Av - theta * v))
         used += 1
+        flops += (2.0 * k + 8.0) * n
+        count()
         invariant = beta[k - 1] <= BREAKDOWN_RTOL * norm_seen
         goal = min(target, LANCZOS_RTOL * norm_seen)
         if residual <= goal or (invariant and residual <= max(goal, 1e3 * EPS * norm_seen)):

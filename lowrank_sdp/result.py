@@ -91,6 +91,9 @@ class Certificate:
     """lambda_i = <(G Y)_i, Y_i>, the dual variables of diag(X) = 1."""
     eigenvector: np.ndarray | None = field(default=None, repr=False)
     """Unit vector for lambda_min (the staircase's escape direction), when available."""
+    work: float = field(default=float("nan"), repr=False, compare=False)
+    """Floating-point operations the certificate spent (counted from the sizes, not timed; NaN
+    where not counted): a solve spaces its checkpoints by it."""
 
     @property
     def relative_gap(self) -> float:

@@ -281,6 +281,7 @@ def _solve(C, *, sense, rank, method, tol, time_limit, seed, callback, Y0, max_i
     staircase = rank == "auto"
 
     monitor = Monitor(problem.sign, callback, time_limit, max_iterations, start)
+    monitor.count_iterations(problem.objective)  # checkpoints by counted flops, not the clock
     grad_tol = INITIAL_GRAD_FACTOR * tol / math.sqrt(n * Y.shape[1])
     rank_history = [Y.shape[1]]
     cert: Certificate | None = None
@@ -299,7 +300,7 @@ def _solve(C, *, sense, rank, method, tol, time_limit, seed, callback, Y0, max_i
             cert = step_certificate(problem, Y, seed=seed, rigorous=rigorous, tol=tol,
                                     start=start, warm=warm)
             warm = cert.eigenvector
-            monitor.certified_at(time.perf_counter() - t_cert)
+            monitor.certified_at(time.perf_counter() - t_cert, cert.work)
             if verbose:
                 print(
                     f"[lowrank_sdp] rank {Y.shape[1]:4d}  it {monitor.iterations:6d}  "

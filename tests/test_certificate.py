@@ -192,6 +192,7 @@ def test_lanczos_resolves_the_bound_below_the_zero_cluster():
     C = _erdos_renyi_cost(2000, 10, 0)
     with pytest.MonkeyPatch.context() as mp:  # no periodic looks: the same point on any load
         mp.setattr("lowrank_sdp.solvers._common.CERTIFY_MIN_SECONDS", np.inf)
+        mp.setattr("lowrank_sdp.solvers._common.CERTIFY_MIN_WORK", np.inf)
         res = ls.solve(C, sense="max", tol=1e-6, rank=20)
     assert res.status is ls.Status.CERTIFIED
     problem = make_problem(C, "max")

@@ -334,3 +334,36 @@ def test_rgd_resumed_after_a_checkpoint_continues_as_if_uninterrupted(pause_at):
     paused = run(paused_monitor)
     assert paused_monitor.iterations == total
     np.testing.assert_array_equal(paused, straight)
+
+
+def test_checkpoints_fall_on_the_same_iterations_whatever_the_clock(monkeypatch):
+    """Checkpoints are spaced by counted flops (iterations and certificate work), not seconds: a
+    clock that runs 1000x fast (as on a loaded machine) gives the same checkpoints and iterates."""
+    import importlib
+    import time
+
+    front = importlib.import_module("lowrank_sdp.solve")
+    rng = np.random.default_rng(5)
+    A = sp.random(400, 400, density=0.03, random_state=rng)
+    C = sp.csr_matrix(A + A.T)
+    # a few checkpoints on this size
+    monkeypatch.setattr("lowrank_sdp.solvers._common.CERTIFY_MIN_WORK", 2e6)
+    ls.solve(C, tol=1e-7)  # compile first
+    looks: list[tuple[int, float]] = []
+    certify = front.step_certificate
+
+    def recorded(problem, Y, **kw):
+        cert = certify(problem, Y, **kw)
+        looks.append((Y.shape[1], cert.objective))
+        return cert
+
+    monkeypatch.setattr(front, "step_certificate", recorded)
+    real = ls.solve(C, tol=1e-7)
+    real_looks, looks[:] = list(looks), []
+    fast = time.perf_counter
+    monkeypatch.setattr(time, "perf_counter", lambda: 1000.0 * fast())
+    skewed = ls.solve(C, tol=1e-7)
+    assert real.status is ls.Status.CERTIFIED and skewed.status is ls.Status.CERTIFIED
+    assert len(real_looks) >= 2 and looks == real_looks
+    assert (real.iterations, real.rank_history) == (skewed.iterations, skewed.rank_history)
+    assert real.Y.tobytes() == skewed.Y.tobytes()

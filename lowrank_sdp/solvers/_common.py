@@ -149,9 +149,13 @@ class InnerResult:
 CERTIFY_COST_FACTOR = 4.0
 CERTIFY_ELAPSED_FACTOR = 0.25
 CERTIFY_MIN_SECONDS = 1.0
-"""Between certificates an inner method runs at least CERTIFY_MIN_SECONDS, 4x the last
-certificate's cost and a quarter of the time so far: the gap is seen within ~25% of the time it
-closes, and certificates cost at most ~25% of the run."""
+CERTIFY_MIN_WORK = 1e9
+"""Between certificates an inner method runs at least 4x the last certificate's cost, a quarter
+of the cost so far, and CERTIFY_MIN_WORK flops (about a second here): the gap is seen within ~25%
+of the work it takes to close, and certificates cost at most ~20% of the run. Cost is counted in
+flops from the sizes (`Monitor.iteration_flops`, `Certificate.work`), so the checkpoints fall on
+the same iterations whatever the load: deterministic for a seed. Without a count (an operator C,
+a custom objective) the same rule runs on the clock, with CERTIFY_MIN_SECONDS."""
 
 HISTORY_LIMIT = 10_000
 """The history keeps between HISTORY_LIMIT and twice as many records, evenly spaced: memory stays
@@ -192,6 +196,12 @@ class Monitor:
         self.checkpoint = False
         self.last_certificate = 0.0
         self.certificate_cost = 0.0
+        self.iteration_flops: float | None = None
+        """Flops of one iteration per column of Y (set by the front door where it can count
+        them); None: checkpoints are scheduled on the clock."""
+        self.work = 0.0  # flops so far, iterations and certificates
+        self.last_certificate_work = 0.0
+        self.certificate_work = 0.0
         self._paused: tuple | None = None
 
     def pause(self, Y, state) -> None:
@@ -235,11 +245,18 @@ class Monitor:
         if self.stop is None and self.max_iterations is not None:
             if self.iterations >= self.max_iterations:
                 self.stop = Status.MAX_ITERATIONS
-        if self.stop is None and t - self.last_certificate >= max(
-            CERTIFY_COST_FACTOR * self.certificate_cost, CERTIFY_ELAPSED_FACTOR * t, CERTIFY_MIN_SECONDS
-        ):
+        if self.stop is None and self._checkpoint_due(Y.shape[1], t):
             self.checkpoint = True  # long inner runs: look at the certificate now and then
         return self.stop is not None or self.checkpoint
+
+    def _checkpoint_due(self, r: int, t: float) -> bool:
+        if self.iteration_flops is None:
+            return t - self.last_certificate >= max(CERTIFY_COST_FACTOR * self.certificate_cost,
+                                                    CERTIFY_ELAPSED_FACTOR * t, CERTIFY_MIN_SECONDS)
+        self.work += r * self.iteration_flops
+        return self.work - self.last_certificate_work >= max(
+            CERTIFY_COST_FACTOR * self.certificate_work, CERTIFY_ELAPSED_FACTOR * self.work,
+            CERTIFY_MIN_WORK)
 
     def stop_point(self, status: Status | None, Y):
         """The point a solve that stopped with `status` returns: after a Ctrl-C the best one seen
@@ -248,8 +265,27 @@ class Monitor:
             return self.best_Y
         return Y
 
-    def certified_at(self, cost: float) -> None:
-        """Record that a certificate was just computed, taking `cost` seconds."""
+    def certified_at(self, cost: float, work: float | None = None) -> None:
+        """Record that a certificate was just computed, taking `cost` seconds and `work` flops
+        (`Certificate.work`; without a count, or NaN, the schedule falls back to the clock)."""
         self.last_certificate = self.elapsed()
         self.certificate_cost = cost
+        if work is None or not np.isfinite(work):
+            self.iteration_flops = None
+        else:
+            self.work += work
+            self.certificate_work = work
+        self.last_certificate_work = self.work
         self.checkpoint = False
+
+    def count_iterations(self, objective) -> None:
+        """Schedule checkpoints by counted flops for `objective`: one iteration costs about a
+        product with C (2 nnz flops per column) and 20 vector operations per row and column
+        (gradient, retraction, Barzilai-Borwein inner products). Only for C stored as a sparse or
+        dense matrix; an operator or a custom objective stays on the clock."""
+        n = objective.n if hasattr(objective, "n") else None
+        csr, dense = getattr(objective, "csr", None), getattr(objective, "dense", None)
+        if csr is not None:
+            self.iteration_flops = 2.0 * float(csr.nnz) + 20.0 * n
+        elif dense is not None:
+            self.iteration_flops = 2.0 * float(n) * n + 20.0 * n
