@@ -42,9 +42,20 @@ _RESTART_MOVES_PER_VERTEX = 4000
 (1000 was tuned at 2-4 s per restart on n = 800-2000 with the old kernel; breakout_search_int is
 4-6x faster; in paired seeded runs of round_cut at 2e8 flips on G64/G65/G61, 4000 beat 1000
 in 5 of 7, tied 1, lost 1 by 6 (sum +64); at 5e7 on G7/G19/G39: +7, 0, 0, 0, -1, -1)."""
+_EPISODE_SECONDS = 0.25
+"""With a time limit, the long search's runs grow to about this many seconds at the measured
+flip rate (each run rebuilds the gain queues and forgets the tabu list and a perturbation
+under way): a 25 s search is ~100 runs instead of ~1000 of _EPISODE_WORK."""
 _BUCKET_SPAN_MAX = 1 << 24  # integer weights up to this weighted degree use gain buckets
 _TENURE = (3, 10)
 """Tabu tenures are drawn in [3, n/10] (Benlic & Hao's breakout local search for Max-Cut)."""
+_SPARSE = (3.0, 50)
+"""On graphs of mean degree below 3.0, tenures are drawn in [3, n/50] instead: G70 (n 10000,
+mean degree 2.0, 1354 isolated vertices, 2-core 4798) is frozen by n/10: the long search finds
+its best within 1e6 flips and nothing in the next 9.9e7 (seeds 0-2: 9546, 9546, 9544; n/20
+9547), while n/50 gives 9576, 9575, 9576 and n/100 9571, 9567, 9574 (best known 9591). Not for
+mean degree 4: on G66 (toroidal, degree 4) n/50 loses 10 and 16 at 1e8 flips, on G59 (degree
+11.8) 30 and 45."""
 _JUMP = (100, 10)
 """Perturbation strength L in [n/100, n/10] flips (at least 2)."""
 _PATIENCE = 1000
@@ -124,7 +135,8 @@ def round_cut(
         least 20 n and at most 1000 n (about a fixed amount of work, a few tenths of a second);
         0: 1-flip search only; None: no move budget (then `time_limit` must be given).
     time_limit : seconds for the local search, checked between runs (of 2e6 / (mean degree + 8)
-        flips); None: no limit. A time limit makes the cut depend on the machine's speed; the
+        flips; the long search's runs then grow to about 0.25 s at the measured flip rate);
+        None: no limit. A time limit makes the cut depend on the machine's speed; the
         move budget does not.
 
     Returns
@@ -197,11 +209,19 @@ def _search(A, starts, start_vals, moves, time_limit, start, rng):
     bucket_span = max(1, int(span + 0.5)) if buckets else 0  # the kernel's, computed once here
     if buckets:  # the integer kernel's arrays: |w_ij| <= span <= 2**24 and n < 2**31 fit int32
         ix32, w32 = ix.astype(np.int32), w.astype(np.int32)
-    tenure = (_TENURE[0], max(_TENURE[0], n // _TENURE[1]))
+    sparse = A.nnz < _SPARSE[0] * n  # mean degree (nnz counts each edge twice) below 3
+    tenure = (_TENURE[0], max(_TENURE[0], n // (_SPARSE[1] if sparse else _TENURE[1])))
     jump = (max(2, n // _JUMP[0]), max(2, n // _JUMP[1]))
     deadline = np.inf if time_limit is None else start + time_limit
-    episode = max(1000, int(_EPISODE_WORK / (A.nnz / max(n, 1) + 8.0)))
+    episode = base_episode = max(1000, int(_EPISODE_WORK / (A.nnz / max(n, 1) + 8.0)))
     left = moves
+
+    def timed_episode(flips, seconds):
+        """With a time limit, the long search's runs grow to about _EPISODE_SECONDS at the
+        measured flip rate (never past the time left)."""
+        rate = flips / max(seconds, 1e-6)
+        room = min(_EPISODE_SECONDS, max(0.0, deadline - time.perf_counter()))
+        return max(base_episode, int(rate * room))
 
     def fresh_state():
         return np.array([rng.integers(1, 2**32), 0, jump[0]], dtype=np.int64)
@@ -258,8 +278,11 @@ def _search(A, starts, start_vals, moves, time_limit, start, rng):
     x_cur, v_cur = x_best, v_best
     stale, restarts = 0, 0
     while not stop():
-        before = left
-        x, v, x_cur, v_cur = run(x_cur, v_cur, v_best, min(left, episode), state)
+        before, t_run = left, time.perf_counter()
+        cap = min(left, episode, max(base_episode, restart_after - stale))
+        x, v, x_cur, v_cur = run(x_cur, v_cur, v_best, cap, state)
+        if np.isfinite(deadline):
+            episode = timed_episode(before - left, time.perf_counter() - t_run)
         stale += before - left
         if x is not None:
             x_best, v_best, stale = x, v, 0

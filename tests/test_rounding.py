@@ -313,3 +313,63 @@ def test_maxcut_passes_its_rounding_budget_on():
         maxcut(W, rounding_moves=None)
     with pytest.raises(ValueError, match=r"^The 'rounding_time' parameter of maxcut must be"):
         maxcut(W, rounding_time=-1.0)
+
+
+def test_a_time_limit_makes_the_long_search_runs_longer(monkeypatch):
+    """With a time limit the long search is re-entered a few times a second (runs of about
+    0.25 s at the measured rate), not every 2e6 / (mean degree + 8) flips; a move budget keeps
+    the fixed runs (and so its cut)."""
+    W = torus(30, seed=4)
+    Y = np.random.default_rng(2).standard_normal((900, 3))
+    caps = []
+    kernel = K.breakout_search_int
+
+    def spy(ip, ix, w, x, cap, *rest):
+        caps.append(cap)
+        return kernel(ip, ix, w, x, cap, *rest)
+
+    monkeypatch.setattr(K, "breakout_search_int", spy)
+    x, v = round_cut(Y, W, trials=10, seed=0, moves=2_000_000)
+    fixed = max(caps)
+    assert fixed == int(2e6 / (W.nnz / 900 + 8.0))  # the fixed run length
+    assert v == cut_value(W, x)
+    caps.clear()
+    x, v = round_cut(Y, W, trials=10, seed=0, moves=None, time_limit=1.0)
+    assert v == cut_value(W, x)
+    assert max(caps) > fixed  # 0.25 s of flips: more than 166_666 at any plausible rate
+
+
+def sparse_graph(n: int, extra: int, seed: int) -> sp.csr_array:
+    """A random spanning tree plus `extra` random ±1 edges (mean degree about 2, as G70)."""
+    rng = np.random.default_rng(seed)
+    rows = list(range(1, n)) + list(rng.integers(0, n, extra))
+    cols = [int(rng.integers(0, i)) for i in range(1, n)] + list(rng.integers(0, n, extra))
+    keep = [(i, j) for i, j in zip(rows, cols) if i != j]
+    i, j = np.array(keep).T
+    W = sp.coo_array((rng.choice([-1.0, 1.0], size=i.size), (i, j)), shape=(n, n)).tocsr()
+    W.data = np.sign(W.data) + (W.data == 0)  # a repeated pair counts once
+    return as_adjacency(W + W.T)
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_sparse_graphs_get_the_short_tenure_and_the_brute_force_optimum(seed, monkeypatch):
+    tenures = []
+    kernel = K.breakout_search_int
+
+    def spy(*args):
+        tenures.append(args[8])  # tenure_hi
+        return kernel(*args)
+
+    monkeypatch.setattr(K, "breakout_search_int", spy)
+    A = sparse_graph(15, 3, seed)
+    Y = np.random.default_rng(seed).standard_normal((15, 3))
+    x, value = round_cut(Y, A, trials=5, candidates=2, seed=seed, moves=20_000)
+    assert value == pytest.approx(brute_force_max_cut(A)) and value == cut_value(A, x)
+    big = sparse_graph(1000, 40, seed)
+    assert big.nnz < 3 * 1000
+    round_cut(np.random.default_rng(seed).standard_normal((1000, 3)), big, trials=5, moves=5000)
+    assert set(tenures[-2:]) == {1000 // 50}
+    tenures.clear()
+    round_cut(np.random.default_rng(seed).standard_normal((900, 3)), torus(30, seed), trials=5,
+              moves=5000)
+    assert set(tenures) == {900 // 10}  # mean degree 4: the paper's n/10
