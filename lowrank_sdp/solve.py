@@ -50,12 +50,46 @@ def next_rank(r: int, r_max: int) -> int:
     return min(r_max, r + max(1, math.ceil(RANK_GROWTH * r)))
 
 
-def auto_start_rank(n: int) -> int:
-    """Where rank="auto" starts: half the Barvinok-Pataki rank, at most 32 (the staircase climbs).
+START_RANK_SCALE = 1.25
+START_RANK_POWER = 0.4
+AUTO_START_RANK_MAX = 128
+START_RANK_MIN_DEGREE = 8.0
+"""Large sparse problems with at least START_RANK_MIN_DEGREE off-diagonal entries per row start at
+START_RANK_SCALE * n^START_RANK_POWER columns (at most AUTO_START_RANK_MAX). Measured on
+Erdos-Renyi Max-Cut (average degree 10, tol 1e-5): the rank the staircase needs grows like n^0.4
+(32 at n = 1e4, 50 at 3e4), and RGD converges in far fewer iterations with room above it (n = 1e4:
+653 iterations at rank 32, 227 at 48, 235 at 50; n = 3e4: 3711 climbing 32 -> 40 -> 50, 333 at 78).
+Not on the 2-D torus (degree 4): G81 to 1e-6 took 14979 iterations at rank 66 (579 Gflop
+counted), where rank 32 had reached gap 1.5e-6 after 10127 (190 Gflop); G-set's graphs above
+n = 3300 have degree <= 5 and keep the small rule."""
 
-    Cost per iteration grows linearly in r, and the Max-Cut optima measured here have low rank.
+
+def auto_start_rank(n: int, degree: float | None = None) -> int:
+    """Where rank="auto" starts: half the Barvinok-Pataki rank, at most 32; for a sparse C with
+    `degree` >= START_RANK_MIN_DEGREE off-diagonal entries per row, 1.25 n^0.4 (at most 128)
+    where that is larger (n above about 3300). Then the staircase climbs.
     """
-    return min(n, max(2, -(-barvinok_pataki_rank(n) // 2)), AUTO_START_RANK_CAP)
+    small = min(max(2, -(-barvinok_pataki_rank(n) // 2)), AUTO_START_RANK_CAP)
+    if degree is None or degree < START_RANK_MIN_DEGREE:
+        return min(n, small)
+    grown = min(math.ceil(START_RANK_SCALE * n**START_RANK_POWER), AUTO_START_RANK_MAX)
+    return min(n, max(small, grown))
+
+
+def average_degree(problem: Problem) -> float | None:
+    """Off-diagonal entries per row of a sparse linear C (None for anything else)."""
+    csr = getattr(problem.objective, "offdiag", None)
+    if not problem.objective.linear or getattr(problem.objective, "csr", None) is None or csr is None:
+        return None
+    return csr.nnz / max(problem.n, 1)
+
+
+def _fitting_start_rank(n: int, degree: float | None = None) -> int:
+    """`auto_start_rank(n, degree)`, less where its factor arrays would not fit in the memory
+    available now (never below the small rule's at most 32 columns: the memory check judges it)."""
+    r = auto_start_rank(n, degree)
+    floor = min(n, AUTO_START_RANK_CAP)
+    return r if r <= floor else max(floor, min(r, _rank_that_fits(n)))
 
 
 def solve(
@@ -95,8 +129,10 @@ def solve(
         The cost matrix of f(X) = <C, X>, or an `Objective` giving f and its X-space gradient.
     sense : "min" or "max"
     rank : positive int or "auto"
-        "auto" starts at ceil(sqrt(2n)) / 2 (at least 2) and climbs the Riemannian staircase when the
-        certificate finds a negative eigenvalue; an int fixes the rank.
+        "auto" starts at `auto_start_rank` (ceil(sqrt(2n)) / 2, at least 2 and at most 32; for a
+        sparse C with 8 or more entries per row off the diagonal and n above ~3300, 1.25 n^0.4,
+        at most 128) and climbs the Riemannian staircase when the certificate finds a negative
+        eigenvalue; an int fixes the rank.
     method : "auto", "rgd", "lbfgs", "mixing", "tr", or a callable
         "rgd": Riemannian gradient descent (BB steps); "lbfgs": Riemannian L-BFGS; "mixing": the
         block-coordinate mixing method (linear objectives with C an explicit array or sparse
@@ -259,7 +295,7 @@ def _solve(C, *, sense, rank, method, tol, time_limit, seed, callback, Y0, max_i
     # Before anything of size n is allocated (validation probes an operator with n-vectors).
     declared = _declared_size(C, Y0_array)
     if declared is not None:
-        start_rank = rank if rank != "auto" else auto_start_rank(declared)
+        start_rank = rank if rank != "auto" else _fitting_start_rank(declared)
         if Y0_array is not None:
             start_rank = max(start_rank, Y0_array.shape[1])
         _check_memory(declared, int(start_rank), func)
@@ -275,7 +311,8 @@ def _solve(C, *, sense, rank, method, tol, time_limit, seed, callback, Y0, max_i
     name, run = resolve_method(method, problem, func)
 
     rng = np.random.default_rng(seed)
-    Y = initial_point(problem.n, rank, max_rank, Y0_array, rng, func)
+    Y = initial_point(problem.n, rank, max_rank, Y0_array, rng, func,
+                      degree=average_degree(problem))
     r_max = Y.shape[1] if rank != "auto" else (max_rank or n)
     r_max = max(Y.shape[1], min(r_max, _rank_that_fits(n)))  # the staircase stops where memory does
     staircase = rank == "auto"
@@ -545,9 +582,10 @@ def _declared_size(C, Y0) -> int | None:
 
 
 def initial_point(n: int, rank, max_rank, Y0: np.ndarray | None, rng: np.random.Generator,
-                  func: str) -> np.ndarray:
+                  func: str, degree: float | None = None) -> np.ndarray:
     """The staircase's start: Y0 (from `check_Y0`; padded to `rank` columns), else a random point
-    of rank `rank` ("auto": `auto_start_rank(n)`), at most `max_rank`."""
+    of rank `rank` ("auto": `auto_start_rank(n, degree)`, less where memory is short), at most
+    `max_rank`."""
     if Y0 is not None:
         if Y0.shape[0] != n:
             raise invalid("Y0", func, f"an array with n = {n} rows", f"<an array with {Y0.shape[0]} rows>")
@@ -560,6 +598,6 @@ def initial_point(n: int, rank, max_rank, Y0: np.ndarray | None, rng: np.random.
                 Y[:, Y0.shape[1]:] = 1e-6 * rng.standard_normal((n, rank - Y0.shape[1]))
                 return manifold.normalize_rows(Y)
         return Y0
-    r = int(rank) if rank != "auto" else auto_start_rank(n)
+    r = int(rank) if rank != "auto" else _fitting_start_rank(n, degree)
     r = min(r, n, max_rank or n)
     return manifold.random_point(n, r, rng)

@@ -223,6 +223,23 @@ def test_default_start_rank():
         assert res.rank_history[0] == auto_start_rank(n)
         assert min(n, 2) <= auto_start_rank(n) <= ls.barvinok_pataki_rank(n)
     assert ls.barvinok_pataki_rank(50) == int(np.ceil(np.sqrt(2 * 50))) == 10
+    # Large n with degree >= 8: 1.25 n^0.4 (at most 128), never below the small-n rule nor above
+    # Barvinok-Pataki; sparser graphs (and no degree: dense, operators) keep the small rule.
+    for n in (3000, 3400, 10_000, 30_000, 10**5, 10**7):
+        small = min(-(-ls.barvinok_pataki_rank(n) // 2), 32)
+        grown = min(int(np.ceil(1.25 * n**0.4)), 128)
+        assert auto_start_rank(n, 10.0) == max(small, grown) <= ls.barvinok_pataki_rank(n)
+        assert auto_start_rank(n) == auto_start_rank(n, 4.0) == small
+    assert [auto_start_rank(n, 10.0) for n in (3000, 10_000, 10**5)] == [32, 50, 126]
+    rng = np.random.default_rng(0)
+    i, j = rng.integers(0, 4000, 20_000), rng.integers(0, 4000, 20_000)
+    W = sp.coo_matrix((np.ones(i.size), (i, j)), shape=(4000, 4000)).tocsr()
+    W = ((W + W.T) > 0).astype(float)
+    W.setdiag(0)
+    W.eliminate_zeros()
+    assert W.nnz / 4000 >= 8
+    res = ls.solve(W, max_iterations=1)
+    assert res.rank_history[0] == auto_start_rank(4000, 10.0) > 32
 
 
 def test_fixed_rank_is_kept():
