@@ -125,3 +125,24 @@ def test_ascend_matches_py_func_and_ascends(seed: int) -> None:
     assert np.allclose(CYn, C @ Yn, atol=1e-10)
     Vr, ar = _tangent_lstsq(Yn, CYn)
     assert np.allclose(Vn, Vr, atol=1e-8) and np.allclose(lamn, ar, atol=1e-8)
+
+
+@pytest.mark.parametrize("jit", [True, False])
+def test_retract_fallback_is_alternating_projections(jit: bool) -> None:
+    """With no Newton steps allowed the kernel runs its fallback: column means out, rows
+    normalised, until the column sums meet the target (here against plain NumPy)."""
+    rng = np.random.default_rng(5)
+    n, r = 40, 3
+    Z = np.ascontiguousarray(retract(rng.standard_normal((n, r))) + 0.4 * rng.standard_normal((n, r)))
+    target = 0.1 * FEASIBLE_SUM * np.sqrt(n)
+    out = np.empty_like(Z)
+    f = kernels.retract if jit else kernels.retract.py_func
+    assert f(Z, out, target, 0) == -1
+    ref = Z.copy()
+    for _ in range(100):
+        ref = ref - ref.mean(axis=0)
+        ref /= np.linalg.norm(ref, axis=1)[:, None]
+        if np.linalg.norm(ref.sum(axis=0)) <= target:
+            break
+    assert np.allclose(out, ref, atol=1e-12)
+    assert np.linalg.norm(out.sum(axis=0)) <= target

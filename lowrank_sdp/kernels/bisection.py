@@ -140,18 +140,8 @@ def retract(Z, out, target, newton_steps):
                 mean[k] += out[i, k]
         for k in range(r):
             mean[k] /= n
-        for k in range(r):
-            F[k] = 0.0
-        for i in range(n):
-            s = 0.0
-            for k in range(r):
-                v = out[i, k] - mean[k]
-                out[i, k] = v
-                s += v * v
-            inv = 1.0 / np.sqrt(s)
-            for k in range(r):
-                out[i, k] *= inv
-                F[k] += out[i, k]
+        if not _shifted_rows(out, mean, out, norms, F):  # in place (each entry read, then written)
+            break
         f2 = 0.0
         for k in range(r):
             f2 += F[k] * F[k]
