@@ -406,7 +406,10 @@ def breakout_search_int(indptr, indices, data, x, moves, floor, state, tenure_lo
     """breakout_search with gain buckets, for integer weights, in one function: the same moves,
     schedule and random draws as breakout_search(..., buckets=True, span) (and the same returns),
     3.5-6x faster per flip (no helper calls, int32 gains, links and weights, the tops of both
-    queues in registers, the release slot t % ring kept incrementally).
+    queues in registers, the release slot t % ring kept incrementally). A vertex's list links,
+    gain and queue sit side by side in one int32 record (rec[4v:4v+4]) and each neighbour's
+    index and weight side by side (adj[2k:2k+2]), so that a neighbour's update touches one
+    record instead of four arrays.
 
     `indices` int32 (n < 2**31), `data` int32 integer weights whose weighted degrees
     sum_j |w_ij| are at most `span` (>= 1; gains and bucket keys then fit int32); `indptr`
@@ -416,28 +419,33 @@ def breakout_search_int(indptr, indices, data, x, moves, floor, state, tenure_lo
     cur = x.copy()
     best = x.copy()
     nk = 2 * span + 1
-    gains = np.empty(n, dtype=np.int32)
+    nnz = indptr[n]
+    adj = np.empty(2 * nnz, dtype=np.int32)  # neighbour at 2k, weight at 2k + 1
+    for k in range(nnz):
+        adj[2 * k] = indices[k]
+        adj[2 * k + 1] = data[k]
+    # rec[4v]: next in v's bucket, rec[4v + 1]: previous, rec[4v + 2]: gain of v,
+    # rec[4v + 3]: v's queue (0 free, nk tabu: the offset of its buckets in head; -1 no edges)
+    rec = np.full(4 * n, -1, dtype=np.int32)
     for i in range(n):
         s = 0
         for k in range(indptr[i], indptr[i + 1]):
             s += data[k] * cur[indices[k]]
-        gains[i] = cur[i] * s
+        rec[4 * i + 2] = cur[i] * s
     head = np.full(2 * nk, -1, dtype=np.int32)
-    link = np.full(2 * n, -1, dtype=np.int32)  # next of v at 2v, prev at 2v + 1
     top0 = -1
     top1 = -1
-    where = np.zeros(n, dtype=np.int8)
     active = np.empty(n, dtype=np.int32)
     n_active = 0
     for i in range(n):
         if indptr[i] < indptr[i + 1]:
-            where[i] = 1
-            kk = gains[i] + span
+            rec[4 * i + 3] = 0
+            kk = rec[4 * i + 2] + span
             f = head[kk]
-            link[2 * i] = f
-            link[2 * i + 1] = -1
+            rec[4 * i] = f
+            rec[4 * i + 1] = -1
             if f >= 0:
-                link[2 * f + 1] = i
+                rec[4 * f + 1] = i
             head[kk] = i
             if kk > top0:
                 top0 = kk
@@ -461,24 +469,25 @@ def breakout_search_int(indptr, indices, data, x, moves, floor, state, tenure_lo
         while v >= 0:
             u = rlink[2 * v]
             # tabu queue -> free queue
-            kk = gains[v] + span
-            a = link[2 * v + 1]
-            c = link[2 * v]
+            r = 4 * v
+            kk = rec[r + 2] + span
+            a = rec[r + 1]
+            c = rec[r]
             if a >= 0:
-                link[2 * a] = c
+                rec[4 * a] = c
             else:
                 head[nk + kk] = c
             if c >= 0:
-                link[2 * c + 1] = a
+                rec[4 * c + 1] = a
             f = head[kk]
-            link[2 * v] = f
-            link[2 * v + 1] = -1
+            rec[r] = f
+            rec[r + 1] = -1
             if f >= 0:
-                link[2 * f + 1] = v
+                rec[4 * f + 1] = v
             head[kk] = v
             if kk > top0:
                 top0 = kk
-            where[v] = 1
+            rec[r + 3] = 0
             v = u
         rhead[b] = -1
         pick = -1
@@ -492,7 +501,7 @@ def breakout_search_int(indptr, indices, data, x, moves, floor, state, tenure_lo
             if phase == 0:
                 if v >= 0 and (pick < 0 or top1 > top0):
                     pick = v
-                if pick < 0 or gains[pick] <= tol:
+                if pick < 0 or rec[4 * pick + 2] <= tol:
                     if value > best_value + tol:
                         best_value = value
                         best[:] = cur
@@ -518,7 +527,7 @@ def breakout_search_int(indptr, indices, data, x, moves, floor, state, tenure_lo
                         left = state[2]
                     continue
             else:
-                if v >= 0 and value + gains[v] > best_value + tol and (
+                if v >= 0 and value + rec[4 * v + 2] > best_value + tol and (
                         pick < 0 or top1 > top0):
                     pick = v
         else:
@@ -527,7 +536,7 @@ def breakout_search_int(indptr, indices, data, x, moves, floor, state, tenure_lo
                 rng ^= rng >> np.uint64(17)
                 rng ^= (rng << np.uint64(5)) & np.uint64(0xFFFFFFFF)
                 pick = active[rng % np.uint64(n_active)]
-                if where[pick] == 1:
+                if rec[4 * pick + 3] == 0:
                     break
         if pick < 0:
             break
@@ -537,47 +546,47 @@ def breakout_search_int(indptr, indices, data, x, moves, floor, state, tenure_lo
                 phase = 0
         xi = cur[pick]
         for k in range(indptr[pick], indptr[pick + 1]):
-            j = indices[k]
-            old = gains[j]
-            new = old - 2 * data[k] * xi * cur[j]
-            gains[j] = new
-            hb = nk if where[j] == 2 else 0
-            ko = old + span
-            kn = new + span
-            a = link[2 * j + 1]
-            c = link[2 * j]
+            j = adj[2 * k]
+            r = 4 * j
+            old = rec[r + 2]
+            new = old - 2 * adj[2 * k + 1] * xi * cur[j]
+            rec[r + 2] = new
+            hb = rec[r + 3]
+            a = rec[r + 1]
+            c = rec[r]
             if a >= 0:
-                link[2 * a] = c
+                rec[4 * a] = c
             else:
-                head[hb + ko] = c
+                head[hb + old + span] = c
             if c >= 0:
-                link[2 * c + 1] = a
+                rec[4 * c + 1] = a
+            kn = new + span
             f = head[hb + kn]
-            link[2 * j] = f
-            link[2 * j + 1] = -1
+            rec[r] = f
+            rec[r + 1] = -1
             if f >= 0:
-                link[2 * f + 1] = j
+                rec[4 * f + 1] = j
             head[hb + kn] = j
             if hb == 0:
                 if kn > top0:
                     top0 = kn
             elif kn > top1:
                 top1 = kn
-        g = gains[pick]
-        hb = nk if where[pick] == 2 else 0
-        ko = g + span
-        a = link[2 * pick + 1]
-        c = link[2 * pick]
+        r = 4 * pick
+        g = rec[r + 2]
+        hb = rec[r + 3]
+        a = rec[r + 1]
+        c = rec[r]
         if a >= 0:
-            link[2 * a] = c
+            rec[4 * a] = c
         else:
-            head[hb + ko] = c
+            head[hb + g + span] = c
         if c >= 0:
-            link[2 * c + 1] = a
-        gains[pick] = -g
+            rec[4 * c + 1] = a
+        rec[r + 2] = -g
         cur[pick] = -xi
         value += g
-        if where[pick] == 2:
+        if hb != 0:
             s = rslot[pick]
             a = rlink[2 * pick + 1]
             c = rlink[2 * pick]
@@ -587,13 +596,13 @@ def breakout_search_int(indptr, indices, data, x, moves, floor, state, tenure_lo
                 rhead[s] = c
             if c >= 0:
                 rlink[2 * c + 1] = a
-        where[pick] = 2
+        rec[r + 3] = nk
         kn = span - g
         f = head[nk + kn]
-        link[2 * pick] = f
-        link[2 * pick + 1] = -1
+        rec[r] = f
+        rec[r + 1] = -1
         if f >= 0:
-            link[2 * f + 1] = pick
+            rec[4 * f + 1] = pick
         head[nk + kn] = pick
         if kn > top1:
             top1 = kn
