@@ -430,3 +430,40 @@ def test_from_upper_sums_repeated_entries_before_the_trace_bound() -> None:
     A = sp.coo_matrix(([1.0, 1.0, 1.0], (i, i)), shape=(3, 3))
     ref = SDP(C, A_ub=[A], b_ub=[1.0])
     assert np.array_equal(sdp.A.v, ref.A.v) and np.array_equal(sdp.A.i, ref.A.i)
+
+
+
+def test_drop_weak_columns_keeps_the_strong_part_of_X() -> None:
+    """The rank reduction of the staircase: Z with 2 strong singular values of 16 becomes its best
+    rank-4 approximation in the singular basis (X = Z Z^T against a brute-force truncated SVD), the
+    fixed rows back to unit norm; with a quarter of the columns strong, or too few
+    entries saved, nothing moves. (It tests the private _drop_weak_columns.)"""
+    from lowrank_sdp.general import DROP_FLOOR, DROP_SAVING, _drop_weak_columns  # private
+    from lowrank_sdp.solvers.alm import AugmentedLagrangian
+
+    rng = np.random.default_rng(5)
+    n, r = 400, 16
+    C = sp.random(n, n, density=0.01, random_state=5)
+    E = sp.coo_matrix(([1.0, 1.0], ([0, 1], [1, 0])), shape=(n, n))
+    al = AugmentedLagrangian(ls.SDP(C + C.T, A_eq=[E], b_eq=[0.1], unit_diagonal=True))
+    assert al.nf == n
+    U, _ = np.linalg.qr(rng.standard_normal((n, r)))
+    V, _ = np.linalg.qr(rng.standard_normal((r, r)))
+
+    def z(s: list[float]) -> np.ndarray:
+        k = len(s)
+        return (U[:, :k] * np.array(s)) @ V[:k, :k].T
+
+    Z = z([3.0, 1.0, 0.05, 0.02] + [1e-3] * (r - 4))
+    out = _drop_weak_columns(Z, al)
+    assert out is not None and out.shape == (n, max(DROP_FLOOR, 2 * 2)) and n * 12 >= DROP_SAVING
+    Uz, sz, _ = np.linalg.svd(Z, full_matrices=False)
+    k = out.shape[1]
+    Xk = (Uz[:, :k] * sz[:k] ** 2) @ Uz[:, :k].T
+    d = 1.0 / np.sqrt(np.diag(Xk))  # the rows unit again: X_k with its diagonal scaled to 1
+    np.testing.assert_allclose(out @ out.T, Xk * np.outer(d, d), atol=1e-12)
+    # four strong columns of 16: not fewer than a quarter
+    assert _drop_weak_columns(z([3.0, 2.0, 1.0, 0.9] + [1e-3] * (r - 4)), al) is None
+    # 1 strong of 6: dropping 2 columns saves 2 n < DROP_SAVING entries
+    assert 2 * n < DROP_SAVING
+    assert _drop_weak_columns(z([3.0] + [1e-3] * 5), al) is None
