@@ -1,0 +1,137 @@
+"""The Lanczos steps on range(Q)-perp (`lanczos_smallest(..., deflate=Q, product=B)`): one
+projection per step instead of the deflated operator's two. Its Ritz value must be the smallest
+eigenvalue of the deflated operator within its (explicit) residual, like the plain iteration's, on
+spectra built to fool it: a tight cluster at the bottom, a tiny negative eigenvalue under a big
+positive spectrum, a near-invariant range(Q) holding a near-zero cluster."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+from scipy.sparse.linalg import aslinearoperator, eigsh
+
+import lowrank_sdp as ls
+from lowrank_sdp import certificate
+
+EPS = np.finfo(np.float64).eps
+
+
+def _spectrum(kind: str, n: int, rng) -> np.ndarray:
+    if kind == "cluster":  # five eigenvalues within 1e-9 at the bottom
+        return np.concatenate([-1e-3 + 1e-9 * rng.random(5), rng.uniform(0.0, 1.0, n - 5)])
+    if kind == "tiny_negative":  # -1e-9 under a spectrum up to 1e3
+        return np.concatenate([[-1e-9], rng.uniform(1e-6, 1e3, n - 1)])
+    if kind == "gap_free":  # a smooth bottom: Lanczos converges slowly
+        return np.sort(np.linspace(-1.0, 1.0, n) ** 3)
+    raise ValueError(kind)
+
+
+def _deflated(kind: str, n: int, q: int, seed: int):
+    """B (symmetric) with `kind`'s spectrum on range(Q)-perp, plus q near-zero eigenvalues whose
+    eigenvectors Q are perturbed by 1e-6 (a near-invariant Q, like range(Y) near an optimum)."""
+    rng = np.random.default_rng(seed)
+    basis = np.linalg.qr(rng.standard_normal((n, n)))[0]
+    ev = np.concatenate([1e-10 * rng.standard_normal(q), _spectrum(kind, n - q, rng)])
+    B = (basis * ev) @ basis.T
+    B = 0.5 * (B + B.T)
+    Q = np.linalg.qr(basis[:, :q] + 1e-6 * rng.standard_normal((n, q)))[0]
+    c = 1.5 * float(np.abs(ev).max()) * 2.0
+    P = np.eye(n) - Q @ Q.T
+    M = P @ B @ P + c * Q @ Q.T
+    M = 0.5 * (M + M.T)
+
+    def matvec(x):  # the deflated operator as _deflated_lanczos applies it
+        qx = Q.T @ x
+        spx = B @ (x - Q @ qx)
+        return spx - Q @ (Q.T @ spx - c * qx)
+
+    return B, Q, M, matvec, c, rng
+
+
+@pytest.mark.parametrize("kind", ["cluster", "tiny_negative", "gap_free"])
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_projected_steps_find_the_smallest_eigenvalue(kind, seed):
+    n, q = 300, 12
+    B, Q, M, matvec, c, rng = _deflated(kind, n, q, seed)
+    exact = np.linalg.eigvalsh(M)
+    reference = float(eigsh(M, k=1, which="SA", tol=1e-12, v0=np.ones(n))[0][0])
+    assert abs(reference - exact[0]) <= 1e-9 * c
+    target = 1e-9 * c
+    v0 = rng.standard_normal(n)
+    allowance = 1e3 * EPS * c
+    results = {}
+    steps = {"plain": {}, "projected": {"deflate": Q, "product": lambda x: B @ x}}
+    for name, kwargs in steps.items():
+        work = [0.0, 0, 0]
+        theta, residual, v, converged = certificate.lanczos_smallest(
+            matvec, v0, target=target, scale=c, work=work, **kwargs)
+        assert converged, name
+        # The explicit Rayleigh quotient and residual of the returned vector, recomputed here.
+        Mv = M @ v
+        assert theta == pytest.approx(float(v @ Mv) / float(v @ v), abs=allowance)
+        assert residual <= np.linalg.norm(Mv - theta * v) + allowance
+        assert residual <= target
+        # An eigenvalue within the residual, never below lambda_min, and the smallest one up to
+        # the width of the bottom cluster (1e-9 in "cluster": which of its members a Ritz value
+        # approaches is the random start's; that is why the Lanczos value is an ESTIMATE).
+        width = 1e-9 if kind == "cluster" else 0.0
+        assert np.min(np.abs(exact - theta)) <= residual + allowance
+        assert theta >= exact[0] - allowance
+        assert theta - residual <= exact[0] + width + allowance, (name, theta, residual)
+        assert work[1] >= work[2] >= 1
+        results[name] = theta
+    assert abs(results["plain"] - results["projected"]) <= 2 * target + width + allowance
+
+
+def test_projected_steps_with_everything_deflated():
+    """range(Q) = the whole space: no complement to iterate on; the plain iteration runs."""
+    n = 20
+    rng = np.random.default_rng(0)
+    Q = np.linalg.qr(rng.standard_normal((n, n)))[0]
+    B = np.diag(rng.standard_normal(n))
+    theta, residual, _, converged = certificate.lanczos_smallest(
+        lambda x: B @ (x - Q @ (Q.T @ x)) + 3.0 * Q @ (Q.T @ x), rng.standard_normal(n),
+        target=1e-10, deflate=Q, product=lambda x: B @ x)
+    assert converged and abs(theta - 3.0) <= 1e-10 + residual
+
+
+@pytest.mark.parametrize("kind", ["cluster", "tiny_negative"])
+def test_certificate_agrees_with_the_plain_steps_and_the_dense_eigenvalue(kind, monkeypatch):
+    """Through `certify` (the deflated-Lanczos path forced): the bound with the projected steps is
+    valid against the dense eigenvalue of S and as tight as the one from the plain steps."""
+    rng = np.random.default_rng(5)
+    n, r = 300, 4
+    basis = np.linalg.qr(rng.standard_normal((n, n)))[0]
+    C = (basis * _spectrum(kind, n, rng)) @ basis.T
+    C = sp.csr_matrix(0.5 * (C + C.T))
+    Y = ls.solve(C, tol=1e-9, rank=r).Y  # near an optimum: range(Y) is deflated
+    monkeypatch.setattr(certificate, "DENSE_EIGEN_LIMIT", 0)
+    monkeypatch.setattr(certificate, "_proof_plan", lambda *a, **k: None)  # the estimate alone
+    monkeypatch.setattr(certificate, "_gershgorin_eigen", lambda *a, **k: None)
+    certs = {}
+    real = certificate.lanczos_smallest
+    deflated = []
+
+    def projected(matvec, v0, **kw):
+        deflated.append(0 if kw.get("deflate") is None else kw["deflate"].shape[1])
+        return real(matvec, v0, **kw)
+
+    monkeypatch.setattr(certificate, "lanczos_smallest", projected)
+    for name in ("projected", "plain"):
+        if name == "plain":
+            def plain(matvec, v0, **kw):
+                kw.pop("deflate", None), kw.pop("product", None)
+                return real(matvec, v0, **kw)
+            monkeypatch.setattr(certificate, "lanczos_smallest", plain)
+        for M in (C, aslinearoperator(C)):
+            cert = ls.certify(M, Y)
+            assert cert.evidence is ls.Evidence.ESTIMATE
+            S = C.toarray() - np.diag(cert.multipliers)
+            true_min = float(np.linalg.eigvalsh(S)[0])
+            assert cert.lambda_min <= min(true_min, 0.0) + 1e-12 * (1.0 + abs(true_min))
+            certs.setdefault(name, []).append((cert.lambda_min, true_min))
+    assert deflated and min(deflated) >= 1  # the projected steps did run
+    for (low_p, true_p), (low_q, true_q) in zip(certs["projected"], certs["plain"]):
+        assert true_p == pytest.approx(true_q, abs=1e-12)
+        assert abs(low_p - low_q) <= 1e-8 * (1.0 + abs(true_p))
