@@ -257,6 +257,16 @@ def _xorshift(state):
 
 
 @njit(cache=True)
+def _xorshift_u64(s):
+    """`_xorshift`'s step on a uint64 value held in a local (the int kernel's generator: the same
+    stream as `_xorshift` on state[0])."""
+    s ^= (s << np.uint64(13)) & np.uint64(0xFFFFFFFF)
+    s ^= s >> np.uint64(17)
+    s ^= (s << np.uint64(5)) & np.uint64(0xFFFFFFFF)
+    return s
+
+
+@njit(cache=True)
 def breakout_search(indptr, indices, data, x, moves, floor, state, tenure_lo, tenure_hi,
                     jump_lo, jump_hi, patience, p_directed, tol, target, buckets, span=0):
     """Breakout local search (Benlic & Hao 2013) from x for at most `moves` flips.
@@ -521,9 +531,7 @@ def breakout_search_int(indptr, indices, data, x, moves, floor, state, tenure_lo
                         state[1] = 0
                     else:
                         p = max(np.exp(-state[1] / patience), p_directed)
-                        rng ^= (rng << np.uint64(13)) & np.uint64(0xFFFFFFFF)
-                        rng ^= rng >> np.uint64(17)
-                        rng ^= (rng << np.uint64(5)) & np.uint64(0xFFFFFFFF)
+                        rng = _xorshift_u64(rng)
                         phase = 1 if rng / 4294967296.0 < p else 2
                         left = state[2]
                     continue
@@ -533,9 +541,7 @@ def breakout_search_int(indptr, indices, data, x, moves, floor, state, tenure_lo
                     pick = v
         else:
             for _ in range(32):
-                rng ^= (rng << np.uint64(13)) & np.uint64(0xFFFFFFFF)
-                rng ^= rng >> np.uint64(17)
-                rng ^= (rng << np.uint64(5)) & np.uint64(0xFFFFFFFF)
+                rng = _xorshift_u64(rng)
                 pick = active[rng % np.uint64(n_active)]
                 if rec[4 * pick + 3] == 0:
                     break
@@ -611,9 +617,7 @@ def breakout_search_int(indptr, indices, data, x, moves, floor, state, tenure_lo
         head[nk + kn] = pick
         if kn > top1:
             top1 = kn
-        rng ^= (rng << np.uint64(13)) & np.uint64(0xFFFFFFFF)
-        rng ^= rng >> np.uint64(17)
-        rng ^= (rng << np.uint64(5)) & np.uint64(0xFFFFFFFF)
+        rng = _xorshift_u64(rng)
         s = b + 1 + tenure_lo + np.int64(rng % trange)
         if s >= ring:
             s -= ring
