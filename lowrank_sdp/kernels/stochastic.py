@@ -118,6 +118,39 @@ def _outer_block(GW, XI, start, w, u):
                 u[k, j] += GW[s, start + j] * x
 
 
+@njit(cache=True, fastmath=FASTMATH, error_model="numpy", inline="always")
+def _load_rows(Y, start, w, y, columns):
+    """y[:, :w] = rows start..start+w of a row-major Y (n, r), transposed to column-major (r =
+    len(columns), a constant of the compiled kernel, as in `adam_rows_step`)."""
+    for j in range(w):
+        for k in range(len(columns)):
+            y[k, j] = Y[start + j, k]
+
+
+@njit(cache=True, fastmath=FASTMATH, error_model="numpy", inline="always")
+def _store_rows(Y, start, w, y, columns):
+    """Rows start..start+w of a row-major Y (n, r) = y[:, :w] transposed back."""
+    for j in range(w):
+        for k in range(len(columns)):
+            Y[start + j, k] = y[k, j]
+
+
+@njit(cache=True, fastmath=FASTMATH, error_model="numpy", inline="always")
+def _load_cols(YT, start, w, y, columns):
+    """y[:, :w] = columns start..start+w of a column-major YT (r, n): contiguous copies."""
+    for k in range(len(columns)):
+        for j in range(w):
+            y[k, j] = YT[k, start + j]
+
+
+@njit(cache=True, fastmath=FASTMATH, error_model="numpy", inline="always")
+def _store_cols(YT, start, w, y, columns):
+    """Columns start..start+w of a column-major YT (r, n) = y[:, :w]."""
+    for k in range(len(columns)):
+        for j in range(w):
+            YT[k, start + j] = y[k, j]
+
+
 @njit(cache=True, fastmath=FASTMATH, error_model="numpy")
 def adam_rows_step(Y, G, MT, V, beta1, beta2, bias2_sqrt, eps, step, tiny, columns):
     """One Riemannian Adam step in place on Y (n, r), the first moment MT (r, n) (stored
@@ -134,15 +167,11 @@ def adam_rows_step(Y, G, MT, V, beta1, beta2, bias2_sqrt, eps, step, tiny, colum
     for block in range((n + BLOCK - 1) // BLOCK):
         start = block * BLOCK  # see BLOCK
         w = min(BLOCK, n - start)
-        for j in range(w):
-            for k in range(r):
-                y[k, j] = Y[start + j, k]
-                u[k, j] = G[start + j, k]
+        _load_rows(Y, start, w, y, columns)
+        _load_rows(G, start, w, u, columns)
         _adam_block(MT, V, start, w, y, u, m, a, b, c, beta1, beta2, bias2_sqrt, eps, step, tiny,
                     columns)
-        for j in range(w):
-            for k in range(r):
-                Y[start + j, k] = y[k, j]
+        _store_rows(Y, start, w, y, columns)
 
 
 @njit(cache=True, fastmath=FASTMATH, error_model="numpy")
@@ -157,15 +186,11 @@ def adam_rows_step_outer(Y, GW, XI, MT, V, beta1, beta2, bias2_sqrt, eps, step, 
     for block in range((n + BLOCK - 1) // BLOCK):
         start = block * BLOCK  # see BLOCK
         w = min(BLOCK, n - start)
-        for j in range(w):
-            for k in range(r):
-                y[k, j] = Y[start + j, k]
+        _load_rows(Y, start, w, y, columns)
         _outer_block(GW, XI, start, w, u)
         _adam_block(MT, V, start, w, y, u, m, a, b, c, beta1, beta2, bias2_sqrt, eps, step, tiny,
                     columns)
-        for j in range(w):
-            for k in range(r):
-                Y[start + j, k] = y[k, j]
+        _store_rows(Y, start, w, y, columns)
 
 
 @njit(cache=True, fastmath=FASTMATH, error_model="numpy")
@@ -180,16 +205,11 @@ def adam_cols_step(YT, GT, MT, V, beta1, beta2, bias2_sqrt, eps, step, tiny, col
     for block in range((n + BLOCK - 1) // BLOCK):
         start = block * BLOCK  # see BLOCK
         w = min(BLOCK, n - start)
-        for k in range(r):
-            for j in range(w):
-                y[k, j] = YT[k, start + j]
-            for j in range(w):
-                u[k, j] = GT[k, start + j]
+        _load_cols(YT, start, w, y, columns)
+        _load_cols(GT, start, w, u, columns)
         _adam_block(MT, V, start, w, y, u, m, a, b, c, beta1, beta2, bias2_sqrt, eps, step, tiny,
                     columns)
-        for k in range(r):
-            for j in range(w):
-                YT[k, start + j] = y[k, j]
+        _store_cols(YT, start, w, y, columns)
 
 
 @njit(cache=True, fastmath=FASTMATH, error_model="numpy")
@@ -202,15 +222,11 @@ def adam_cols_step_outer(YT, GW, XI, MT, V, beta1, beta2, bias2_sqrt, eps, step,
     for block in range((n + BLOCK - 1) // BLOCK):
         start = block * BLOCK  # see BLOCK
         w = min(BLOCK, n - start)
-        for k in range(r):
-            for j in range(w):
-                y[k, j] = YT[k, start + j]
+        _load_cols(YT, start, w, y, columns)
         _outer_block(GW, XI, start, w, u)
         _adam_block(MT, V, start, w, y, u, m, a, b, c, beta1, beta2, bias2_sqrt, eps, step, tiny,
                     columns)
-        for k in range(r):
-            for j in range(w):
-                YT[k, start + j] = y[k, j]
+        _store_cols(YT, start, w, y, columns)
 
 
 @njit(cache=True, fastmath=FASTMATH, error_model="numpy")
