@@ -384,6 +384,18 @@ def _solve_slack_diagonal(sdp: SDP, form: SlackDiagonalForm, *, tol, time_limit,
     )
 
 
+def _negative_curvature(cert: SDPCertificate, Z: np.ndarray, tol: float) -> int | None:
+    """The block of the slack's most negative eigenvalue lambda_j when it matters at this
+    accuracy: the point feasible to sqrt(tol) and T_j lambda_j < -tol (1 + |objective|) (T_j the
+    block's trace bound, n where none is known); None otherwise. Where both staircase moves start."""
+    if cert.infeasibility > math.sqrt(tol):
+        return None
+    j = int(np.argmin(cert.lambda_estimate))
+    T = cert.trace_bounds[j]
+    T = T if np.isfinite(T) else Z.shape[0]
+    return j if T * float(cert.lambda_estimate[j]) < -tol * (1.0 + abs(cert.objective)) else None
+
+
 def _needs_escape(cert: SDPCertificate, Z: np.ndarray, grad_norm: float, tol: float,
                   al: AugmentedLagrangian) -> bool:
     """Negative curvature of the slack beyond what the unfinished inner solve explains (as in the
@@ -391,15 +403,11 @@ def _needs_escape(cert: SDPCertificate, Z: np.ndarray, grad_norm: float, tol: fl
     solver's internal units, those of grad_norm and Z: the certificate's lambda (user units) is
     carried over by `AugmentedLagrangian.internal_curvature` (on theta6 the user's lambda is
     ~300 times the internal one, ||C||_F = n)."""
-    if cert.infeasibility > math.sqrt(tol):
+    j = _negative_curvature(cert, Z, tol)
+    vec = None if j is None else cert.eigenvectors[j]
+    if vec is None:
         return False
-    j = int(np.argmin(cert.lambda_estimate))
     lam = float(cert.lambda_estimate[j])
-    vec = cert.eigenvectors[j]
-    T = cert.trace_bounds[j]
-    T = T if np.isfinite(T) else Z.shape[0]
-    if vec is None or not T * lam < -tol * (1.0 + abs(cert.objective)):
-        return False
     curvature = al.internal_curvature(np.flatnonzero(al.sdp.block_of == j), np.asarray(vec), lam)
     sv = np.linalg.svd(Z, compute_uv=False)
     sig = sv[sv > 1e-8 * sv[0]][-1] if sv.size and sv[0] > 0 else 1.0
@@ -445,15 +453,9 @@ def _drop_weak_columns(Z: np.ndarray, al: AugmentedLagrangian) -> np.ndarray | N
 
 def _curvature_on_weak_columns(cert: SDPCertificate, Z: np.ndarray, tol: float,
                                u: np.ndarray) -> bool:
-    """Negative curvature beyond tol (as `_needs_escape` asks, feasible to sqrt(tol)) whose
+    """Negative curvature that matters (`_negative_curvature`, as `_needs_escape` asks) whose
     eigenvector u (internal coordinates, unit) lies mostly in the span of weak columns of Z."""
-    if cert.infeasibility > math.sqrt(tol):
-        return False
-    j = int(np.argmin(cert.lambda_estimate))
-    lam = float(cert.lambda_estimate[j])
-    T = cert.trace_bounds[j]
-    T = T if np.isfinite(T) else Z.shape[0]
-    if not T * lam < -tol * (1.0 + abs(cert.objective)):
+    if _negative_curvature(cert, Z, tol) is None:
         return False
     U, sv, _ = np.linalg.svd(Z, full_matrices=False)
     weak = sv <= WEAK_COLUMN * sv[0] if sv.size and sv[0] > 0 else np.zeros(sv.size, bool)
