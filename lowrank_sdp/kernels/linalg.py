@@ -8,16 +8,23 @@ from lowrank_sdp.kernels import FASTMATH
 
 @njit(cache=True, fastmath=FASTMATH)
 def csr_matmat(indptr, indices, data, Y, out):
-    """out = A @ Y for A in CSR form (indptr, indices, data) and dense row-major Y."""
+    """out = A @ Y for A in CSR form (indptr, indices, data) and dense row-major Y.
+
+    Each row is summed in a local accumulator and stored once: with `out` itself as the
+    accumulator the compiler cannot rule out that it aliases Y, and the inner loop reloads and
+    stores out[i] for every entry. Same sums in the same order (bit-identical results)."""
     n, r = out.shape
+    acc = np.empty(r, dtype=out.dtype)
     for i in range(n):
         for k in range(r):
-            out[i, k] = 0.0
+            acc[k] = 0.0
         for p in range(indptr[i], indptr[i + 1]):
             j = indices[p]
             a = data[p]
             for k in range(r):
-                out[i, k] += a * Y[j, k]
+                acc[k] += a * Y[j, k]
+        for k in range(r):
+            out[i, k] = acc[k]
     return out
 
 
