@@ -278,6 +278,13 @@ class Monitor:
         self.last_certificate_work = self.work
         self.checkpoint = False
 
+    def skip_certificate(self) -> None:
+        """A checkpoint passed without a certificate (`solve.gap_out_of_reach`): the next one
+        comes after the usual spacing from here, with the last certificate's cost."""
+        self.last_certificate = self.elapsed()
+        self.last_certificate_work = self.work
+        self.checkpoint = False
+
     def count_iterations(self, objective) -> None:
         """Schedule checkpoints by counted flops for `objective`: one iteration costs about a
         product with C (2 nnz flops per column) and 20 vector operations per row and column
