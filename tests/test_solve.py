@@ -475,3 +475,68 @@ def test_a_checkpoint_that_cannot_certify_skips_its_eigensolver(monkeypatch):
     res = ls.solve(C, tol=tol)
     assert res.status is ls.Status.CERTIFIED
     assert abs(plain.objective - res.objective) <= 1e-6 * (1 + abs(res.objective))
+
+
+def test_an_iteration_of_k_products_advances_the_checkpoint_schedule_k_times():
+    """`Monitor.step(..., products=k)` counts k products with C: one such step moves the flop
+    schedule as far as k plain steps, so a checkpoint falls after the same work."""
+    import time
+
+    from lowrank_sdp.problem import make_problem
+    from lowrank_sdp.solvers import Monitor
+
+    C = sp.csr_matrix(sp.random(300, 300, density=0.02, random_state=1))
+    problem = make_problem(C + C.T, "min", "solve")
+    Y = np.ones((300, 4)) / 2.0
+
+    def steps_to_checkpoint(products):
+        monitor = Monitor(1.0, None, None, None, time.perf_counter())
+        monitor.count_iterations(problem.objective)
+        monitor.certified_at(0.0, 1e6)
+        for k in range(1, 10**6):
+            if monitor.step(Y, 0.0, 1.0, products=products):
+                return k, monitor.work
+
+    plain, work = steps_to_checkpoint(1)
+    heavy, heavy_work = steps_to_checkpoint(7)
+    assert plain > 7 and heavy == -(-plain // 7)
+    assert heavy_work == pytest.approx(1e6 + 7 * heavy * 4 * (2 * problem.objective.csr.nnz + 20 * 300))
+    assert work == pytest.approx(1e6 + plain * 4 * (2 * problem.objective.csr.nnz + 20 * 300))
+
+
+def test_trust_region_counts_its_hessian_products_in_the_checkpoint_schedule(monkeypatch):
+    """A trust-region step makes one product with C for the trial point and one per Hessian-vector
+    product of its truncated CG: the monitor's counted work is all of them (the first evaluation
+    at the start aside), so its checkpoints are not 10-200x rarer than the gradient methods'."""
+    import time
+
+    from lowrank_sdp import manifold
+    from lowrank_sdp.objective import LinearObjective
+    from lowrank_sdp.problem import make_problem
+    from lowrank_sdp.solvers import InnerOptions, Monitor
+    from lowrank_sdp.solvers.trust_region import trust_region
+
+    rng = np.random.default_rng(2)
+    A = sp.random(200, 200, density=0.04, random_state=3)
+    problem = make_problem(sp.csr_matrix(A + A.T), "min", "solve")
+    calls = []
+    real = LinearObjective.matmat
+    monkeypatch.setattr(LinearObjective, "matmat", lambda self, V: calls.append(1) or real(self, V))
+    seen = []
+
+    class Seen(Monitor):
+        def step(self, Y, f, grad_norm, products=1.0):
+            out = super().step(Y, f, grad_norm, products)
+            seen.append((len(calls), self.work))
+            return out
+
+    monitor = Seen(1.0, None, None, 25, time.perf_counter())
+    monitor.count_iterations(problem.objective)
+    out = trust_region(problem, manifold.random_point(200, 5, rng), InnerOptions(grad_tol=0.0),
+                       monitor)
+    assert out.stop is ls.Status.MAX_ITERATIONS and monitor.iterations == 25
+    per_product = 5 * monitor.iteration_flops
+    assert len(calls) > 3 * 25  # the CG made several Hessian products per step
+    # Every step but the last (the monitor stops counting work once a stop fires).
+    for made, work in seen[:-1]:
+        assert work == pytest.approx((made - 1) * per_product)

@@ -7,8 +7,10 @@ The contract of a method (the built-in ones and a callable passed as ``solve(met
 
 It runs at the rank of Y, evaluates ``problem.objective.evaluate(Y) -> (f, G Y)`` (f is minimised),
 moves on the manifold with `lowrank_sdp.manifold`, calls ``monitor.step(Y, f, grad_norm)`` once per
-iteration and returns ``InnerResult(Y, f, grad_norm, converged=False, stop=monitor.stop)`` as soon as
-that returns True, or ``InnerResult(Y, f, grad_norm, converged=True)`` once
+iteration (``monitor.step(Y, f, grad_norm, products=k)`` for an iteration that costs about k
+products with C, such as a trust-region step with its Hessian-vector products) and returns
+``InnerResult(Y, f, grad_norm, converged=False, stop=monitor.stop)`` as soon as that returns True,
+or ``InnerResult(Y, f, grad_norm, converged=True)`` once
 ``grad_norm <= options.grad_tol * (1 + |f|)``. The front door then certifies Y, climbs the rank
 staircase, tightens grad_tol and calls the method again.
 """
@@ -220,7 +222,10 @@ class Monitor:
     def elapsed(self) -> float:
         return time.perf_counter() - self.start
 
-    def step(self, Y: np.ndarray, f: float, grad_norm: float) -> bool:
+    def step(self, Y: np.ndarray, f: float, grad_norm: float, products: float = 1.0) -> bool:
+        """Count one iteration at Y that cost about `products` products with C (the unit of the
+        flop schedule of checkpoints; 1 for a gradient step, 1 + the Hessian-vector products for a
+        trust-region step) and say whether the method must return (a stop or a checkpoint)."""
         self.iterations += 1
         t = self.elapsed()
         record = IterationRecord(self.iterations, self.sign * f, grad_norm, Y.shape[1], t)
@@ -245,15 +250,15 @@ class Monitor:
         if self.stop is None and self.max_iterations is not None:
             if self.iterations >= self.max_iterations:
                 self.stop = Status.MAX_ITERATIONS
-        if self.stop is None and self._checkpoint_due(Y.shape[1], t):
+        if self.stop is None and self._checkpoint_due(Y.shape[1], t, products):
             self.checkpoint = True  # long inner runs: look at the certificate now and then
         return self.stop is not None or self.checkpoint
 
-    def _checkpoint_due(self, r: int, t: float) -> bool:
+    def _checkpoint_due(self, r: int, t: float, products: float = 1.0) -> bool:
         if self.iteration_flops is None:
             return t - self.last_certificate >= max(CERTIFY_COST_FACTOR * self.certificate_cost,
                                                     CERTIFY_ELAPSED_FACTOR * t, CERTIFY_MIN_SECONDS)
-        self.work += r * self.iteration_flops
+        self.work += products * r * self.iteration_flops
         return self.work - self.last_certificate_work >= max(
             CERTIFY_COST_FACTOR * self.certificate_work, CERTIFY_ELAPSED_FACTOR * self.work,
             CERTIFY_MIN_WORK)

@@ -183,7 +183,7 @@ class _TorchMonitor(Monitor):
         super().__init__(sign, None, time_limit, max_iterations, start)
         self.user_callback = callback
 
-    def step(self, Y, f, grad_norm) -> bool:
+    def step(self, Y, f, grad_norm, products: float = 1.0) -> bool:
         if self.user_callback is not None:
             record = IterationRecord(self.iterations + 1, self.sign * f, grad_norm, Y.shape[1],
                                      self.elapsed())
@@ -191,7 +191,7 @@ class _TorchMonitor(Monitor):
                 self.user_callback(IterationState.at(record, Y.detach().cpu().numpy()))
             except StopIteration:
                 self.stop = Status.CALLBACK
-        return super().step(Y, f, grad_norm)
+        return super().step(Y, f, grad_norm, products)
 
 
 class TorchSpace:

@@ -96,8 +96,8 @@ class _SyncMonitor(Monitor):
 
     STATUSES: ClassVar[list[Status]] = list(Status)
 
-    def step(self, Y, f, grad_norm) -> bool:
-        super().step(Y, f, grad_norm)
+    def step(self, Y, f, grad_norm, products: float = 1.0) -> bool:
+        super().step(Y, f, grad_norm, products)
         code = 0 if self.stop is None else 1 + self.STATUSES.index(self.stop)
         t = torch.tensor([code, int(self.checkpoint)], dtype=torch.int64)
         dist.broadcast(t, src=0)
