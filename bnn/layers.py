@@ -48,7 +48,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from lowrank_sdp.torch import add_outer_grad, sampled_signs, zeros_columns
+from lowrank_sdp.torch import add_outer_grad, prefetch_signs, sampled_signs, zeros_columns
 from lowrank_sdp.validation import check_choice, check_int, check_unit_interval, invalid
 
 MODES = ("train", "relaxed", "mean", "sample", "fixed")
@@ -245,6 +245,7 @@ class BinaryLayer(nn.Module):
         self.register_buffer("fixed_weight", None)
         self.mode = "train"
         self.last_xi: torch.Tensor | None = None  # the xi of the last sampled forward pass
+        self._ahead: tuple | None = None  # ((n, stream), xi) drawn ahead for prefetch_signs
         self.reset_factor(init_mu, init_z)
 
     # -- the factor ---------------------------------------------------------------------------
@@ -347,27 +348,49 @@ class BinaryLayer(nn.Module):
             # K = 0: the factor itself as a view (squeeze's backward is a view, select's a copy)
             w = (self.factor.squeeze(-1) if self.rank == 0 else self.factor[..., 0]).unsqueeze(0)
             return w if mode == "relaxed" else binarize(w)
+        prefetch = False
         if mode == "sample":
-            xi = self.eval_xi.unsqueeze(0)
+            xi = self._scaled(self.eval_xi.unsqueeze(0))
         else:
             n = self.samples if self.training else 1
-            xi = self.draw_xi(n, int(self.draws))
+            raw, xi = self._noisy_xi(n, int(self.draws))
             with torch.no_grad():
                 self.draws += 1
-            self.last_xi = xi.detach()
-        if self.recipe != "adapter":
-            if mode == "relaxed":
-                return torch.einsum("...k,sk->s...", self.factor, xi)
-            return self._signs(xi, math.sqrt(self.paper_s))
-        if self.noise != 1.0:
-            xi = xi * torch.tensor([1.0] + [self.noise] * self.rank).to(xi)
+            self.last_xi = raw.detach()
+            # One sample, stepped by lowrank_sdp's optimizer: its next step computes the next
+            # training draw's signs in the pass that steps the factor (prefetch_signs).
+            prefetch = mode == "train" and n == 1
         if mode == "relaxed":
             return torch.einsum("...k,sk->s...", self.factor, xi)
-        return self._signs(xi, 1.0)
+        z_scale = math.sqrt(self.paper_s) if self.recipe != "adapter" else 1.0
+        return self._signs(xi, z_scale, prefetch)
 
-    def _signs(self, xi: torch.Tensor, z_scale: float) -> torch.Tensor:
+    def _noisy_xi(self, n: int, stream: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """(draw_xi(n, stream), the xi of the sampled weights): (1, s g) for recipe "adapter"
+        (s the noise), (1, rv) otherwise; the draw made ahead for a prefetch is reused."""
+        key = (n, stream, int(self.seed), self.noise, self.recipe, self.paper_s, self.rank)
+        ahead = self._ahead
+        if ahead is not None and ahead[0] == key:
+            return ahead[1]
+        raw = self.draw_xi(n, stream)
+        return raw, self._scaled(raw)
+
+    def _scaled(self, xi: torch.Tensor) -> torch.Tensor:
+        """xi = (1, g) as the sampled weights use it: (1, s g) for recipe "adapter" (s the
+        noise); unchanged otherwise (the paper's rv is drawn at its scale)."""
+        if self.recipe == "adapter" and self.noise != 1.0:
+            xi = xi * torch.tensor([1.0] + [self.noise] * self.rank).to(xi)
+        return xi
+
+    def _signs(self, xi: torch.Tensor, z_scale: float, prefetch: bool = False) -> torch.Tensor:
         outer = self.outer_grad and torch.is_grad_enabled() and self.factor.requires_grad
         ws = [_SampledSign.apply(self.factor, x, z_scale, outer) for x in xi]
+        if outer and prefetch:
+            stream = int(self.draws)
+            nxt = self._noisy_xi(1, stream)
+            self._ahead = ((1, stream, int(self.seed), self.noise, self.recipe, self.paper_s,
+                            self.rank), nxt)
+            prefetch_signs(self.factor, nxt[1][0])
         # One sample (the default) as a view: stacking one tensor copies it, and its backward
         # scatters the gradient through a tensor of zeros (measured ~1 ms a layer on the MLP).
         return ws[0].unsqueeze(0) if len(ws) == 1 else torch.stack(ws)

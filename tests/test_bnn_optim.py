@@ -170,3 +170,52 @@ def test_outer_grad_layers_take_the_same_steps_as_built_gradients(samples):
             opt.step()
         for a, b in zip(runs[0][0].parameters(), runs[1][0].parameters()):
             torch.testing.assert_close(b.detach(), a.detach(), rtol=1e-5, atol=1e-6)
+
+
+def test_prefetched_signs_train_exactly_as_signs_computed_in_the_forward(monkeypatch):
+    # bnn.train's VISPA setting (outer_grad, RiemannianAdam's kernel) computes each next
+    # forward pass's signs in the optimizer's pass (prefetch_signs): 6 steps of a Linear + Conv
+    # network, with an eval pass and a state_dict reload in between, against the same run with
+    # the prefetch switched off; the parameters equal bit for bit, and the forward passes used
+    # the prefetched signs (sampled_signs' kernel ran only where no prefetch could be valid).
+    import bnn.layers
+    import lowrank_sdp.torch.optim as lto
+    from bnn.optim import RiemannianAdam, param_groups
+
+    def net():
+        torch.manual_seed(0)
+        conv = bnn.BinaryConv2d(2, 3, 3, rank=3, padding=1, noise=0.3)
+        lin = bnn.BinaryLinear(3 * 5 * 5, 4, rank=3, noise=0.3)
+        model = nn.Sequential(conv, nn.BatchNorm2d(3), nn.Flatten(), lin)
+        conv.outer_grad = lin.outer_grad = True
+        return model, RiemannianAdam(param_groups(model, lr=1e-2, factor_lr=0.05))
+
+    calls = []
+    kernel = lto.sampled_signs_kernel
+    monkeypatch.setattr(lto, "sampled_signs_kernel", lambda *a: (calls.append(1), kernel(*a)))
+
+    def run(prefetch):
+        if not prefetch:
+            monkeypatch.setattr(bnn.layers, "prefetch_signs", lambda p, xi: None)
+        model, opt = net()
+        g = torch.Generator().manual_seed(1)
+        calls.clear()
+        for step in range(6):
+            x, y = torch.randn(6, 2, 5, 5, generator=g), torch.randint(0, 4, (6,), generator=g)
+            opt.zero_grad()
+            nn.functional.cross_entropy(model(x), y).backward()
+            opt.step()
+            if step == 2:  # an eval pass (sign(mu)) between steps leaves the prefetch valid
+                model.eval()
+                with torch.no_grad():
+                    model(x)
+                model.train()
+            if step == 3:  # a reload bumps the factors' versions: signs computed afresh
+                model.load_state_dict(copy.deepcopy(model.state_dict()))
+        return model, len(calls)
+
+    (a, n_plain), (b, n_prefetch) = run(True), run(False)
+    assert (n_plain, n_prefetch) == (2 + 2, 12)  # first step and after the reload, 2 layers
+    for (k, u), v in zip(a.state_dict().items(), b.state_dict().values()):
+        if isinstance(u, torch.Tensor):
+            assert torch.equal(u, v), k

@@ -289,3 +289,112 @@ def test_outer_gradient_nonfinite_is_refused_and_an_old_row_major_state_still_st
         oq.step()
         oref.step()
         torch.testing.assert_close(q.detach(), ref.detach(), rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_adam_kernels_write_the_signs_of_the_stepped_factor(dtype):
+    # With xn and signs given, each Adam kernel (and its py_func) steps exactly as without them
+    # and writes sign(Y_new xn) equal to sampled_signs of the stepped factor, bit for bit; n is
+    # not a multiple of BLOCK (a padded last block) and one row has an exact tie Y xn = 0.
+    from lowrank_sdp.kernels.stochastic import (
+        BLOCK,
+        adam_cols_step,
+        adam_cols_step_outer,
+        adam_rows_step,
+        adam_rows_step_outer,
+        sampled_signs,
+    )
+
+    rng = np.random.default_rng(11)
+    n, r = 2 * BLOCK + 37, 5
+    Y = rng.standard_normal((n, r)).astype(dtype)
+    Y /= np.linalg.norm(Y, axis=1, keepdims=True)
+    gw, xi = rng.standard_normal((1, n)).astype(dtype), rng.standard_normal((1, r)).astype(dtype)
+    G = (gw.T @ xi).astype(dtype)
+    MT = (0.1 * rng.standard_normal((r, n))).astype(dtype)
+    V = rng.random(n).astype(dtype)
+    gw[0, 7], G[7], MT[:, 7] = 0, 0, 0  # row 7 does not move: make it a tie for xn
+    Y[7] = np.array([0, 1, 0, 0, 0], dtype)
+    xn = rng.standard_normal(r).astype(dtype)
+    xn[1] = 0
+    sc = [dtype(x) for x in (0.9, 0.99, 0.3, 1e-8, -0.2, np.finfo(dtype).tiny)]
+    cols = (0,) * r
+    cases = [(f, lambda y: y.copy(), (G,)) for f in (adam_rows_step, adam_rows_step.py_func)]
+    cases += [(f, lambda y: y.copy(), (gw, xi)) for f in (adam_rows_step_outer,
+                                                    adam_rows_step_outer.py_func)]
+    cases += [(f, lambda y: y.T.copy(), (G.T.copy(),)) for f in (adam_cols_step,
+                                                                adam_cols_step.py_func)]
+    cases += [(f, lambda y: y.T.copy(), (gw, xi)) for f in (adam_cols_step_outer,
+                                                           adam_cols_step_outer.py_func)]
+    for f, layout, grad in cases:
+        plain = [layout(Y), MT.copy(), V.copy()]
+        f(plain[0], *grad, plain[1], plain[2], *sc, cols)
+        fused = [layout(Y), MT.copy(), V.copy()]
+        signs = np.full(n, 7.0, dtype)
+        f(fused[0], *grad, fused[1], fused[2], *sc, cols, xn, signs)
+        for a, b in zip(plain, fused):
+            np.testing.assert_array_equal(b, a)
+        yt = np.ascontiguousarray(fused[0] if fused[0].shape[0] == r else fused[0].T)
+        want = np.empty(n, dtype)
+        sampled_signs(yt, xn, want, cols)
+        np.testing.assert_array_equal(signs, want)
+        assert signs[7] == 1  # Y_7 xn = 0 exactly
+        # and the signs are those of the product (away from rounding ties)
+        w = yt.T.astype(np.float64) @ xn.astype(np.float64)
+        clear = np.abs(w) > 1e-4
+        np.testing.assert_array_equal(signs[clear], np.where(w[clear] >= 0, 1.0, -1.0))
+
+
+@pytest.mark.parametrize("columns", [True, False])
+def test_prefetched_signs_are_the_sampled_signs_of_the_stepped_factor(columns):
+    from lowrank_sdp.torch import add_outer_grad, prefetch_signs, sampled_signs, zeros_columns
+
+    torch.manual_seed(0)
+    Y = tm.random_point(300, 4, dtype=torch.float32).reshape(20, 15, 4)
+    p = nn.Parameter(zeros_columns(Y.shape).copy_(Y) if columns else Y.clone())
+    opt = RiemannianAdam([p], lr=0.05, riemannian=True)
+    xi = torch.randn(4)
+
+    def step(xn):
+        opt.zero_grad()
+        add_outer_grad(p, torch.randn(20, 15), torch.randn(4))
+        if xn is not None:
+            prefetch_signs(p, xn)
+        opt.step()
+
+    def fresh(xn):  # the signs computed from the factor as it is now
+        with torch.no_grad():
+            return ((p.detach().reshape(-1, 4) @ xn.double().float()) >= 0).float() * 2 - 1
+
+    step(xi)
+    got = sampled_signs(p, xi)
+    assert p.__dict__.get("_prefetched_signs") is None  # handed out once
+    assert torch.equal(got.reshape(-1), fresh(xi))
+    # The prefetched tensor itself is what comes back (no second pass over p) ...
+    step(xi)
+    ready = p.__dict__["_prefetched_signs"][1]
+    assert sampled_signs(p, xi) is ready
+    # ... but not for another xi, nor after p changed in place (its version counter)
+    step(xi)
+    other = torch.randn(4)
+    assert torch.equal(sampled_signs(p, other).reshape(-1), fresh(other))
+    step(xi)
+    ready = p.__dict__["_prefetched_signs"][1]
+    with torch.no_grad():
+        p.neg_()
+    out = sampled_signs(p, xi)
+    assert out is not ready and torch.equal(out.reshape(-1), fresh(xi))
+    # A step without a request forgets the last signs; the tensor path drops the request.
+    step(xi)
+    step(None)
+    assert "_prefetched_signs" not in p.__dict__
+    opt.param_groups[0]["fused"] = False
+    step(xi)
+    assert "_prefetched_signs" not in p.__dict__ and "_prefetch_signs" not in p.__dict__
+    sgd = RiemannianSGD([p], lr=0.1, riemannian=True)
+    prefetch_signs(p, xi)
+    p.grad = torch.randn_like(p)
+    sgd.step()
+    assert "_prefetched_signs" not in p.__dict__
+    with pytest.raises(ValueError, match="prefetch_signs"):
+        prefetch_signs(p, torch.ones(5))

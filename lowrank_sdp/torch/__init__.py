@@ -26,9 +26,11 @@ from lowrank_sdp.torch.optim import (
     add_outer_grad,
     is_factor,
     outer_grad,
+    prefetch_signs,
     sampled_signs,
     zeros_columns,
 )
 
 __all__ = ["NonFiniteError", "RiemannianAdam", "RiemannianSGD", "add_outer_grad", "is_factor",
-           "manifold", "outer_grad", "sampled_signs", "zeros_columns"]
+           "manifold", "outer_grad", "prefetch_signs", "sampled_signs",
+           "zeros_columns"]

@@ -23,6 +23,12 @@ A factor's gradient may also be given as outer products, without building it:
 weights sign(Y xi). Both optimizers step on the sum of ``p.grad`` and these terms; their
 ``zero_grad`` clears them (``nn.Module.zero_grad`` does not). RiemannianAdam's kernel reads gw
 and xi directly (``adam_rows_step_outer``); every other path builds the sum first.
+
+The binary weights of the next forward pass may be computed by the step itself:
+:func:`prefetch_signs` asks the next step of factor p to write sign(p xi) of the stepped factor
+in the same pass of the kernel (RiemannianAdam's kernel path only; elsewhere the request is
+dropped), and :func:`sampled_signs` (p, xi) then returns them instead of reading p again, as
+long as p has not changed since (its version counter) and xi is the one asked for.
 """
 
 from __future__ import annotations
@@ -45,9 +51,11 @@ from lowrank_sdp.torch import manifold
 from lowrank_sdp.validation import check_choice, invalid
 
 __all__ = ["NonFiniteError", "RiemannianAdam", "RiemannianSGD", "add_outer_grad", "is_factor",
-           "outer_grad", "sampled_signs", "zeros_columns"]
+           "outer_grad", "prefetch_signs", "sampled_signs", "zeros_columns"]
 
 _OUTER = "_outer_grad"  # the attribute of a parameter holding its outer-product gradient terms
+_WANT = "_prefetch_signs"  # the xi whose signs the next step of a factor is asked to compute
+_SIGNS = "_prefetched_signs"  # (xi, signs, p._version) computed by the last step
 
 
 class NonFiniteError(FloatingPointError):
@@ -131,14 +139,35 @@ def sampled_signs(p: torch.Tensor, xi: torch.Tensor) -> torch.Tensor:
     if xi.shape != p.shape[-1:]:
         raise invalid("xi", "sampled_signs", f"a tensor of shape ({p.shape[-1]},)",
                       tuple(xi.shape))
+    ready = p.__dict__.pop(_SIGNS, None)  # handed out once (the caller owns the tensor)
+    if ready is not None and ready[2] == p._version and torch.equal(ready[0], _xi(p, xi)):
+        return ready[1]
     cols = _columns(p) if p.device.type == "cpu" and p.dtype in _FUSED_DTYPES else None
     if cols is None:
         w = torch.matmul(p.detach(), xi.to(p.dtype))
         return (w >= 0).to(p.dtype).mul_(2).sub_(1)
     out = torch.empty(p.shape[:-1], dtype=p.dtype)
-    x = xi.detach().to(device="cpu", dtype=p.dtype).contiguous()
-    sampled_signs_kernel(cols, x.numpy(), out.view(-1).numpy(), (0,) * p.shape[-1])
+    sampled_signs_kernel(cols, _xi(p, xi).numpy(), out.view(-1).numpy(), (0,) * p.shape[-1])
     return out
+
+
+def _xi(p: torch.Tensor, xi: torch.Tensor) -> torch.Tensor:
+    return xi.detach().to(device="cpu", dtype=p.dtype).contiguous()
+
+
+def prefetch_signs(p: torch.Tensor, xi: torch.Tensor) -> None:
+    """Ask the next optimizer step of factor `p` (shape ``(..., r)``) to compute the binary
+    weights sign(p xi) of the stepped factor for the sample `xi` ``(r,)``, in the same pass
+    that steps it; ``sampled_signs(p, xi)`` then returns them (once) without reading p again.
+    Only :class:`RiemannianAdam`'s kernel path computes them (a CPU float32/float64 factor);
+    any other step drops the request, and a change of p after the step (one that bumps its
+    version counter: every in-place torch operation, ``load_state_dict``; not a write through
+    ``.data`` or a numpy view) makes :func:`sampled_signs` compute them afresh. The signs are
+    those :func:`sampled_signs` computes (the same arithmetic)."""
+    if xi.shape != p.shape[-1:]:
+        raise invalid("xi", "prefetch_signs", f"a tensor of shape ({p.shape[-1]},)",
+                      tuple(xi.shape))
+    p.__dict__[_WANT] = xi.detach().clone()
 
 
 def add_outer_grad(p: torch.Tensor, gw: torch.Tensor, xi: torch.Tensor) -> None:
@@ -203,6 +232,18 @@ class _Riemannian(torch.optim.Optimizer):
                 raise invalid("weight_decay", name, "0 in a group with riemannian=True",
                               group["weight_decay"])
 
+    def _take_sign_requests(self) -> None:
+        """Forget the signs computed by the last step (the factors are about to change) and
+        take the requests of :func:`prefetch_signs` for this one (RiemannianAdam's kernel path
+        fulfils them, every other path drops them)."""
+        self._sign_requests = {}
+        for group in self.param_groups:
+            for p in group["params"]:
+                p.__dict__.pop(_SIGNS, None)
+                want = p.__dict__.pop(_WANT, None)
+                if want is not None:
+                    self._sign_requests[p] = want
+
     def _check_finite(self, loss: Any) -> None:
         if loss is not None:
             value = float(loss.detach()) if isinstance(loss, torch.Tensor) else float(loss)
@@ -244,6 +285,7 @@ class _Riemannian(torch.optim.Optimizer):
             with torch.enable_grad():
                 loss = closure()
         self._check_finite(loss)
+        self._take_sign_requests()
         return loss
 
 
@@ -397,6 +439,11 @@ class RiemannianAdam(_Riemannian):
                 scalar(math.sqrt(1 - beta2**t)), scalar(group["eps"]),
                 scalar(-group["lr"] / (1 - beta1**t)), scalar(torch.finfo(p.dtype).tiny),
                 (0,) * p.shape[-1])
+        want = getattr(self, "_sign_requests", {}).pop(p, None)
+        signs = None
+        if want is not None:
+            signs = torch.empty(p.shape[:-1], dtype=p.dtype)
+            args = (*args, _xi(p, want).numpy(), signs.view(-1).numpy())
         if terms:
             gw = torch.stack([w.reshape(-1) for w, _ in terms]) if len(terms) > 1 \
                 else terms[0][0].reshape(1, -1)
@@ -405,6 +452,8 @@ class RiemannianAdam(_Riemannian):
             (adam_rows_step_outer if view is _rows else adam_cols_step_outer)(y, gw, xi, *args)
         else:
             (adam_rows_step if view is _rows else adam_cols_step)(y, grad, *args)
+        if signs is not None:
+            p.__dict__[_SIGNS] = (_xi(p, want), signs, p._version)
         return True
 
     @torch.no_grad()
