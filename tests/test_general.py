@@ -14,7 +14,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import lowrank_sdp as ls
-from lowrank_sdp.kernels.constraints import pattern_dots, pattern_matmat
+from lowrank_sdp.kernels.constraints import (
+    add_outer_doubled,
+    csr_matvec,
+    pattern_dots,
+    pattern_matmat,
+)
 
 cp = pytest.importorskip("cvxpy", reason="the cvxpy extra is not installed")
 
@@ -247,6 +252,26 @@ def test_pattern_kernels_match_numpy() -> None:
     np.testing.assert_allclose(pattern_dots.py_func(pi, pj, Y, np.empty(pi.size)), X[pi, pj])
     np.testing.assert_allclose(pattern_matmat(pi, pj, vals, Y, np.empty((n, r))), S @ Y)
     np.testing.assert_allclose(pattern_matmat.py_func(pi, pj, vals, Y, np.empty((n, r))), S @ Y)
+
+
+def test_alm_kernels_match_scipy_and_numpy_bit_for_bit() -> None:
+    """The ALM's csr_matvec and add_outer_doubled replace scipy's A @ x and np.outer + *= 2 with
+    the same operations in the same order: equal to the last bit (the iterates depend on it)."""
+    import scipy.sparse as sp
+
+    rng = np.random.default_rng(3)
+    A = sp.random(40, 60, density=0.2, random_state=4, format="csr")
+    A.data = rng.standard_normal(A.nnz) * 10.0 ** rng.uniform(-8, 8, A.nnz)
+    x = rng.standard_normal(60)
+    for kernel in (csr_matvec, csr_matvec.py_func):
+        got = kernel(A.indptr, A.indices, A.data, x, np.empty(40))
+        assert np.array_equal(got, A @ x)
+    out, a, b = rng.standard_normal((9, 5)), rng.standard_normal(9), rng.standard_normal(5)
+    want = out.copy()
+    want += np.outer(a, b)
+    want *= 2.0
+    for kernel in (add_outer_doubled, add_outer_doubled.py_func):
+        assert np.array_equal(kernel(out.copy(), a, b), want)
 
 
 @settings(max_examples=10, deadline=None)

@@ -49,3 +49,27 @@ def pattern_matmat(pi, pj, vals, Y, out):
                 out[i, k] += v * Y[j, k]
                 out[j, k] += v * Y[i, k]
     return out
+
+
+# No fastmath here: these two replace numpy/scipy calls of the augmented Lagrangian (scipy's
+# csr_matvec, np.outer then +=) operation for operation, so the iterates stay bit for bit the same.
+@njit(cache=True)
+def csr_matvec(indptr, indices, data, x, out):
+    """out = A @ x for A in CSR form, each row summed in storage order (as scipy's csr_matvec)."""
+    for i in range(indptr.shape[0] - 1):
+        s = 0.0
+        for p in range(indptr[i], indptr[i + 1]):
+            s += data[p] * x[indices[p]]
+        out[i] = s
+    return out
+
+
+@njit(cache=True)
+def add_outer_doubled(out, a, b):
+    """out <- 2 (out + a b^T) in place, in one pass (the gradient's rank-one cost term)."""
+    n, r = out.shape
+    for i in range(n):
+        ai = a[i]
+        for k in range(r):
+            out[i, k] = (out[i, k] + ai * b[k]) * 2.0
+    return out

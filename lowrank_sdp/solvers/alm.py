@@ -21,7 +21,12 @@ import numpy as np
 import scipy.sparse as sp
 
 from lowrank_sdp.kernels import linalg
-from lowrank_sdp.kernels.constraints import pattern_dots, pattern_matmat
+from lowrank_sdp.kernels.constraints import (
+    add_outer_doubled,
+    csr_matvec,
+    pattern_dots,
+    pattern_matmat,
+)
 from lowrank_sdp.sdp import SDP
 from lowrank_sdp.solvers._common import ARMIJO, MIN_STEP, LbfgsMemory, Monitor
 
@@ -110,7 +115,10 @@ class AugmentedLagrangian:
         self.Aw = sp.csr_matrix(A0 @ sp.diags(w)) if m else A0
         self.b = sdp.b[general] / self.ascale
         self.ub = sdp.is_ub[general]
+        self.any_ub = bool(self.ub.any())
         self.m = m
+        self._r = np.empty(m)
+        self._atyt = np.empty(P)
         self.y = np.zeros(m)
         self.sigma = float(sigma0)
         self.last_infeasibility = np.inf
@@ -123,7 +131,8 @@ class AugmentedLagrangian:
 
     def _ytilde(self, r: np.ndarray) -> np.ndarray:
         yt = self.y - self.sigma * r
-        yt[self.ub] = np.minimum(yt[self.ub], 0.0)
+        if self.any_ub:
+            yt[self.ub] = np.minimum(yt[self.ub], 0.0)
         return yt
 
     def evaluate(self, Y: np.ndarray, out: np.ndarray) -> float:
@@ -135,18 +144,24 @@ class AugmentedLagrangian:
             uY = self.cost_u @ Y
             f += self.cost_rank_one * float(uY @ uY)
         if self.m:
-            r = self.Aw @ x - self.b
+            # Aw @ x and A0T @ yt by a kernel that sums as scipy's does (without its dispatch).
+            Aw, A0T = self.Aw, self.A0T
+            r = csr_matvec(Aw.indptr, Aw.indices, Aw.data, x, self._r) - self.b
             yt = self._ytilde(r)
-            eq = ~self.ub
-            f += float(np.sum(-self.y[eq] * r[eq] + 0.5 * self.sigma * r[eq] ** 2))
-            f += float(np.sum(yt[self.ub] ** 2 - self.y[self.ub] ** 2)) / (2.0 * self.sigma)
-            vals = self.c - self.A0T @ yt
+            if self.any_ub:
+                eq = ~self.ub
+                f += float(np.sum(-self.y[eq] * r[eq] + 0.5 * self.sigma * r[eq] ** 2))
+                f += float(np.sum(yt[self.ub] ** 2 - self.y[self.ub] ** 2)) / (2.0 * self.sigma)
+            else:
+                f += float(np.sum(-self.y * r + 0.5 * self.sigma * r ** 2))
+            vals = self.c - csr_matvec(A0T.indptr, A0T.indices, A0T.data, yt, self._atyt)
         else:
             vals = self.c
         pattern_matmat(self.pi, self.pj, vals, Y, out)
         if uY is not None:
-            out += np.outer(self.cost_rank_one * self.cost_u, uY)
-        out *= 2.0
+            add_outer_doubled(out, self.cost_rank_one * self.cost_u, uY)
+        else:
+            out *= 2.0
         return f
 
     def infeasibility(self, r: np.ndarray) -> float:
@@ -204,16 +219,24 @@ class AugmentedLagrangian:
 
     # -- the product manifold -----------------------------------------------------------------
     def project(self, Z: np.ndarray, V: np.ndarray, out: np.ndarray) -> np.ndarray:
-        nf = self.nf
-        out[nf:] = V[nf:]
-        linalg.project_tangent(Z[:nf], V[:nf], out[:nf])
+        nf, n = self.nf, Z.shape[0]
+        if nf < n and out is not V:
+            out[nf:] = V[nf:]
+        if nf == n:
+            linalg.project_tangent(Z, V, out)
+        elif nf:
+            linalg.project_tangent(Z[:nf], V[:nf], out[:nf])
         return out
 
     def retract(self, Z: np.ndarray, V: np.ndarray, t: float) -> np.ndarray:
-        nf = self.nf
+        nf, n = self.nf, Z.shape[0]
         out = np.empty_like(Z)
-        np.add(Z[nf:], t * V[nf:], out=out[nf:])
-        linalg.retract(Z[:nf], V[:nf], t, out[:nf])
+        if nf < n:
+            np.add(Z[nf:], t * V[nf:], out=out[nf:])
+        if nf == n:
+            linalg.retract(Z, V, t, out)
+        elif nf:
+            linalg.retract(Z[:nf], V[:nf], t, out[:nf])
         return out
 
     # -- the inner method -----------------------------------------------------------------------
@@ -259,12 +282,19 @@ class AugmentedLagrangian:
                         d, slope, t = -grad, -g2, min(1.0, first_step)
                         continue
                     return InnerRun(Z, gnorm, False, it)
-            grad_new = self.project(Z_new, egrad_new, np.empty_like(Z))
-            step = self.project(Z_new, t * d, np.empty_like(Z))
-            ydiff = grad_new - self.project(Z_new, grad, np.empty_like(Z))
+            # Without fixed rows the projection is the identity: no copies then. The pair is
+            # written straight into the memory's free slot, kept only if it passes the test.
+            grad_new = egrad_new if not self.nf else self.project(Z_new, egrad_new,
+                                                                   np.empty_like(Z))
+            step, ydiff = pairs.slot()
+            np.multiply(t, d, out=step)
+            self.project(Z_new, step, step)
+            np.subtract(grad_new, grad if not self.nf else self.project(Z_new, grad,
+                                                                         np.empty_like(Z)),
+                        out=ydiff)
             sy = float(np.vdot(step, ydiff))
             if sy > 1e-12 * float(np.linalg.norm(step) * np.linalg.norm(ydiff)):
-                pairs.append(step, ydiff, 1.0 / sy)
+                pairs.push(1.0 / sy)
             Z, f, grad, g2 = Z_new, f_new, grad_new, float(np.vdot(grad_new, grad_new))
             it += 1
             if monitor.step(Z, f, float(np.sqrt(g2))):
