@@ -46,6 +46,21 @@ _EPISODE_SECONDS = 0.25
 """With a time limit, the long search's runs grow to about this many seconds at the measured
 flip rate (each run rebuilds the gain queues and forgets the tabu list and a perturbation
 under way): a 25 s search is ~100 runs instead of ~1000 of _EPISODE_WORK."""
+_MEMETIC_MIN_N = 5000
+_ELITE = 8
+_ELITE_MOVES_PER_VERTEX = 1000
+_CHILD_MOVES_PER_VERTEX = 100
+_MEMETIC_MIN_MOVES_PER_VERTEX = 2 * _ELITE * _ELITE_MOVES_PER_VERTEX
+"""On n >= _MEMETIC_MIN_N with a budget of at least _MEMETIC_MIN_MOVES_PER_VERTEX * n flips
+left after the starts (a time limit and moves=None: never at moves="auto", at most 1000 n),
+the long search is a memetic one (_memetic): a pool of the best _ELITE starts' own cuts, each
+searched on for _ELITE_MOVES_PER_VERTEX * n flips, then crossover children searched on for
+_CHILD_MOVES_PER_VERTEX * n flips each. round_cut at 2e8 flips (about 13 cpu-s on G61), seeds
+0-4, long search -> memetic: G61 (n 7000, mean degree 4.9, ±1) mean 5757.6 -> 5765.2, worst
+5755 -> 5761 (best known 5796); G66 (torus, n 9000) 6336.0 -> 6330.8, worst 6330 -> 6324;
+G64 (n 7000, mean degree 11.8, seeds 0-2) 8701.7 -> 8707.3. Children of 30 n / 300 n / 1000 n
+flips gave G61 5764.3 / 5759.7 (seeds 0-2) / 5750.7; a pool of 4, 5761.0."""
+_CHILD_RUN = 1 << 22  # flips per kernel call while a child or an elite is searched on
 _BUCKET_SPAN_MAX = 1 << 24  # integer weights up to this weighted degree use gain buckets
 _TENURE = (3, 10)
 """Tabu tenures are drawn in [3, n/10] (Benlic & Hao's breakout local search for Max-Cut)."""
@@ -269,6 +284,9 @@ def _search(A, starts, start_vals, moves, time_limit, start, rng):
         own_best.append(own)
         if stop():
             return x_best, v_best
+    if n >= _MEMETIC_MIN_N and left >= _MEMETIC_MIN_MOVES_PER_VERTEX * n:
+        return _memetic(A, own_best[:_ELITE], x_best, v_best, run, stop, fresh_state, deadline,
+                        rng, tol)
     # From the best start on, the breakout schedule carries over from one run to the next, until
     # _RESTART_MOVES_PER_VERTEX * n flips pass without a new best: then the search starts again
     # from the next start's own best cut, with a fresh schedule. (One run on a sparse ±1 graph
@@ -290,4 +308,51 @@ def _search(A, starts, start_vals, moves, time_limit, start, rng):
             restarts += 1
             x_cur, v_cur = own_best[restarts % len(own_best)]
             state, stale = fresh_state(), 0
+    return x_best, v_best
+
+
+def _memetic(A, elites, x_best, v_best, run, stop, fresh_state, deadline, rng, tol):
+    """The long search on large graphs with a large budget: a pool of the starts' own best cuts,
+    each searched on for _ELITE_MOVES_PER_VERTEX * n flips (at most half of its share of the
+    time left), then children until the budget is spent: a uniform crossover of two members
+    (the second negated when that makes them agree on more vertices; the vertices where they
+    differ drawn at random), searched on for _CHILD_MOVES_PER_VERTEX * n flips, replaces the
+    pool's worst member when it is better and not already in the pool (Wu and Hao's memetic
+    Max-Cut, with breakout local search in place of their tabu search)."""
+    n = A.shape[0]
+    ip, ix, w = A.indptr, A.indices, A.data
+
+    def improve(x, v, flips, until):
+        nonlocal x_best, v_best
+        state, own = fresh_state(), (x, v)
+        while flips > 0 and not stop() and time.perf_counter() < until:
+            cap = min(flips, _CHILD_RUN)
+            x_own, v_own, x, v = run(x, v, own[1], cap, state)
+            flips -= cap
+            if x_own is not None:
+                own = (x_own, v_own)
+                if v_own > v_best + tol:
+                    x_best, v_best = x_own, v_own
+        return own
+
+    pool = []
+    for i, (x, v) in enumerate(elites):
+        until = time.perf_counter() + (deadline - time.perf_counter()) / (2 * (len(elites) - i))
+        pool.append(improve(x, v, _ELITE_MOVES_PER_VERTEX * n, until))
+    if len(pool) < 2:
+        return x_best, v_best
+    while not stop():
+        i, j = rng.choice(len(pool), size=2, replace=False)
+        a, b = pool[i][0], pool[j][0]
+        if np.count_nonzero(a == b) < n // 2:
+            b = -b
+        child = a.copy()
+        diff = np.flatnonzero(a != b)
+        child[diff] = np.where(rng.random(diff.size) < 0.5, 1, -1).astype(np.int8)
+        v = float(_k.cut_value(ip, ix, w, child))
+        xc, vc = improve(child, v, _CHILD_MOVES_PER_VERTEX * n, np.inf)
+        worst = min(range(len(pool)), key=lambda k: pool[k][1])
+        if vc > pool[worst][1] + tol and not any(
+                np.array_equal(xc, p) or np.array_equal(xc, -p) for p, _ in pool):
+            pool[worst] = (xc, vc)
     return x_best, v_best

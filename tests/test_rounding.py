@@ -373,3 +373,56 @@ def test_sparse_graphs_get_the_short_tenure_and_the_brute_force_optimum(seed, mo
     round_cut(np.random.default_rng(seed).standard_normal((900, 3)), torus(30, seed), trials=5,
               moves=5000)
     assert set(tenures) == {900 // 10}  # mean degree 4: the paper's n/10
+
+
+@pytest.mark.parametrize("weights", ["pm1", "float"])
+@pytest.mark.parametrize("seed", range(3))
+def test_memetic_search_finds_the_brute_force_optimum_and_the_seed_fixes_it(seed, weights,
+                                                                            monkeypatch):
+    """The memetic long search (n >= 5000 with a large budget; here forced on small graphs):
+    a pool of the starts' cuts searched on for 1000 n flips each, then crossover children."""
+    import lowrank_sdp.rounding as R
+
+    caps = []
+    kernels = {name: getattr(K, name) for name in ("breakout_search", "breakout_search_int")}
+
+    def spy(name):
+        def call(ip, ix, w, x, cap, *rest):
+            caps.append(cap)
+            return kernels[name](ip, ix, w, x, cap, *rest)
+        return call
+
+    for name in kernels:
+        monkeypatch.setattr(K, name, spy(name))
+    monkeypatch.setattr(R, "_MEMETIC_MIN_N", 10)
+    A = random_graph(13, 0.4, seed=200 + seed, weights=weights)
+    Y = np.random.default_rng(seed).standard_normal((13, 3))
+    x, value = round_cut(Y, A, trials=8, candidates=3, seed=seed, moves=500_000)
+    assert caps[3] == 1000 * 13  # after 3 starts of 3 n flips: the pool's first 1000 n
+    assert value == pytest.approx(brute_force_max_cut(A)) and value == cut_value(A, x)
+    # Children of 2 n flips (a cap no other run has) until the budget is spent.
+    monkeypatch.setattr(R, "_CHILD_MOVES_PER_VERTEX", 2)
+    W = torus(10, seed)
+    Yt = np.random.default_rng(seed).standard_normal((100, 3))
+    caps.clear()
+    one = round_cut(Yt, W, trials=8, candidates=3, seed=seed, moves=2_000_000)
+    assert caps[3:6] == [1000 * 100] * 3 and caps.count(2 * 100) > 100
+    two = round_cut(Yt, W, trials=8, candidates=3, seed=seed, moves=2_000_000)
+    np.testing.assert_array_equal(one[0], two[0])
+    assert one[1] == cut_value(W, one[0]) >= round_cut(Yt, W, trials=8, candidates=3, seed=seed,
+                                                      moves=0)[1]
+
+
+def test_memetic_search_is_off_for_the_default_budget_and_small_graphs(monkeypatch):
+    import lowrank_sdp.rounding as R
+
+    def fail(*args):
+        raise AssertionError("memetic search at the default budget")
+
+    monkeypatch.setattr(R, "_memetic", fail)
+    W = torus(71, seed=0)  # n = 5041, at least the memetic search's 5000
+    Y = np.random.default_rng(0).standard_normal((W.shape[0], 3))
+    round_cut(Y, W, trials=4, candidates=2, seed=0)  # moves="auto": at most 1000 n flips
+    round_cut(Y[:900], torus(30, 0), trials=4, seed=0, moves=None, time_limit=0.1)  # n < 5000
+    with pytest.raises(AssertionError, match="memetic"):
+        round_cut(Y, W, trials=4, candidates=2, seed=0, moves=None, time_limit=0.2)
