@@ -141,6 +141,8 @@ def run_all(args) -> dict:
     data.update(dataset=args.dataset, budget=args.budget, seeds=args.seeds,
                 models=list(args.models), settings=list(args.settings), jobs=args.jobs,
                 command=args.command)
+    if not data.get("code"):  # the commit the timings measure (kernels change the s/epoch)
+        data["code"] = _commit()
     load0 = os.getloadavg()[0]
     print(f"{len(todo)} runs to do, {len(done)} done", flush=True)
     t0 = time.perf_counter()
@@ -258,6 +260,20 @@ def _verdict(cells: dict, model: str, setting: str) -> str:
     return text + "."
 
 
+def _commit() -> str:
+    """The checked-out commit (short hash; "+ changes" when the tree is dirty), or "unknown"."""
+    import subprocess
+
+    try:
+        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, check=True,
+                              capture_output=True, text=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"],
+                               cwd=REPO, check=True, capture_output=True, text=True).stdout
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+    return f"commit {head}" + (" + uncommitted changes" if dirty.strip() else "")
+
+
 def _wall_line(data: dict) -> str:
     """What the grid cost: the runs' wall time in all, and what was planned but not run."""
     done = [r for r in data["runs"] if "wall_seconds" in r]
@@ -333,10 +349,12 @@ def report(data: dict) -> str:
         "test epoch); the test set is evaluated once per number.\n"
         "- s/epoch: training passes only, each run timed alone under the machine's varying "
         "load (the load column: the 1-minute load average at the start and end of the runs of "
-        "the cell; n/a where it was not recorded); the per-step comparison of the methods "
-        "interleaved in one process is docs/bnn.md's step table "
-        "(`benchmarks/bnn_step_speed.py`); training memory: parameters + buffers + optimizer "
-        "state; deployed: the packed network (1 bit per binary weight + float32 BatchNorm)."
+        "the cell; n/a where it was not recorded), measured with the code of "
+        f"{data.get('code', 'an unrecorded commit')}; the per-step and per-epoch comparison of "
+        "the methods interleaved in one process, with the current code, is docs/bnn.md's step "
+        "and epoch tables (`benchmarks/bnn_step_speed.py`); training memory: parameters + "
+        "buffers + optimizer state; deployed: the packed network (1 bit per binary weight + "
+        "float32 BatchNorm)."
     )
     out.append("")
     out.append(

@@ -1,13 +1,16 @@
 """Time per training step of VISPA against STE on the MLP 784-512-512-10 (Fashion-MNIST shapes).
 
     .venv/bin/python benchmarks/bnn_step_speed.py [--threads 1] [--steps 60] [--batch 100] [--doc]
+        [--epochs 1 --rounds 2]
 
 Every method's step (forward, backward, optimizer step) is timed in the same process, the
 methods interleaved in blocks of steps (the first of each block not counted: it pays for the caches
 the previous method filled) so that a change in the machine's load hits all of them;
 the report gives medians per phase and the ratio to STE, with the load average before and after.
 Random inputs: the timing does not depend on the data. ``--doc`` writes the table into
-docs/bnn.md (section bnn-step-speed).
+docs/bnn.md (section bnn-step-speed). ``--epochs E`` (with ``--rounds R``) also times whole
+training epochs of `bnn.train` on Fashion-MNIST (MLP, the methods at bnn.train's defaults), the
+methods one after another in R rounds of E epochs each (section bnn-epoch-speed with ``--doc``).
 """
 
 from __future__ import annotations
@@ -48,6 +51,9 @@ def main(argv: list[str] | None = None) -> int:
                    help="consecutive steps of a method per round (the first not counted unless 1)")
     p.add_argument("--json", type=str, default=None, help="also write the numbers here")
     p.add_argument("--doc", action="store_true", help="write the table into docs/bnn.md")
+    p.add_argument("--epochs", type=int, default=0,
+                   help="also time E training epochs per method and round (0: no)")
+    p.add_argument("--rounds", type=int, default=2)
     args = p.parse_args(argv)
     os.environ.setdefault("OMP_NUM_THREADS", str(args.threads))
     import torch
@@ -131,7 +137,52 @@ def main(argv: list[str] | None = None) -> int:
               f"{v['total']:.2f} | {v['ratio_to_ste']:.2f} |" for k, v in out["methods"].items()),
         ]
         write_section("bnn.md", "bnn-step-speed", "\n".join(lines))
+    if args.epochs:
+        _epochs(args)
     return 0
+
+
+def _epochs(args) -> None:
+    """Seconds per training epoch (bnn.train's own timing: training passes only) of STE and
+    VISPA K=0, K=4, paper K=4 on Fashion-MNIST, median over rounds."""
+    from bnn.data import load_dataset
+    from bnn.train import TrainConfig, train
+
+    methods = [("STE (Adam)", {"method": "ste"}), ("VISPA K=0", {"method": "vispa", "rank": 0}),
+               ("VISPA K=4", {"method": "vispa", "rank": 4}),
+               ("VISPA K=4 paper (SGD)", {"method": "vispa", "rank": 4, "recipe": "paper"})]
+    data = load_dataset("fashion-mnist")
+    load_before = os.getloadavg()
+    times: dict[str, list[float]] = {label: [] for label, _ in methods}
+    for _ in range(args.rounds):
+        for label, over in methods:
+            cfg = TrainConfig(dataset="fashion-mnist", model="mlp", epochs=args.epochs,
+                              **over)
+            times[label].append(train(cfg, data=data).seconds_per_epoch)
+    load_after = os.getloadavg()
+    ste = statistics.median(times["STE (Adam)"])
+    print(f"seconds per epoch, {args.rounds} rounds of {args.epochs} epoch(s); load average "
+          f"before {load_before[0]:.2f}, after {load_after[0]:.2f}")
+    for label, t in times.items():
+        print(f"{label:24s} {statistics.median(t):7.2f} s  {statistics.median(t) / ste:5.2f}x  "
+              f"(rounds: {', '.join(f'{v:.2f}' for v in t)})")
+    if args.doc:
+        from benchmarks._report import machine_info, machine_line, write_section
+
+        lines = [
+            f"{machine_line(machine_info(('numpy', 'torch', 'numba')))} {args.threads} "
+            f"thread(s); `python -m bnn.train --dataset fashion-mnist --model mlp` at its "
+            f"defaults for each method, {args.rounds} rounds of {args.epochs} epoch(s), the "
+            f"methods one after another in each round; seconds per epoch of training passes "
+            f"(bnn.train's own timing, evaluation excluded), median over rounds; load average "
+            f"{load_before[0]:.2f} before, {load_after[0]:.2f} after (a shared machine).",
+            "",
+            "| method | s/epoch | × STE | rounds |",
+            "|---|---|---|---|",
+            *(f"| {label} | {statistics.median(t):.2f} | {statistics.median(t) / ste:.2f} | "
+              f"{', '.join(f'{v:.2f}' for v in t)} |" for label, t in times.items()),
+        ]
+        write_section("bnn.md", "bnn-epoch-speed", "\n".join(lines))
 
 
 if __name__ == "__main__":
