@@ -47,14 +47,20 @@ _EPISODE_SECONDS = 0.25
 flip rate (each run rebuilds the gain queues and forgets the tabu list and a perturbation
 under way): a 25 s search is ~100 runs instead of ~1000 of _EPISODE_WORK."""
 _MEMETIC_MIN_N = 5000
+_MEMETIC_MAX_N = 10000
+"""Not on n >= 10000: with the ~11 s that maxcut(time_limit=30) leaves the rounding there, the
+pool's 8 x 1000 n flips take the whole budget; G-set rows with the memetic search on (load
+1.0-2.9): G67 0.43 -> 0.52%, G72 0.37 -> 0.69%, G77 0.30 -> 0.54%, G81 0.31 -> 0.61% below the
+best known (G70 0.17 -> 0.20%). A gate on the flips the time allows would be better."""
 _ELITE = 8
 _ELITE_MOVES_PER_VERTEX = 1000
 _CHILD_MOVES_PER_VERTEX = 100
 _MEMETIC_MIN_MOVES_PER_VERTEX = 2 * _ELITE * _ELITE_MOVES_PER_VERTEX
-"""On n >= _MEMETIC_MIN_N with a budget of at least _MEMETIC_MIN_MOVES_PER_VERTEX * n flips
-left after the starts (a time limit and moves=None: never at moves="auto", at most 1000 n),
-the long search is a memetic one (_memetic): a pool of the best _ELITE starts' own cuts, each
-searched on for _ELITE_MOVES_PER_VERTEX * n flips, then crossover children searched on for
+"""On _MEMETIC_MIN_N <= n < _MEMETIC_MAX_N with a budget of at least
+_MEMETIC_MIN_MOVES_PER_VERTEX * n flips left after the starts (a time limit and moves=None:
+never at moves="auto", at most 1000 n), the long search is a memetic one (_memetic): a pool
+of the best _ELITE starts' own cuts, each searched on for _ELITE_MOVES_PER_VERTEX * n flips,
+then crossover children searched on for
 _CHILD_MOVES_PER_VERTEX * n flips each. round_cut at 2e8 flips (about 13 cpu-s on G61), seeds
 0-4, long search -> memetic: G61 (n 7000, mean degree 4.9, ±1) mean 5757.6 -> 5765.2, worst
 5755 -> 5761 (best known 5796); G66 (torus, n 9000) 6336.0 -> 6330.8, worst 6330 -> 6324;
@@ -284,7 +290,7 @@ def _search(A, starts, start_vals, moves, time_limit, start, rng):
         own_best.append(own)
         if stop():
             return x_best, v_best
-    if n >= _MEMETIC_MIN_N and left >= _MEMETIC_MIN_MOVES_PER_VERTEX * n:
+    if _MEMETIC_MIN_N <= n < _MEMETIC_MAX_N and left >= _MEMETIC_MIN_MOVES_PER_VERTEX * n:
         return _memetic(A, own_best[:_ELITE], x_best, v_best, run, stop, fresh_state, deadline,
                         rng, tol)
     # From the best start on, the breakout schedule carries over from one run to the next, until

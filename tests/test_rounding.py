@@ -424,5 +424,8 @@ def test_memetic_search_is_off_for_the_default_budget_and_small_graphs(monkeypat
     Y = np.random.default_rng(0).standard_normal((W.shape[0], 3))
     round_cut(Y, W, trials=4, candidates=2, seed=0)  # moves="auto": at most 1000 n flips
     round_cut(Y[:900], torus(30, 0), trials=4, seed=0, moves=None, time_limit=0.1)  # n < 5000
+    big = torus(100, seed=0)  # n = 10000: the long search again
+    round_cut(np.random.default_rng(0).standard_normal((10000, 3)), big, trials=4, candidates=2,
+              seed=0, moves=None, time_limit=0.2)
     with pytest.raises(AssertionError, match="memetic"):
         round_cut(Y, W, trials=4, candidates=2, seed=0, moves=None, time_limit=0.2)
