@@ -291,8 +291,8 @@ def _search(A, starts, start_vals, moves, time_limit, start, rng):
         if stop():
             return x_best, v_best
     if _MEMETIC_MIN_N <= n < _MEMETIC_MAX_N and left >= _MEMETIC_MIN_MOVES_PER_VERTEX * n:
-        return _memetic(A, own_best[:_ELITE], x_best, v_best, run, stop, fresh_state, deadline,
-                        rng, tol)
+        return _memetic(A, own_best[:_ELITE], x_best, v_best, run, stop, fresh_state,
+                        lambda: left, deadline, rng, tol)
     # From the best start on, the breakout schedule carries over from one run to the next, until
     # _RESTART_MOVES_PER_VERTEX * n flips pass without a new best: then the search starts again
     # from the next start's own best cut, with a fresh schedule. (One run on a sparse ±1 graph
@@ -317,7 +317,8 @@ def _search(A, starts, start_vals, moves, time_limit, start, rng):
     return x_best, v_best
 
 
-def _memetic(A, elites, x_best, v_best, run, stop, fresh_state, deadline, rng, tol):
+def _memetic(A, elites, x_best, v_best, run, stop, fresh_state, moves_left, deadline, rng,
+             tol):
     """The long search on large graphs with a large budget: a pool of the starts' own best cuts,
     each searched on for _ELITE_MOVES_PER_VERTEX * n flips (at most half of its share of the
     time left), then children until the budget is spent: a uniform crossover of two members
@@ -332,7 +333,7 @@ def _memetic(A, elites, x_best, v_best, run, stop, fresh_state, deadline, rng, t
         nonlocal x_best, v_best
         state, own = fresh_state(), (x, v)
         while flips > 0 and not stop() and time.perf_counter() < until:
-            cap = min(flips, _CHILD_RUN)
+            cap = min(flips, _CHILD_RUN, moves_left())  # a move budget is kept, not overrun
             x_own, v_own, x, v = run(x, v, own[1], cap, state)
             flips -= cap
             if x_own is not None:

@@ -429,3 +429,29 @@ def test_memetic_search_is_off_for_the_default_budget_and_small_graphs(monkeypat
               seed=0, moves=None, time_limit=0.2)
     with pytest.raises(AssertionError, match="memetic"):
         round_cut(Y, W, trials=4, candidates=2, seed=0, moves=None, time_limit=0.2)
+
+
+def test_memetic_search_keeps_an_explicit_move_budget(monkeypatch):
+    """The memetic search (forced on a small graph) spends at most the `moves` it was given:
+    its last child is cut to what is left instead of running its full 100 n flips."""
+    import lowrank_sdp.rounding as R
+
+    used = []
+    kernels = {name: getattr(K, name) for name in ("breakout_search", "breakout_search_int")}
+
+    def spy(name):
+        def call(*args):
+            out = kernels[name](*args)
+            used.append(int(out[4]))
+            return out
+        return call
+
+    for name in kernels:
+        monkeypatch.setattr(K, name, spy(name))
+    monkeypatch.setattr(R, "_MEMETIC_MIN_N", 10)
+    W = torus(10, seed=3)
+    Y = np.random.default_rng(3).standard_normal((100, 3))
+    for moves in (1_700_001, 1_734_567):
+        used.clear()
+        round_cut(Y, W, trials=8, candidates=3, seed=3, moves=moves)
+        assert moves - 100 * 100 < sum(used) <= moves
