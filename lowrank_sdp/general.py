@@ -17,6 +17,7 @@ import scipy.sparse as sp
 from threadpoolctl import threadpool_limits
 
 from lowrank_sdp import _interrupt
+from lowrank_sdp.kernels import linalg
 from lowrank_sdp.result import Certificate, Evidence, Result, Status
 from lowrank_sdp.sdp import SDP
 from lowrank_sdp.sdp_certificate import SDPCertificate, certify_sdp
@@ -117,7 +118,6 @@ def _solve(sdp: SDP, *, rank, tol, time_limit, seed, callback, Y0, max_iteration
             raise ValueError(f"The 'Y0' parameter of solve must be an array with n = {sdp.n} rows; "
                              f"got <an array with {Y0.shape[0]} rows>.")
         Z = al.from_original(np.asarray(Y0, dtype=np.float64))
-        from lowrank_sdp.kernels import linalg
         if linalg.normalize_rows(Z[: al.nf]):
             raise ValueError("The 'Y0' parameter of solve must have no zero row where the diagonal "
                              "is fixed; got <an array with such a row>.")
@@ -443,8 +443,6 @@ def _drop_weak_columns(Z: np.ndarray, al: AugmentedLagrangian) -> np.ndarray | N
     keep = max(DROP_FLOOR, 2 * strong)
     if 4 * strong >= r or Z.shape[0] * (r - keep) < DROP_SAVING:
         return None
-    from lowrank_sdp.kernels import linalg
-
     out = np.ascontiguousarray(Z @ Vt[:keep].T)
     if linalg.normalize_rows(out[: al.nf]):
         return None  # a fixed row lay in the dropped columns
