@@ -245,7 +245,7 @@ class BinaryLayer(nn.Module):
         self.register_buffer("fixed_weight", None)
         self.mode = "train"
         self.last_xi: torch.Tensor | None = None  # the xi of the last sampled forward pass
-        self._ahead: tuple | None = None  # ((n, stream), xi) drawn ahead for prefetch_signs
+        self._ahead: tuple | None = None  # (_draw_key, (raw, xi)) drawn ahead for prefetch_signs
         self.reset_factor(init_mu, init_z)
 
     # -- the factor ---------------------------------------------------------------------------
@@ -368,12 +368,15 @@ class BinaryLayer(nn.Module):
     def _noisy_xi(self, n: int, stream: int) -> tuple[torch.Tensor, torch.Tensor]:
         """(draw_xi(n, stream), the xi of the sampled weights): (1, s g) for recipe "adapter"
         (s the noise), (1, rv) otherwise; the draw made ahead for a prefetch is reused."""
-        key = (n, stream, int(self.seed), self.noise, self.recipe, self.paper_s, self.rank)
         ahead = self._ahead
-        if ahead is not None and ahead[0] == key:
+        if ahead is not None and ahead[0] == self._draw_key(n, stream):
             return ahead[1]
         raw = self.draw_xi(n, stream)
         return raw, self._scaled(raw)
+
+    def _draw_key(self, n: int, stream: int) -> tuple:
+        """What a draw depends on: a draw kept ahead is reused only while this is unchanged."""
+        return (n, stream, int(self.seed), self.noise, self.recipe, self.paper_s, self.rank)
 
     def _scaled(self, xi: torch.Tensor) -> torch.Tensor:
         """xi = (1, g) as the sampled weights use it: (1, s g) for recipe "adapter" (s the
@@ -388,8 +391,7 @@ class BinaryLayer(nn.Module):
         if outer and prefetch:
             stream = int(self.draws)
             nxt = self._noisy_xi(1, stream)
-            self._ahead = ((1, stream, int(self.seed), self.noise, self.recipe, self.paper_s,
-                            self.rank), nxt)
+            self._ahead = (self._draw_key(1, stream), nxt)
             prefetch_signs(self.factor, nxt[1][0])
         # One sample (the default) as a view: stacking one tensor copies it, and its backward
         # scatters the gradient through a tensor of zeros (measured ~1 ms a layer on the MLP).
