@@ -42,3 +42,26 @@ def test_sdplib_false_certificate_is_an_interval_missing_the_optimum():
     _compare(r, ref, 1e-6)
     assert r["certificate_contradicts"]
     assert "certificate_contradicts" not in row(-44.95, -44.9437, status="TIME_LIMIT")
+
+
+def test_sdplib_warm_up_goes_through_every_path_it_names(monkeypatch):
+    """The untimed warm-up must reach the bisection and the augmented-Lagrangian solves (with and
+    without inequalities, with an LP block), or its first file still pays Numba's loading."""
+    import lowrank_sdp.general as general
+    from benchmarks.sdplib import _warm_note, warm_up  # private: the chunk line's own unit test
+
+    seen = []
+    for name in ("_solve_bisection", "_solve"):
+        real = getattr(general, name)
+
+        def spy(sdp, *a, _real=real, _name=name, **k):
+            seen.append((_name, sdp.m_ub > 0, any(b < 0 for b in sdp.blocks)))
+            return _real(sdp, *a, **k)
+
+        monkeypatch.setattr(general, name, spy)
+    assert warm_up(1e-6) > 0
+    assert ("_solve_bisection", False, False) in seen
+    assert ("_solve", False, False) in seen and ("_solve", True, False) in seen
+    assert ("_solve", False, True) in seen
+    assert "untimed (0.30 s" in _warm_note({"warm_up_seconds": 0.3})
+    assert _warm_note({}) == ""
