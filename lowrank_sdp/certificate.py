@@ -18,6 +18,9 @@ bound on lambda_min(S), and `Certificate.evidence` says what kind of evidence ba
     column space of Y, converged to a residual rho: the Ritz value minus rho bounds *an*
     eigenvalue, the smallest one only with high probability over the random start.
 A Lanczos that runs out of budget is not converged: its value is never used as a bound.
+The same holds when a solve's deadline (`lowrank_sdp.budget`) stops it: Lanczos, the dense
+fallback and the factorisation proofs all stop at (or are not started past) the deadline, and the
+bound is then what is proven in the time left (Gershgorin for a matrix, none for an operator).
 Every threshold is relative to a norm estimate of S, so the certificate is scale-invariant.
 """
 
@@ -33,6 +36,7 @@ import scipy.sparse as sp
 from scipy.sparse.csgraph import reverse_cuthill_mckee
 from scipy.sparse.linalg import LinearOperator, splu
 
+from lowrank_sdp import budget as time_budget
 from lowrank_sdp.problem import Problem
 from lowrank_sdp.result import Certificate, Evidence
 
@@ -113,8 +117,13 @@ def certify_problem(
         # eigensolver first (G22: 124 MB peak instead of 6 MB).
         matvecs = (LANCZOS_PROOF_MATVECS if n > DENSE_FALLBACK_LIMIT and _sparse_proof_affordable(
             G, budget) else LANCZOS_MAX_MATVECS)
-        eig = smallest_eigenvalue(G, lam, Y, seed=seed, target=target, early_exit=early_exit,
-                                  warm=warm, max_matvecs=matvecs)
+        if time_budget.expired():
+            # The solve's deadline has passed: no eigensolver (its set-up alone costs n r^2),
+            # only what is proven at once (Gershgorin for a matrix, no bound for an operator).
+            eig = Eigen(np.nan, np.nan, np.nan, None, Evidence.ESTIMATE, False)
+        else:
+            eig = smallest_eigenvalue(G, lam, Y, seed=seed, target=target,
+                                      early_exit=early_exit, warm=warm, max_matvecs=matvecs)
         base = math.fsum(lam) if objective.linear else f
         if not early_exit:
             eig = settle(G, lam, eig, target, rigorous=rigorous, seconds=budget, func=func)
@@ -227,13 +236,25 @@ def settle(G, lam: np.ndarray, eig: Eigen, target: float, *, rigorous: bool, sec
     if eig.evidence is Evidence.FACTORIZATION:
         return eig
     refuted = False
+    # Under a solve's deadline (lowrank_sdp.budget) every proof must fit in the time left, a
+    # rigorous one too (it then settles for the weaker proof: Gershgorin's, never an estimate).
+    left = time_budget.remaining()
+    timed = math.isfinite(left)
+    if timed:
+        seconds = min(seconds, max(left, 0.0))
+    costly = rigorous and not timed  # a proof whatever it costs
     if eig.evidence is Evidence.ESTIMATE and not eig.converged and _dense_affordable(
-            G, n, rigorous, seconds):
+            G, n, costly, seconds):
         eig = _dense_smallest(dense_slack(G, lam))._replace(work=eig.work + 10.0 * n**3)
-    plan = _proof_plan(G, lam, rigorous, seconds)
+    plan = _proof_plan(G, lam, costly, seconds)
     if plan is not None:
+        took = 0.0
         for sigma in _shifts(eig, target, _norm_upper(G, lam), n):
+            if timed and time_budget.remaining() < took:
+                break  # the next factorisation (as long as the last) would pass the deadline
+            t0 = time_budget.now()
             proven = plan(sigma)
+            took = time_budget.now() - t0
             if proven is not None:
                 return eig._replace(lower=proven, evidence=Evidence.FACTORIZATION)
             if sigma <= eig.lower:
@@ -523,6 +544,9 @@ def _deflated_lanczos(G, lam, Y, *, seed: int, target: float, early_exit: bool,
     # mu, and lambda_min(S) >= the smaller root of (x - a)(x - mu) = ||E||^2 (`_block_lower_bound`).
     U, sv, _ = np.linalg.svd(Y, full_matrices=False)
     U = U[:, sv > 1e-10 * sv[0]] if sv.size and sv[0] > 0 else U[:, :0]
+    late = Eigen(np.nan, np.nan, np.nan, None, Evidence.ESTIMATE, False)  # past a deadline
+    if time_budget.expired():  # each stage of the set-up costs about n r^2: none is chained
+        return late
     # Each product G x - lam x rounds at the scale of G and lam, not of S (they may nearly
     # cancel): the Ritz value and its residual carry that much error, of order sqrt(n) eps.
     rounding = 8.0 * math.sqrt(n) * EPS * (scale + 2.0 * float(np.max(np.abs(lam), initial=0.0)))
@@ -539,6 +563,8 @@ def _deflated_lanczos(G, lam, Y, *, seed: int, target: float, early_exit: bool,
         base, cap = deflation_thresholds(target, scale)
         keep = (r <= base) | ((r <= cap) & (theta <= 10.0 * r))
         Q = np.ascontiguousarray(U @ W[:, keep])
+        if time_budget.expired():
+            return late
     if Q.shape[1]:
         SQ = S.matmat(Q)  # afresh (not SU W): the bound below rests on these products alone
         A = Q.T @ SQ
@@ -555,6 +581,8 @@ def _deflated_lanczos(G, lam, Y, *, seed: int, target: float, early_exit: bool,
         beta = float(np.linalg.norm(E, 2)) + rounding + 2.0 * d * scale
     else:
         a, beta = np.inf, 0.0
+    if time_budget.expired():
+        return late
     # Shift for the deflated directions: above the spectrum (scale >= ||S||), so they never
     # look smallest; relative, so a tiny S is not swamped.
     alpha = 1.5 * scale if scale > 0 else 1.0
@@ -625,7 +653,8 @@ def lanczos_smallest(matvec, v0: np.ndarray, *, target: float, early_exit: bool 
     Returns (theta, residual, v, converged). Converged: the residual ||A v - theta v|| fell to
     min(target, LANCZOS_RTOL * scale), or the Krylov space became invariant (beta below
     BREAKDOWN_RTOL * scale); `scale` estimates ||A|| (a running estimate from the products
-    when None). Not converged: `max_matvecs` ran out, or (with `early_exit`) theta is clearly
+    when None). Not converged: `max_matvecs` ran out, a solve's deadline passed
+    (`lowrank_sdp.budget`), or (with `early_exit`) theta is clearly
     negative. In every case theta is within `residual` of *an* eigenvalue, and theta >= lambda_min.
     `work` (a list), when given, gets [flops of the vector operations, products, products by
     `matvec` itself] written into it: a count from the sizes for the solve's checkpoint schedule.
@@ -699,7 +728,8 @@ def lanczos_smallest(matvec, v0: np.ndarray, *, target: float, early_exit: bool 
             k = j + 1
             goal = min(target, LANCZOS_RTOL * norm_seen)
             breakdown = beta[j] <= BREAKDOWN_RTOL * norm_seen
-            spent = used + 1 >= max_matvecs  # one product is kept for the true residual
+            # One product is kept for the true residual; a solve's deadline ends the run too.
+            spent = used + 1 >= max_matvecs or time_budget.expired()
             if breakdown or spent or k == steps or k % 10 == 0:
                 t, s = _tridiagonal_smallest(alpha[:k], beta[: k - 1])
                 res = abs(beta[j] * s[-1])
@@ -723,7 +753,7 @@ def lanczos_smallest(matvec, v0: np.ndarray, *, target: float, early_exit: bool 
         goal = min(target, LANCZOS_RTOL * norm_seen)
         if residual <= goal or (invariant and residual <= max(goal, 1e3 * EPS * norm_seen)):
             return theta, residual, v, True
-        if used >= max_matvecs:
+        if used >= max_matvecs or time_budget.expired():
             return theta, residual, v, False
         if early_exit and theta - residual < -10 * max(residual, goal):
             return theta, residual, v, False

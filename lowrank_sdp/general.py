@@ -140,7 +140,9 @@ def _solve(sdp: SDP, *, rank, tol, time_limit, seed, callback, Y0, max_iteration
             if run.stop is not None:
                 status = run.stop
                 break
+            t_cert = time.perf_counter()
             cert = certify_sdp(sdp, al.to_original(Z), al.multipliers(), seed=seed, tol=tol)
+            monitor.reserve_for(time.perf_counter() - t_cert)  # time for the final certificate
             if verbose:
                 print(f"[lowrank_sdp] rank {Z.shape[1]:4d}  it {monitor.iterations:6d}  "
                       f"f {cert.objective:.12g}  bound {cert.bound:.12g}  infeas {cert.infeasibility:.2e}  "
@@ -149,6 +151,9 @@ def _solve(sdp: SDP, *, rank, tol, time_limit, seed, callback, Y0, max_iteration
             best = _tighter(best, cert, sdp.sense)
             if _feasible(cert, tol) and _closed(cert, best, tol):
                 status = Status.CERTIFIED
+                break
+            if monitor.out_of_time():
+                status = Status.TIME_LIMIT  # the certificate ran into the reserve: stop here
                 break
             held = cert.infeasibility <= FEASIBLE_HOLD * tol
             if staircase and run.converged and cert.infeasibility <= math.sqrt(tol):

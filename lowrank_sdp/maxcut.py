@@ -19,7 +19,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from lowrank_sdp import _interrupt
+from lowrank_sdp import _interrupt, budget
 from lowrank_sdp.io.graph import Graph, as_graph, laplacian_quarter
 from lowrank_sdp.io.readers import read_graph
 from lowrank_sdp.result import IterationState, Result, RoundedResult, Status
@@ -30,10 +30,12 @@ __all__ = ["MaxCutResult", "laplacian_quarter", "maxcut"]
 
 _ROUNDING_SHARE = 0.2  # of time_limit, held back from the SDP solve for the rounding
 _CERTIFICATE_SHARE = 0.2
-"""Of time_limit, held back from the SDP iterations for the final certificate that `solve`
-computes after its limit (an eigenvalue and a factorisation proof: measured 5-20 s on the
-G-set graphs with n >= 5000 at a 30 s limit on a loaded 2-core machine); what it leaves goes
-to the rounding."""
+"""Of time_limit, held back from the SDP iterations for the final certificate (an eigenvalue and
+a factorisation proof: measured 5-20 s on the G-set graphs with n >= 5000 at a 30 s limit on a
+loaded 2-core machine, when `solve` computed it after its limit); what it leaves goes to the
+rounding. `solve` now keeps its certificate within its own limit plus slack (`lowrank_sdp.budget`),
+so this fifth mostly goes to the rounding; it is kept so that maxcut's SDP iterations stay close
+to those of the G-set table (they now stop a certificate's reserve earlier, `Monitor.reserve`)."""
 
 
 @dataclass(frozen=True)
@@ -146,9 +148,10 @@ def maxcut(
         rounding: the solve's iterations get time_limit - rounding_time - time_limit / 5 (a
         fifth held back for the certificate the solve computes after its limit;
         rounding_time defaults to a fifth of time_limit), and the rounding whatever is left of
-        time_limit when the solve returns, but at least rounding_time (the total exceeds
-        time_limit only when the solve overruns its own limit by more than that fifth). Either
-        stops earlier at its own budget (tol, rounding_moves); the bound is kept.
+        time_limit when the solve returns, but at least rounding_time, and never past
+        time_limit + max(1 s, 5% of it) (`lowrank_sdp.budget`; the solve keeps its own limit
+        and slack). Either stops earlier at its own budget (tol, rounding_moves); the bound is
+        kept.
     weight : the networkx edge attribute holding the weight (default "weight", missing = 1;
         None: every edge weighs 1).
 
@@ -170,6 +173,7 @@ def maxcut(
     check_moves(rounding_moves, time_limit if rounding_time is None else rounding_time,
                 "rounding_moves", "maxcut")
     solve_limit, reserve = time_limit, 0.0
+    end = budget.hard_deadline(start, time_limit)  # time_limit + its slack, rounding included
     if time_limit is not None:
         reserve = _ROUNDING_SHARE * time_limit if rounding_time is None else rounding_time
         solve_limit = max(0.0, time_limit - reserve - _CERTIFICATE_SHARE * time_limit)
@@ -199,7 +203,8 @@ def maxcut(
         if time_limit is not None:
             # What is left of time_limit, but never less than the reserve: the solver computes
             # its final certificate after its limit, and the cut should not pay for that.
-            rounding_limit = max(time_limit - (t1 - start), reserve)
+            rounding_limit = max(0.0, min(max(time_limit - (t1 - start), reserve),
+                                          end - time.perf_counter()))
         if _interrupt.requested():
             x, value = round_cut(res.Y, W, trials=1, seed=seed, local_search=False)
         else:

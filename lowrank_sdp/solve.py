@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import os
 import time
@@ -10,7 +11,7 @@ from collections.abc import Callable, Sequence
 import numpy as np
 from threadpoolctl import threadpool_limits
 
-from lowrank_sdp import _interrupt, manifold
+from lowrank_sdp import _interrupt, budget, manifold
 from lowrank_sdp.certificate import DEFAULT_PROOF_SECONDS, certify_problem, check_rigorous_possible
 from lowrank_sdp.problem import Problem, make_problem
 from lowrank_sdp.result import Certificate, IterationState, Result, Status
@@ -142,7 +143,11 @@ def solve(
         ``method(problem, Y, options, monitor) -> InnerResult`` is a custom method (the contract
         is in `lowrank_sdp.solvers`; `Result.method` is its ``__name__``).
     tol : relative gap to certify: stop when gap <= tol * (1 + |objective|).
-    time_limit : seconds, or None. The final certificate is computed after the limit.
+    time_limit : seconds, or None. The solve returns within time_limit + max(1 s, 5% of it)
+        (`lowrank_sdp.budget`): the iterations stop early enough to leave the final certificate
+        about twice what the last one took, and every certificate stops at that deadline. A
+        certificate the deadline cuts short claims only what it proved (Gershgorin's bound, or
+        the tightest bound an earlier certificate of the solve proved); the status is TIME_LIMIT.
     seed : seeds the random start and the eigensolver: the same seed gives the same answer.
     callback : called after every iteration with an `IterationState` (iteration, objective,
         grad_norm, rank, seconds, Y read-only); raising StopIteration stops the solve with status
@@ -185,6 +190,19 @@ def solve(
     large problems). A second Ctrl-C before it returns aborts at once with KeyboardInterrupt and no
     result. A SIGINT handler set to SIG_IGN or SIG_DFL is left alone.
     """
+    # Every certificate of the solve runs under its deadline: time_limit plus the slack.
+    with budget.until(budget.hard_deadline(time.perf_counter(), budget.as_limit(time_limit))):
+        return _solve_any(C, sense=sense, rank=rank, method=method, tol=tol, time_limit=time_limit,
+                          seed=seed, callback=callback, Y0=Y0, max_iterations=max_iterations,
+                          max_rank=max_rank, rigorous=rigorous, verbose=verbose, device=device,
+                          A_eq=A_eq, b_eq=b_eq, A_ub=A_ub, b_ub=b_ub, blocks=blocks,
+                          unit_diagonal=unit_diagonal, trace_bound=trace_bound)
+
+
+def _solve_any(C, *, sense, rank, method, tol, time_limit, seed, callback, Y0, max_iterations,
+               max_rank, rigorous, verbose, device, A_eq, b_eq, A_ub, b_ub, blocks, unit_diagonal,
+               trace_bound) -> Result:
+    """`solve` after its deadline is set: the general, torch or numpy path."""
     from lowrank_sdp.sdp import SDP
 
     general = isinstance(C, SDP) or any(a is not None for a in (A_eq, b_eq, A_ub, b_ub, blocks,
@@ -319,12 +337,15 @@ def _solve(C, *, sense, rank, method, tol, time_limit, seed, callback, Y0, max_i
 
     monitor = Monitor(problem.sign, callback, time_limit, max_iterations, start)
     monitor.count_iterations(problem.objective)  # checkpoints by counted flops, not the clock
+    expect_certificate(monitor, problem)  # the time limit's reserve for the final certificate
     # The gate reads the method's grad_norm: only the built-in methods that report |2 S Y| at Y.
     slack_bound = slack_norm_bound(problem) if name in GATED_METHODS else None
     grad_tol = INITIAL_GRAD_FACTOR * tol / math.sqrt(n * Y.shape[1])
     rank_history = [Y.shape[1]]
     cert: Certificate | None = None
+    best: Certificate | None = None  # the tightest bound met: kept if time runs out at the end
     status: Status | None = None
+    cert_seconds = None  # what `cert` took, where the loop stopped at its point
     grad_norm = float("nan")
     warm = None  # the last eigenvector: the next certificate's Lanczos starts near it
     try:
@@ -343,6 +364,7 @@ def _solve(C, *, sense, rank, method, tol, time_limit, seed, callback, Y0, max_i
             cert = step_certificate(problem, Y, seed=seed, rigorous=rigorous, tol=tol,
                                     start=start, warm=warm)
             warm = cert.eigenvector
+            best = tighter(best, cert, problem.sign)
             monitor.certified_at(time.perf_counter() - t_cert, cert.work)
             if verbose:
                 print(
@@ -351,6 +373,10 @@ def _solve(C, *, sense, rank, method, tol, time_limit, seed, callback, Y0, max_i
                     f"lambda_min {cert.lambda_min:.2e}  |grad| {grad_norm:.2e}  "
                     f"{monitor.elapsed():.2f}s"
                 )
+            if cert.relative_gap > tol and monitor.out_of_time(Y.shape[1]):
+                status = Status.TIME_LIMIT  # the certificate ran into the reserve: stop here
+                cert_seconds = monitor.certificate_cost
+                break
             move, grad_tol = staircase_move(problem, Y, cert, tol=tol, grad_tol=grad_tol,
                                             grad_norm=grad_norm, converged=inner.converged,
                                             checkpoint=checkpoint, staircase=staircase, r_max=r_max)
@@ -370,7 +396,7 @@ def _solve(C, *, sense, rank, method, tol, time_limit, seed, callback, Y0, max_i
         Y, cert = monitor.stop_point(status, Y), None
 
     cert = final_certificate(problem, Y, cert, status, seed=seed, rigorous=rigorous, tol=tol,
-                             start=start, warm=warm)
+                             start=start, warm=warm, best=best, seconds_at_Y=cert_seconds)
     return Result(
         Y=Y,
         objective=cert.objective,
@@ -421,16 +447,62 @@ def step_certificate(problem: Problem, Y: np.ndarray, *, seed: int, rigorous: bo
 
 def final_certificate(problem: Problem, Y: np.ndarray, cert: Certificate | None,
                       status: Status | None, *, seed: int, rigorous: bool, tol: float,
-                      start: float, warm: np.ndarray | None) -> Certificate:
+                      start: float, warm: np.ndarray | None,
+                      best: Certificate | None = None,
+                      seconds_at_Y: float | None = None) -> Certificate:
     """The certificate a solve returns at Y: `cert` where it certified, else a full one. After a
     stop the user asked for (Ctrl-C, time limit, callback) a default proof gets only its minimum
-    budget: the answer is wanted now. Shared by the numpy, torch and sharded paths."""
+    budget: the answer is wanted now. It runs under the solve's deadline (`lowrank_sdp.budget`);
+    after a time limit, where that cut it short, the tightest bound `best` of an earlier
+    certificate of the solve is reported instead when it is tighter (`keep_best_bound`).
+    `seconds_at_Y`: what `cert` took where it was computed at this very Y (the loop stopped right
+    after it); with less time than that left it is returned as it is (a new one would be cut
+    short). Shared by the numpy, torch and sharded paths."""
     if cert is not None and status is Status.CERTIFIED:
         return cert
+    if (cert is not None and status is Status.TIME_LIMIT and seconds_at_Y is not None
+            and budget.remaining() < seconds_at_Y):
+        return keep_best_bound(cert, best, problem.sign)
     hurry = status in (Status.INTERRUPTED, Status.TIME_LIMIT, Status.CALLBACK)
-    return certify_problem(problem, Y, seed=seed, rigorous=rigorous, tol=tol,
-                           proof_seconds=DEFAULT_PROOF_SECONDS if hurry else _proof_seconds(start),
-                           warm=warm)
+    final = certify_problem(problem, Y, seed=seed, rigorous=rigorous, tol=tol,
+                            proof_seconds=DEFAULT_PROOF_SECONDS if hurry else _proof_seconds(start),
+                            warm=warm)
+    if status is Status.TIME_LIMIT:
+        final = keep_best_bound(final, best, problem.sign)
+    return final
+
+
+def tighter(best: Certificate | None, cert: Certificate, sign: float) -> Certificate:
+    """Of two certificates of one problem, the one with the tighter bound (`sign` = problem.sign:
+    the internal problem minimises, so the larger internal bound sign * bound is tighter)."""
+    if best is None or not sign * cert.bound <= sign * best.bound:
+        return cert
+    return best
+
+
+def keep_best_bound(final: Certificate, best: Certificate | None, sign: float) -> Certificate:
+    """`final` (the certificate at the returned point), with the bound of `best` where that is
+    tighter: any multipliers give a valid bound on the optimum (for a convex objective, the
+    linearisation at any point does), so a bound proved at an earlier point of the solve still
+    holds. The objective stays that of the returned point; the bound's own fields (lambda_min,
+    evidence, multipliers, residual) are `best`'s, since they are what the bound rests on."""
+    if best is None or best is final or not sign * best.bound > sign * final.bound:
+        return final
+    gap = max(sign * final.objective - sign * best.bound, 0.0)
+    return dataclasses.replace(best, objective=final.objective, gap=float(gap),
+                               eigenvector=final.eigenvector, work=final.work)
+
+
+def expect_certificate(monitor: Monitor, problem: Problem) -> None:
+    """Tell `monitor` the sizes of the certificate's eigensolver, for its time-limit reserve: C's
+    stored entries (n^2 for a dense array; an operator or a custom objective: none, the reserve
+    then rests on the certificates measured). Shared by the numpy and torch paths."""
+    objective = problem.objective
+    csr, dense = getattr(objective, "csr", None), getattr(objective, "dense", None)
+    if csr is not None:
+        monitor.expect_certificate(problem.n, float(csr.nnz))
+    elif dense is not None:
+        monitor.expect_certificate(problem.n, float(problem.n) ** 2)
 
 
 def slack_norm_bound(problem: Problem) -> float | None:

@@ -159,6 +159,20 @@ flops from the sizes (`Monitor.iteration_flops`, `Certificate.work`), so the che
 the same iterations whatever the load: deterministic for a seed. Without a count (an operator C,
 a custom objective) the same rule runs on the clock, with CERTIFY_MIN_SECONDS."""
 
+RESERVE_FACTOR = 2.0
+RESERVE_CAP = 0.5
+RESERVE_LANCZOS_STEPS = 400
+"""With a time limit T the iterations stop a reserve before T (at most RESERVE_CAP * T): the
+final certificate, which runs its eigensolver to convergence where a checkpoint may stop at a
+clear direction, gets that time and the slack (`lowrank_sdp.budget`). The reserve is the larger
+of RESERVE_FACTOR times the costliest certificate so far and, where the front door gave the sizes
+(`expect_certificate`), the time of RESERVE_LANCZOS_STEPS deflated Lanczos steps, priced from the
+measured seconds per iteration and the flops of a step against an iteration's. Calibration: ER
+n = 1e5, rank 126, T = 60: the final certificate took 17 s past T before the reserve (wall 77 s);
+the one checkpoint before it stopped in under a second at a clear direction, and with 200 steps
+(a reserve of ~11 s, 14 s with the slack) the final Lanczos did not converge (Gershgorin bound,
+relative gap 0.86): a step costs more against an iteration than its flops say."""
+
 HISTORY_LIMIT = 10_000
 """The history keeps between HISTORY_LIMIT and twice as many records, evenly spaced: memory stays
 bounded on runs of millions of iterations."""
@@ -205,6 +219,39 @@ class Monitor:
         self.last_certificate_work = 0.0
         self.certificate_work = 0.0
         self._paused: tuple | None = None
+        self.reserve = 0.0
+        """Seconds before time_limit at which the iterations stop (`reserve_for`)."""
+        self._certificate_size: tuple[float, float] | None = None
+
+    def reserve_for(self, seconds: float) -> None:
+        """Hold back time for a final certificate like one that took `seconds`: RESERVE_FACTOR
+        times the costliest seen so far, at most RESERVE_CAP of the limit."""
+        if self.time_limit is not None and np.isfinite(seconds):
+            self.reserve = min(RESERVE_CAP * self.time_limit,
+                               max(self.reserve, RESERVE_FACTOR * seconds))
+
+    def expect_certificate(self, n: int, nnz: float) -> None:
+        """The sizes of the certificate's eigensolver (C with `nnz` stored entries, n rows), for
+        the reserve's estimate of a final certificate (RESERVE_LANCZOS_STEPS)."""
+        self._certificate_size = (float(n), float(nnz))
+
+    def _reserve_now(self, r: int, t: float) -> float:
+        """The reserve at rank r and time t (see RESERVE_LANCZOS_STEPS)."""
+        size = self._certificate_size
+        if size is None or self.iterations == 0 or self.time_limit is None:
+            return self.reserve
+        n, nnz = size
+        iteration = r * (2.0 * nnz + 20.0 * n)  # as `count_iterations` counts one
+        step = 2.0 * (nnz + n) + 6.0 * n * (40.0 + r)  # a product, the deflation, reorthogonalisation
+        predicted = RESERVE_LANCZOS_STEPS * step / max(iteration, 1.0) * t / self.iterations
+        return max(self.reserve, min(RESERVE_CAP * self.time_limit, predicted))
+
+    def out_of_time(self, r: int | None = None) -> bool:
+        """Is it time to stop the iterations (time_limit less the reserve) at rank r?"""
+        if self.time_limit is None:
+            return False
+        t = self.elapsed()
+        return t >= self.time_limit - (self.reserve if r is None else self._reserve_now(r, t))
 
     def pause(self, Y, state) -> None:
         """A method returning Y keeps its internal `state` (step size, memory) here; a later call
@@ -245,7 +292,8 @@ class Monitor:
                 self.stop = Status.CALLBACK
         if self.stop is None and _interrupt.requested():  # Ctrl-C, deferred to here (_interrupt)
             self.stop = Status.INTERRUPTED
-        if self.stop is None and self.time_limit is not None and t >= self.time_limit:
+        if self.stop is None and self.time_limit is not None and (
+                t >= self.time_limit - self._reserve_now(Y.shape[1], t)):
             self.stop = Status.TIME_LIMIT
         if self.stop is None and self.max_iterations is not None:
             if self.iterations >= self.max_iterations:
@@ -275,6 +323,7 @@ class Monitor:
         (`Certificate.work`; without a count, or NaN, the schedule falls back to the clock)."""
         self.last_certificate = self.elapsed()
         self.certificate_cost = cost
+        self.reserve_for(cost)
         if work is None or not np.isfinite(work):
             self.iteration_flops = None
         else:

@@ -278,10 +278,12 @@ def _solve_torch(C, *, device, sense, rank, method, tol, time_limit, seed, callb
     from lowrank_sdp.solve import (
         INITIAL_GRAD_FACTOR,
         check_options,
+        expect_certificate,
         final_certificate,
         next_rank,
         staircase_move,
         step_certificate,
+        tighter,
     )
 
     start = time.perf_counter()
@@ -309,9 +311,12 @@ def _solve_torch(C, *, device, sense, rank, method, tol, time_limit, seed, callb
     r_max = Y.shape[1] if rank != "auto" else (max_rank or n)
     staircase = rank == "auto"
     monitor = _TorchMonitor(problem.sign, callback, time_limit, max_iterations, start)
+    expect_certificate(monitor, problem)  # the time limit's reserve for the final certificate
     grad_tol = INITIAL_GRAD_FACTOR * tol / math.sqrt(n * Y.shape[1])
     rank_history = [Y.shape[1]]
     cert = None
+    best = None  # the tightest bound met: kept if time runs out at the end
+    cert_seconds = None  # what `cert` took, where the loop stopped at its point
     status = None
     grad_norm = float("nan")
     Y_np = None
@@ -329,12 +334,17 @@ def _solve_torch(C, *, device, sense, rank, method, tol, time_limit, seed, callb
             cert = step_certificate(problem, Y_np, seed=seed, rigorous=rigorous, tol=tol,
                                     start=start, warm=warm)
             warm = cert.eigenvector
+            best = tighter(best, cert, problem.sign)
             monitor.certified_at(time.perf_counter() - t_cert)
             if verbose:
                 print(f"[lowrank_sdp:{dev}] rank {Y.shape[1]:4d}  it {monitor.iterations:6d}  "
                       f"f {cert.objective:.12g}  gap {cert.relative_gap:.2e}  "
                       f"lambda_min {cert.lambda_min:.2e}  |grad| {grad_norm:.2e}  "
                       f"{monitor.elapsed():.2f}s")
+            if cert.relative_gap > tol and monitor.out_of_time(Y.shape[1]):
+                status = Status.TIME_LIMIT  # the certificate ran into the reserve: stop here
+                cert_seconds = monitor.certificate_cost
+                break
             move, grad_tol = staircase_move(problem, Y_np, cert, tol=tol, grad_tol=grad_tol,
                                             grad_norm=grad_norm, converged=converged,
                                             checkpoint=checkpoint, staircase=staircase, r_max=r_max)
@@ -356,7 +366,7 @@ def _solve_torch(C, *, device, sense, rank, method, tol, time_limit, seed, callb
     if Y_np is None:
         Y_np = Y.detach().cpu().numpy()
     cert = final_certificate(problem, Y_np, cert, status, seed=seed, rigorous=rigorous, tol=tol,
-                             start=start, warm=warm)
+                             start=start, warm=warm, best=best, seconds_at_Y=cert_seconds)
     return Result(
         Y=np.ascontiguousarray(Y_np, dtype=np.float64), objective=cert.objective, bound=cert.bound,
         gap=cert.gap, status=status, rank=Y_np.shape[1], iterations=monitor.iterations,

@@ -38,6 +38,7 @@ import scipy.sparse as sp
 import torch
 import torch.distributed as dist
 
+from lowrank_sdp import budget
 from lowrank_sdp._interrupt import deferred
 from lowrank_sdp.manifold import random_point
 from lowrank_sdp.problem import SENSES, make_problem
@@ -136,7 +137,8 @@ def solve_sharded(C_rows: torch.Tensor, n: int, *, sense: str = "min", rank="aut
                            "(dist.init_process_group, e.g. under torchrun)")
     # Ctrl-C sets a flag, as in `lowrank_sdp.solve`, from the start (a SIGINT during the gather
     # of C raised KeyboardInterrupt); rank 0's monitor decides for every rank.
-    with deferred():
+    with deferred(), budget.until(budget.hard_deadline(time.perf_counter(),
+                                                       budget.as_limit(time_limit))):
         return _solve_sharded(C_rows, n, sense=sense, rank=rank, tol=tol, seed=seed,
                               device=device, time_limit=time_limit,
                               max_iterations=max_iterations, func=func)
@@ -151,6 +153,7 @@ def _solve_sharded(C_rows, n, *, sense, rank, tol, seed, device, time_limit, max
         final_certificate,
         staircase_move,
         step_certificate,
+        tighter,
     )
 
     start = time.perf_counter()
@@ -176,7 +179,7 @@ def _solve_sharded(C_rows, n, *, sense, rank, tol, seed, device, time_limit, max
     Y = torch.from_numpy(np.ascontiguousarray(Y_all[lo:hi])).to(dev)
     monitor = _SyncMonitor(sign, None, time_limit, max_iterations, start)
     grad_tol = INITIAL_GRAD_FACTOR * tol / math.sqrt(n * Y.shape[1])
-    status = cert = warm = None
+    status = cert = warm = best = None
     while True:
         Y, _, grad_norm, converged, stop = rgd_torch(obj, Y, grad_tol, monitor)
         if stop is not None:
@@ -189,6 +192,7 @@ def _solve_sharded(C_rows, n, *, sense, rank, tol, seed, device, time_limit, max
         if me == 0:  # the certificate and the move are rank 0's, broadcast
             cert = step_certificate(problem, Y_full, seed=seed, rigorous=False, tol=tol,
                                     start=start, warm=warm)
+            best = tighter(best, cert, problem.sign)
             move, grad_tol = staircase_move(problem, Y_full, cert, tol=tol, grad_tol=grad_tol,
                                             grad_norm=grad_norm, converged=converged,
                                             checkpoint=checkpoint, staircase=False, r_max=r)
@@ -208,7 +212,7 @@ def _solve_sharded(C_rows, n, *, sense, rank, tol, seed, device, time_limit, max
     box = [cert]
     if me == 0:
         box = [final_certificate(problem, Y_full, cert, status, seed=seed, rigorous=False,
-                                 tol=tol, start=start, warm=warm)]
+                                 tol=tol, start=start, warm=warm, best=best)]
     dist.broadcast_object_list(box, src=0)
     cert = box[0]
     return Result(
