@@ -320,6 +320,15 @@ def main(argv: list[str] | None = None) -> None:
                           "also the part above the warmed-up RSS before the instance"}
     old = json.loads(RESULTS.read_text()) if RESULTS.exists() else {"instances": []}
     same = old.get("settings") == settings
+    if args.only and old["instances"] and not same:
+        # --only refreshes rows; under other settings it would silently drop all the others.
+        before = old.get("settings", {})
+        changed = ", ".join(f"{k}: {before.get(k)!r} -> {settings.get(k)!r}"
+                            for k in sorted(settings.keys() | before.keys())
+                            if settings.get(k) != before.get(k))
+        parser.error(f"--only merges into {RESULTS.name}, whose rows were measured with other "
+                     f"settings ({changed}); run with the same settings (thread variables "
+                     "included) or without --only")
     rows = {r["name"]: r for r in old["instances"]} if same else {}
     if same:  # rows of an older rounding (other ablation settings) are measured again
         rows = {k: r for k, r in rows.items() if set(r["rounding_variants"]) == set(VARIANTS)}

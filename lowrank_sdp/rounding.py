@@ -66,6 +66,8 @@ _CHILD_MOVES_PER_VERTEX * n flips each. round_cut at 2e8 flips (about 13 cpu-s o
 5755 -> 5761 (best known 5796); G66 (torus, n 9000) 6336.0 -> 6330.8, worst 6330 -> 6324;
 G64 (n 7000, mean degree 11.8, seeds 0-2) 8701.7 -> 8707.3. Children of 30 n / 300 n / 1000 n
 flips gave G61 5764.3 / 5759.7 (seeds 0-2) / 5750.7; a pool of 4, 5761.0."""
+_MIN_RUN = 1000
+"""Flips of the shortest run near a time limit (runs are cut to 90% of the time left)."""
 _CHILD_RUN = 1 << 22  # flips per kernel call while a child or an elite is searched on
 _BUCKET_SPAN_MAX = 1 << 24  # integer weights up to this weighted degree use gain buckets
 _TENURE = (3, 10)
@@ -156,8 +158,9 @@ def round_cut(
         least 20 n and at most 1000 n (about a fixed amount of work, a few tenths of a second);
         0: 1-flip search only; None: no move budget (then `time_limit` must be given).
     time_limit : seconds for the local search, checked between runs (of 2e6 / (mean degree + 8)
-        flips; the long search's runs then grow to about 0.25 s at the measured flip rate);
-        None: no limit. A time limit makes the cut depend on the machine's speed; the
+        flips; the long search's runs then grow to about 0.25 s at the measured flip rate, each
+        cut to 90% of the time left at that rate, and none starts when 1000 flips would not end
+        in time); None: no limit. A time limit makes the cut depend on the machine's speed; the
         move budget does not.
 
     Returns
@@ -236,6 +239,9 @@ def _search(A, starts, start_vals, moves, time_limit, start, rng):
     deadline = np.inf if time_limit is None else start + time_limit
     episode = base_episode = max(1000, int(_EPISODE_WORK / (A.nnz / max(n, 1) + 8.0)))
     left = moves
+    # Flips per second over the runs so far, the first left out (it carries Numba's one-time
+    # loading of the kernel): sizes runs so that the last ends by the deadline.
+    rate, flips_run, seconds_run, first_run = 0.0, 0, 0.0, True
 
     def timed_episode(flips, seconds):
         """With a time limit, the long search's runs grow to about _EPISODE_SECONDS at the
@@ -250,7 +256,10 @@ def _search(A, starts, start_vals, moves, time_limit, start, rng):
     def run(x, v, v_best, cap, state):
         """Breakout search from x (value v) for `cap` flips. Returns (labels, value) of a cut
         better than v_best or (None, v_best), then the labels and value where it ended."""
-        nonlocal left
+        nonlocal left, rate, flips_run, seconds_run, first_run
+        if np.isfinite(deadline) and rate > 0:  # at most 90% of the time left (the rate varies)
+            cap = min(cap, max(_MIN_RUN, int(rate * 0.9 * (deadline - time.perf_counter()))))
+        t_run = time.perf_counter()
         args = (x, cap, v_best - v, state, tenure[0], tenure[1], jump[0], jump[1], _PATIENCE,
                 _P_DIRECTED, tol, ceiling - v)
         if buckets:  # the same moves as breakout_search(..., True, bucket_span), faster
@@ -259,12 +268,22 @@ def _search(A, starts, start_vals, moves, time_limit, start, rng):
         else:
             best, g_best, end, g_end, used = _k.breakout_search(ip, ix, w, *args, False)
         left -= used
+        if not first_run:
+            flips_run, seconds_run = flips_run + used, seconds_run + time.perf_counter() - t_run
+            rate = flips_run / max(seconds_run, 1e-6)
+        first_run = False
         if v + g_best > v_best + tol:
             return best, v + g_best, end, v + g_end
         return None, v_best, end, v + g_end
 
+    def fits():
+        """Whether a run of _MIN_RUN flips fits in the time left at the flip rate so far: the
+        time limit is kept, not overrun by a run's length."""
+        now = time.perf_counter()
+        return now < deadline and (rate <= 0 or now + _MIN_RUN / rate < deadline)
+
     def stop():
-        return (left <= 0 or v_best >= ceiling - tol or time.perf_counter() >= deadline
+        return (left <= 0 or v_best >= ceiling - tol or not fits()
                 or _interrupt.requested())  # (Ctrl-C: the best cut so far; lowrank_sdp._interrupt)
 
     x_best, v_best = starts[0], start_vals[0]
@@ -279,7 +298,7 @@ def _search(A, starts, start_vals, moves, time_limit, start, rng):
             x_best, v_best = x, v
         budget, state, v_own = min(left, share), fresh_state(), v
         own = (x, v)
-        while budget > 0 and v_own < ceiling - tol and time.perf_counter() < until:
+        while budget > 0 and v_own < ceiling - tol and time.perf_counter() < until and fits():
             cap = min(budget, episode)
             x_own, v_own, x, v = run(x, v, v_own, cap, state)
             budget -= cap

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import itertools
 import os
+import time
 
 import numpy as np
 import pytest
@@ -337,6 +338,33 @@ def test_a_time_limit_makes_the_long_search_runs_longer(monkeypatch):
     x, v = round_cut(Y, W, trials=10, seed=0, moves=None, time_limit=1.0)
     assert v == cut_value(W, x)
     assert max(caps) > fixed  # 0.25 s of flips: more than 166_666 at any plausible rate
+
+
+@pytest.mark.parametrize("limit", [2.0, 5.0, 11.0])
+def test_a_time_limit_is_not_overrun_by_the_last_run(monkeypatch, limit):
+    """The search ends by its time limit, not one run past it: on a fake clock where each flip
+    costs 1e-5 virtual seconds, every other run 8% more (the flip rate varies), no run starts
+    that would not fit in the time left. Before, the last run began while time was left and
+    ran its full length (up to 2e6 / (mean degree + 8) flips, 1.7 virtual seconds here)."""
+    W = torus(30, seed=4)
+    Y = np.random.default_rng(2).standard_normal((900, 3))
+    virtual, calls = [0.0], [0]
+    real = time.perf_counter
+    monkeypatch.setattr(time, "perf_counter", lambda: real() + virtual[0])
+    kernel = K.breakout_search_int
+
+    def slow(*args):
+        out = kernel(*args)
+        calls[0] += 1
+        virtual[0] += out[-1] * 1e-5 * (1.08 if calls[0] % 2 else 1.0)  # out[-1]: flips made
+        return out
+
+    monkeypatch.setattr(K, "breakout_search_int", slow)
+    start = time.perf_counter()
+    x, v = round_cut(Y, W, trials=10, seed=0, moves=None, time_limit=limit)
+    assert time.perf_counter() - start <= limit + 0.1  # 0.1: the real seconds after the search
+    assert virtual[0] > 0.5 * limit  # the limit was used, not given up early
+    assert v == cut_value(W, x)
 
 
 def sparse_graph(n: int, extra: int, seed: int) -> sp.csr_array:
