@@ -239,9 +239,12 @@ def _search(A, starts, start_vals, moves, time_limit, start, rng):
     deadline = np.inf if time_limit is None else start + time_limit
     episode = base_episode = max(1000, int(_EPISODE_WORK / (A.nnz / max(n, 1) + 8.0)))
     left = moves
-    # Flips per second over the runs so far, the first left out (it carries Numba's one-time
-    # loading of the kernel): sizes runs so that the last ends by the deadline.
-    rate, flips_run, seconds_run, first_run = 0.0, 0, 0.0, True
+    # The flips and seconds of the runs so far, the first left out (it carries Numba's one-time
+    # loading of the kernel): their rate sizes runs so that the last ends by the deadline.
+    flips_run, seconds_run, first_run = 0, 0.0, True
+
+    def flip_rate():
+        return flips_run / max(seconds_run, 1e-6)
 
     def timed_episode(flips, seconds):
         """With a time limit, the long search's runs grow to about _EPISODE_SECONDS at the
@@ -256,7 +259,8 @@ def _search(A, starts, start_vals, moves, time_limit, start, rng):
     def run(x, v, v_best, cap, state):
         """Breakout search from x (value v) for `cap` flips. Returns (labels, value) of a cut
         better than v_best or (None, v_best), then the labels and value where it ended."""
-        nonlocal left, rate, flips_run, seconds_run, first_run
+        nonlocal left, flips_run, seconds_run, first_run
+        rate = flip_rate()
         if np.isfinite(deadline) and rate > 0:  # at most 90% of the time left (the rate varies)
             cap = min(cap, max(_MIN_RUN, int(rate * 0.9 * (deadline - time.perf_counter()))))
         t_run = time.perf_counter()
@@ -270,7 +274,6 @@ def _search(A, starts, start_vals, moves, time_limit, start, rng):
         left -= used
         if not first_run:
             flips_run, seconds_run = flips_run + used, seconds_run + time.perf_counter() - t_run
-            rate = flips_run / max(seconds_run, 1e-6)
         first_run = False
         if v + g_best > v_best + tol:
             return best, v + g_best, end, v + g_end
@@ -279,7 +282,7 @@ def _search(A, starts, start_vals, moves, time_limit, start, rng):
     def fits():
         """Whether a run of _MIN_RUN flips fits in the time left at the flip rate so far: the
         time limit is kept, not overrun by a run's length."""
-        now = time.perf_counter()
+        now, rate = time.perf_counter(), flip_rate()
         return now < deadline and (rate <= 0 or now + _MIN_RUN / rate < deadline)
 
     def stop():
