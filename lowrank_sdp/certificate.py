@@ -122,8 +122,13 @@ def certify_problem(
             # only what is proven at once (Gershgorin for a matrix, no bound for an operator).
             eig = Eigen(np.nan, np.nan, np.nan, None, Evidence.ESTIMATE, False)
         else:
+            # Inside a solve a Ritz value below -tol (1 + |f|) / n (1% margin) settles it: the
+            # gap is at least n |lambda_min| >= n |theta|, out of tol (ER n = 3e4: 2000 products,
+            # 4.5 s, at a checkpoint whose theta was already -4.5e-5 against -4.0e-5).
+            hopeless = -1.01 * tol * (1.0 + abs(f)) / n if early_exit else -np.inf
             eig = smallest_eigenvalue(G, lam, Y, seed=seed, target=target,
-                                      early_exit=early_exit, warm=warm, max_matvecs=matvecs)
+                                      early_exit=early_exit, warm=warm, max_matvecs=matvecs,
+                                      hopeless=hopeless)
         base = math.fsum(lam) if objective.linear else f
         if not early_exit:
             eig = settle(G, lam, eig, target, rigorous=rigorous, seconds=budget, func=func)
@@ -210,18 +215,21 @@ def dense_slack(G, lam: np.ndarray) -> np.ndarray:
 def smallest_eigenvalue(
     G, lam: np.ndarray, Y: np.ndarray, *, seed: int = 0, target: float = 1e-10,
     early_exit: bool = False, warm: np.ndarray | None = None, max_matvecs: int | None = None,
+    hopeless: float = -np.inf,
 ) -> Eigen:
     """First look at lambda_min(S), S = G - Diag(lam): a dense eigensolver for small matrices,
     else the deflated Lanczos estimate (which `settle` may then prove or replace).
 
     `target` is the accuracy wanted of the lower bound; `warm` (an n-vector, e.g. the previous
-    eigenvector) is added to Lanczos's random start.
+    eigenvector) is added to Lanczos's random start; a Ritz value below `hopeless` ends Lanczos
+    early (see `lanczos_smallest`).
     """
     n = lam.shape[0]
     if n <= DENSE_EIGEN_LIMIT and not isinstance(G, LinearOperator):
         return _dense_smallest(dense_slack(G, lam))._replace(work=10.0 * n**3)
     return _deflated_lanczos(G, lam, Y, seed=seed, target=target, early_exit=early_exit,
-                             warm=warm, max_matvecs=max_matvecs or LANCZOS_MAX_MATVECS)
+                             warm=warm, max_matvecs=max_matvecs or LANCZOS_MAX_MATVECS,
+                             hopeless=hopeless)
 
 
 def settle(G, lam: np.ndarray, eig: Eigen, target: float, *, rigorous: bool, seconds: float,
@@ -532,7 +540,8 @@ def deflation_thresholds(target: float, scale: float) -> tuple[float, float]:
 
 
 def _deflated_lanczos(G, lam, Y, *, seed: int, target: float, early_exit: bool,
-                      warm: np.ndarray | None = None, max_matvecs: int = 2000) -> Eigen:
+                      warm: np.ndarray | None = None, max_matvecs: int = 2000,
+                      hopeless: float = -np.inf) -> Eigen:
     n = lam.shape[0]
     S = _slack_operator(G, lam)
     scale = _norm_upper(G, lam)
@@ -611,10 +620,20 @@ def _deflated_lanczos(G, lam, Y, *, seed: int, target: float, early_exit: bool,
     # range(Q)-perp the deflated operator is P S, so a step costs the product S x and one
     # projection (4 q n) instead of two (8 q n). Each restart's Ritz value and residual, the only
     # numbers the bound uses, are still computed with the full deflated operator `matvec`.
+    def bound(mu: float) -> float:
+        return min(_block_lower_bound(min(mu - rounding, alpha), a, beta), 0.0)
+
+    def enough(theta: float, residual: float) -> bool:
+        # The bound uses mu - residual: where the block bound is flat in mu (mu well above a and
+        # beta, the usual case at an optimum: ER n = 3e4, mu 1.2e-3 against beta 2e-4), a larger
+        # residual costs it less than target, and Lanczos need not resolve mu to target itself.
+        return bound(theta) - bound(theta - residual) <= target
+
     mu, residual, v, converged = lanczos_smallest(
         matvec, v0, target=target, early_exit=early_exit,
         scale=max(scale, alpha), max_matvecs=max_matvecs, work=counted,
-        deflate=Q if Q.shape[1] else None, product=S.matvec if Q.shape[1] else None)
+        deflate=Q if Q.shape[1] else None, product=S.matvec if Q.shape[1] else None,
+        enough=enough if Q.shape[1] else None, hopeless=hopeless)
     # The flops spent, from the sizes: the SVD and Ritz rotation of range(Y), the products with Q,
     # then per Lanczos product the sparse product, the deflation of the full products (8 q n,
     # counted[2] of them) and the reorthogonalisation with the projection on Q (counted by
@@ -623,7 +642,7 @@ def _deflated_lanczos(G, lam, Y, *, seed: int, target: float, early_exit: bool,
     work = (14.0 * n * r * r + 2.0 * (r + q) * (nnz + n) + 8.0 * n * q * q
             + counted[1] * 2.0 * (nnz + n) + counted[2] * 8.0 * n * q + counted[0])
     # Capped at 0 as before (the certificate uses min(lambda_min, 0) only).
-    lower = min(_block_lower_bound(min(mu - residual - rounding, alpha), a, beta), 0.0)
+    lower = bound(mu - residual)
     if not converged:
         lower = np.nan  # a budget exhaustion or early exit proves nothing about lambda_min
     # (mu, v) live on range(Y)-perp: the curvature a staircase step can use, and the warm start
@@ -647,7 +666,7 @@ BREAKDOWN_RTOL = 64 * EPS
 def lanczos_smallest(matvec, v0: np.ndarray, *, target: float, early_exit: bool = False,
                      max_matvecs: int = 2000, scale: float | None = None,
                      work: list | None = None, deflate: np.ndarray | None = None,
-                     product=None):
+                     product=None, enough=None, hopeless: float = -np.inf):
     """Smallest Ritz pair of a symmetric operator: restarted Lanczos, full reorthogonalisation.
 
     Returns (theta, residual, v, converged). Converged: the residual ||A v - theta v|| fell to
@@ -666,6 +685,12 @@ def lanczos_smallest(matvec, v0: np.ndarray, *, target: float, early_exit: bool 
     Q, eigenvectors of A, are removed from the start: the random-start argument holds on their
     complement. Theta and the residual of every restart, what the result rests on, are computed
     with `matvec` (= A) itself, whatever the steps used.
+
+    `enough(theta, residual) -> bool`, when given, also counts as converged once a full Krylov
+    space (`LANCZOS_STEPS` products) has been explored: the caller's bound would not move by more
+    than its target with a smaller residual. A theta below `hopeless`
+    ends the run, not converged, whatever its residual (lambda_min <= theta: a caller that needs
+    lambda_min above `hopeless` has its answer).
     """
     n = v0.shape[0]
     steps = int(max(2, min(LANCZOS_STEPS, n, LANCZOS_MEMORY_BYTES // (8 * n))))
@@ -733,8 +758,9 @@ def lanczos_smallest(matvec, v0: np.ndarray, *, target: float, early_exit: bool 
             if breakdown or spent or k == steps or k % 10 == 0:
                 t, s = _tridiagonal_smallest(alpha[:k], beta[: k - 1])
                 res = abs(beta[j] * s[-1])
-                negative = early_exit and t - res < -10 * max(res, goal)
-                if breakdown or spent or k == steps or res <= goal or negative:
+                negative = t < hopeless or (early_exit and t - res < -10 * max(res, goal))
+                settled = res <= goal or (enough is not None and used >= steps and enough(t, res))
+                if breakdown or spent or k == steps or settled or negative:
                     break
             V[j + 1] = w / beta[j]
         t, s = _tridiagonal_smallest(alpha[:k], beta[: k - 1])
@@ -751,11 +777,12 @@ def lanczos_smallest(matvec, v0: np.ndarray, *, target: float, early_exit: bool 
         count()
         invariant = beta[k - 1] <= BREAKDOWN_RTOL * norm_seen
         goal = min(target, LANCZOS_RTOL * norm_seen)
-        if residual <= goal or (invariant and residual <= max(goal, 1e3 * EPS * norm_seen)):
+        if residual <= goal or (invariant and residual <= max(goal, 1e3 * EPS * norm_seen)) or (
+                enough is not None and used > steps and enough(theta, residual)):
             return theta, residual, v, True
         if used >= max_matvecs or time_budget.expired():
             return theta, residual, v, False
-        if early_exit and theta - residual < -10 * max(residual, goal):
+        if theta < hopeless or (early_exit and theta - residual < -10 * max(residual, goal)):
             return theta, residual, v, False
         if Q is not None:
             v = v - Q @ (Q.T @ v)  # the restart stays on range(Q)-perp

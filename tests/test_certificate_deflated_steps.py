@@ -135,3 +135,62 @@ def test_certificate_agrees_with_the_plain_steps_and_the_dense_eigenvalue(kind, 
     for (low_p, true_p), (low_q, true_q) in zip(certs["projected"], certs["plain"]):
         assert true_p == pytest.approx(true_q, abs=1e-12)
         assert abs(low_p - low_q) <= 1e-8 * (1.0 + abs(true_p))
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_a_ritz_value_below_hopeless_ends_the_run(seed):
+    """`hopeless`: lambda_min <= theta always, so a theta below it answers a caller that needs
+    lambda_min above it, whatever the residual; the run ends there, not converged."""
+    n, q = 300, 12
+    B, Q, M, matvec, c, rng = _deflated("gap_free", n, q, seed)
+    exact = float(np.linalg.eigvalsh(M)[0])  # -1 (the cube of -1)
+    kwargs = dict(target=1e-9 * c, scale=c, max_matvecs=2000, deflate=Q, product=lambda x: B @ x)
+    v0 = rng.standard_normal(n)
+    full = [0.0, 0, 0]
+    certificate.lanczos_smallest(matvec, v0, work=full, **kwargs)
+    cut = [0.0, 0, 0]
+    theta, _, _, converged = certificate.lanczos_smallest(matvec, v0, work=cut, hopeless=-0.5,
+                                                          **kwargs)
+    assert not converged
+    assert exact - 1e-12 <= theta < -0.5
+    assert cut[1] < full[1]
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2, 3])
+def test_a_flat_block_bound_ends_lanczos_early_and_stays_sound(seed):
+    """`enough`: where the block bound is flat in mu (mu on range(Y)-perp well above the coupling
+    ||E|| to a near-null range(Y)), a residual larger than target moves the bound by less than
+    target; the bound stays below lambda_min(S) and within 2 target of the exact block bound."""
+    n, q = 400, 10
+    rng = np.random.default_rng(seed)
+    basis = np.linalg.qr(rng.standard_normal((n, n)))[0]
+    Y = basis[:, :q] + 1e-8 * rng.standard_normal((n, q))  # nearly annihilated by S
+    ev = np.concatenate([np.zeros(q), 1e-3 + rng.uniform(0.0, 1.0, n - q) ** 2])
+    S = (basis * ev) @ basis.T
+    S = sp.csr_matrix(0.5 * (S + S.T))
+    lam = np.zeros(n)
+    target = 1e-7
+    calls = {"with": [0.0, 0, 0], "without": [0.0, 0, 0]}
+    real = certificate.lanczos_smallest
+
+    def spy(label, drop):
+        def run(matvec, v0, **kw):
+            if drop:
+                kw["enough"] = None
+            kw["work"] = calls[label]
+            return real(matvec, v0, **kw)
+        return run
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(certificate, "lanczos_smallest", spy("without", True))
+        strict = certificate._deflated_lanczos(S, lam, Y, seed=seed, target=target, early_exit=False)
+        mp.setattr(certificate, "lanczos_smallest", spy("with", False))
+        eig = certificate._deflated_lanczos(S, lam, Y, seed=seed, target=target, early_exit=False)
+    truth = float(np.linalg.eigvalsh(S.toarray())[0])
+    # Without the rule Lanczos must resolve mu (1e-3 + the smallest of 390 squares of uniforms,
+    # a gap-free bottom) to 1e-7; its 2000 products may not be enough (no bound then).
+    assert calls["with"][1] < calls["without"][1]
+    assert eig.converged
+    assert truth - 2 * target <= eig.lower <= truth + 1e-12
+    if strict.converged:
+        assert eig.lower >= strict.lower - 2 * target
