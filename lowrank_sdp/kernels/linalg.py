@@ -29,6 +29,30 @@ def csr_matmat(indptr, indices, data, Y, out):
 
 
 @njit(cache=True, fastmath=FASTMATH)
+def csr_matmat_inner(indptr, indices, data, Y, out):
+    """out = A @ Y as `csr_matmat`, and return <A Y, Y> summed in float64 whatever Y's dtype (a
+    float32 Y's objective would otherwise round at 6e-8 relative: as large as the decreases a
+    line search near an optimum compares). The row of Y is read once for both."""
+    n, r = out.shape
+    acc = np.empty(r, dtype=out.dtype)
+    total = 0.0
+    for i in range(n):
+        for k in range(r):
+            acc[k] = 0.0
+        for p in range(indptr[i], indptr[i + 1]):
+            j = indices[p]
+            a = data[p]
+            for k in range(r):
+                acc[k] += a * Y[j, k]
+        row = 0.0
+        for k in range(r):
+            out[i, k] = acc[k]
+            row += np.float64(acc[k]) * np.float64(Y[i, k])
+        total += row
+    return total
+
+
+@njit(cache=True, fastmath=FASTMATH)
 def normalize_rows(Y):
     """Scale every row of Y to unit norm in place; return the number of zero rows (left as they are)."""
     n, r = Y.shape
