@@ -539,6 +539,31 @@ def deflation_thresholds(target: float, scale: float) -> tuple[float, float]:
     return base, max(base, 0.03 * math.sqrt(target * scale))
 
 
+RANGE_RTOL = 1e-7
+"""`range_basis` keeps the directions of Y whose singular value is above RANGE_RTOL of the largest."""
+
+
+def range_basis(Y: np.ndarray) -> np.ndarray:
+    """An orthonormal basis (n x q) of the span of Y's singular directions above RANGE_RTOL.
+
+    From the Gram matrix Y^T Y (r x r) instead of an SVD of Y: four products of n r^2 flops (ER
+    n = 1e5, rank 126: ~0.25 s against 0.94 s for the SVD). The Gram matrix squares Y's condition
+    number, so the first basis is orthonormal only to about eps / RANGE_RTOL^2; a second pass on
+    its own Gram matrix (CholeskyQR2's idea, by eigh) brings that to rounding. Only orthonormality
+    matters to the bound, and its defect is measured and charged there anyway."""
+    if Y.size == 0:
+        return np.zeros((Y.shape[0], 0))
+    w, V = np.linalg.eigh(Y.T @ Y)
+    top = float(w[-1]) if w.size else 0.0
+    if not top > 0:
+        return np.zeros((Y.shape[0], 0))
+    keep = w > (RANGE_RTOL ** 2) * top
+    U = Y @ (V[:, keep] / np.sqrt(w[keep]))
+    w2, V2 = np.linalg.eigh(U.T @ U)
+    good = w2 > 0.5  # every one, unless rounding lost a direction entirely
+    return np.ascontiguousarray(U @ (V2[:, good] / np.sqrt(w2[good])))
+
+
 def _deflated_lanczos(G, lam, Y, *, seed: int, target: float, early_exit: bool,
                       warm: np.ndarray | None = None, max_matvecs: int = 2000,
                       hopeless: float = -np.inf) -> Eigen:
@@ -551,8 +576,7 @@ def _deflated_lanczos(G, lam, Y, *, seed: int, target: float, early_exit: bool,
     # S = [[A, E^T], [E, P S P]] in the basis [Q, Q-perp] with A = Q^T S Q (r x r, its smallest
     # eigenvalue a computed exactly) and E = P S Q; Lanczos bounds P S P on Q-perp from below by
     # mu, and lambda_min(S) >= the smaller root of (x - a)(x - mu) = ||E||^2 (`_block_lower_bound`).
-    U, sv, _ = np.linalg.svd(Y, full_matrices=False)
-    U = U[:, sv > 1e-10 * sv[0]] if sv.size and sv[0] > 0 else U[:, :0]
+    U = range_basis(Y)
     late = Eigen(np.nan, np.nan, np.nan, None, Evidence.ESTIMATE, False)  # past a deadline
     if time_budget.expired():  # each stage of the set-up costs about n r^2: none is chained
         return late

@@ -194,3 +194,24 @@ def test_a_flat_block_bound_ends_lanczos_early_and_stays_sound(seed):
     assert truth - 2 * target <= eig.lower <= truth + 1e-12
     if strict.converged:
         assert eig.lower >= strict.lower - 2 * target
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_range_basis_is_orthonormal_and_spans_the_kept_directions(seed):
+    """`range_basis` (Gram matrix, two passes) on a Y whose singular values span 1 .. 1e-12 and 0:
+    orthonormal to rounding, spanning exactly the directions above RANGE_RTOL (1e-7)."""
+    rng = np.random.default_rng(seed)
+    n, r = 500, 12
+    left = np.linalg.qr(rng.standard_normal((n, r)))[0]
+    right = np.linalg.qr(rng.standard_normal((r, r)))[0]
+    sv = np.array([1.0, 0.5, 1e-2, 1e-3, 1e-4, 1e-5, 1e-6, 3e-7, 1e-9, 1e-12, 0.0, 0.0])
+    Y = (left * sv) @ right.T
+    U = certificate.range_basis(Y)
+    kept = int(np.sum(sv > certificate.RANGE_RTOL))
+    assert U.shape == (n, kept)
+    assert np.linalg.norm(U.T @ U - np.eye(kept)) <= 1e-12
+    # the singular directions well above the threshold lie in range(U), to the accuracy the
+    # Gram matrix allows (eps / sigma^2: mixing with the dropped ones near the threshold)
+    inside = left[:, sv >= 1e-5]
+    assert np.linalg.norm(inside - U @ (U.T @ inside)) <= 1e-8
+    assert certificate.range_basis(np.zeros((n, 3))).shape == (n, 0)
