@@ -150,8 +150,9 @@ def solve(
         the tightest bound an earlier certificate of the solve proved); the status is TIME_LIMIT.
     seed : seeds the random start and the eigensolver: the same seed gives the same answer.
     callback : called after every iteration with an `IterationState` (iteration, objective,
-        grad_norm, rank, seconds, Y read-only); raising StopIteration stops the solve with status
-        CALLBACK.
+        grad_norm, rank, seconds, Y read-only; float32 during the single-precision start of a
+        large sparse problem, see `SINGLE_PRECISION_MIN_ENTRIES`); raising StopIteration stops
+        the solve with status CALLBACK.
     Y0 : warm start (n x r); rows are normalised (a zero row is an error).
     max_iterations : total iterations over all ranks, or None.
     max_rank : cap of the staircase (default n).
