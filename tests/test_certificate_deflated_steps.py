@@ -160,7 +160,8 @@ def test_a_ritz_value_below_hopeless_ends_the_run(seed):
 def test_a_flat_block_bound_ends_lanczos_early_and_stays_sound(seed):
     """`enough`: where the block bound is flat in mu (mu on range(Y)-perp well above the coupling
     ||E|| to a near-null range(Y)), a residual larger than target moves the bound by less than
-    target; the bound stays below lambda_min(S) and within 2 target of the exact block bound."""
+    target; the bound stays below lambda_min(S) and within 2 target of the exact block bound
+    (a test of the private `_deflated_lanczos`, with and without the rule)."""
     n, q = 400, 10
     rng = np.random.default_rng(seed)
     basis = np.linalg.qr(rng.standard_normal((n, n)))[0]
