@@ -540,3 +540,17 @@ def test_trust_region_counts_its_hessian_products_in_the_checkpoint_schedule(mon
     # Every step but the last (the monitor stops counting work once a stop fires).
     for made, work in seen[:-1]:
         assert work == pytest.approx((made - 1) * per_product)
+
+
+def test_smallest_singular_value_from_the_gram_matrix():
+    """`smallest_singular_value` (eigenvalues of Y^T Y) agrees with an SVD above its threshold."""
+    from lowrank_sdp.solve import smallest_singular_value
+
+    rng = np.random.default_rng(0)
+    left = np.linalg.qr(rng.standard_normal((400, 6)))[0]
+    right = np.linalg.qr(rng.standard_normal((6, 6)))[0]
+    for sv in ([3.0, 2.0, 1.0, 0.5, 0.1, 1e-3], [1.0, 1.0, 1e-5, 1e-9, 0.0, 0.0]):
+        Y = (left * np.array(sv)) @ right.T
+        expected = min(s for s in sv if s > 1e-7 * max(sv))
+        assert smallest_singular_value(Y) == pytest.approx(expected, rel=1e-6)
+    assert smallest_singular_value(np.zeros((5, 2))) == 1.0
