@@ -83,6 +83,7 @@ def certify_problem(
     problem: Problem, Y: np.ndarray, *, seed: int = 0, rigorous: bool = False,
     tol: float = 1e-9, early_exit: bool = False, func: str = "solve",
     proof_seconds: float = DEFAULT_PROOF_SECONDS, warm: np.ndarray | None = None,
+    max_matvecs: int | None = None,
 ) -> Certificate:
     """Certificate of the point Y for `problem`, reported in the user's sense.
 
@@ -93,6 +94,8 @@ def certify_problem(
     `proof_seconds` is what a default factorisation proof may cost; ``rigorous=True`` asks for a
     proof whatever it costs and raises only where none is possible. `warm`: a start vector added
     to the eigensolver's random one (a solve passes the previous checkpoint's eigenvector).
+    `max_matvecs` caps Lanczos's products (a solve's periodic look,
+    `lowrank_sdp.solve.CHECKPOINT_MATVECS`).
     """
     objective = problem.objective
     n = problem.n
@@ -117,6 +120,8 @@ def certify_problem(
         # eigensolver first (G22: 124 MB peak instead of 6 MB).
         matvecs = (LANCZOS_PROOF_MATVECS if n > DENSE_FALLBACK_LIMIT and _sparse_proof_affordable(
             G, budget) else LANCZOS_MAX_MATVECS)
+        if max_matvecs is not None:
+            matvecs = min(matvecs, max_matvecs)
         if time_budget.expired():
             # The solve's deadline has passed: no eigensolver (its set-up alone costs n r^2),
             # only what is proven at once (Gershgorin for a matrix, no bound for an operator).

@@ -554,3 +554,32 @@ def test_smallest_singular_value_from_the_gram_matrix():
         expected = min(s for s in sv if s > 1e-7 * max(sv))
         assert smallest_singular_value(Y) == pytest.approx(expected, rel=1e-6)
     assert smallest_singular_value(np.zeros((5, 2))) == 1.0
+
+
+def test_a_periodic_look_gets_the_checkpoint_lanczos_budget(monkeypatch):
+    """A look while the inner method is paused (not converged) runs at most CHECKPOINT_MATVECS
+    Lanczos products; the final certificate keeps the full budget."""
+    from lowrank_sdp import certificate
+    from lowrank_sdp.solve import CHECKPOINT_MATVECS
+
+    rng = np.random.default_rng(0)
+    n = 3000
+    i, j = rng.integers(0, n, (2, 5 * n))
+    W = sp.csr_matrix((np.ones(i.size), (i, j)), shape=(n, n))
+    W = ((W + W.T) > 0).astype(float)
+    W.setdiag(0.0)
+    W.eliminate_zeros()
+    C = sp.csr_matrix((sp.diags(np.asarray(W.sum(axis=1)).ravel()) - W) / 4.0)
+    budgets = []
+    real = certificate.lanczos_smallest
+
+    def spy(matvec, v0, **kw):
+        budgets.append(kw["max_matvecs"])
+        return real(matvec, v0, **kw)
+
+    monkeypatch.setattr(certificate, "lanczos_smallest", spy)
+    monkeypatch.setattr("lowrank_sdp.solvers._common.CERTIFY_MIN_WORK", 0.0)  # look often
+    res = ls.solve(C, sense="max", tol=1e-7)
+    assert res.status is ls.Status.CERTIFIED
+    assert CHECKPOINT_MATVECS in budgets
+    assert max(budgets) > CHECKPOINT_MATVECS
