@@ -130,6 +130,16 @@ class LinearObjective(Objective):
         f = linalg.csr_matmat_inner(c.indptr, c.indices, self._data_single, Y, out)
         return float(f), out
 
+    def evaluate_single_exact(self, Y: np.ndarray) -> tuple[float, tuple[np.ndarray, float]]:
+        """(f, (grad, ||grad||^2)) at the point with unit rows Y_i / ||Y_i|| for a float32 Y of
+        a sparse C: Y stored in float32, every operation in float64, the gradient computed in
+        the same pass (`kernels.linalg.csr_normalized_gradient`). Only for `csr`."""
+        c = self.csr
+        grad = np.empty_like(Y)
+        f, norm2 = linalg.csr_normalized_gradient(c.indptr, c.indices, c.data, Y,
+                                                  linalg.inverse_row_norms(Y), grad)
+        return float(f), (grad, float(norm2))
+
     def gradient_operator(self, Y: np.ndarray) -> Matrix:
         if self.csr is not None:
             return self.csr

@@ -359,19 +359,17 @@ def _solve(C, *, sense, rank, method, tol, time_limit, seed, callback, Y0, max_i
     try:
         while True:
             single = Y.dtype == np.float32
-            inner_tol = max(grad_tol, single_precision_grad_floor(n)) if single else grad_tol
-            inner = run(problem, Y, InnerOptions(grad_tol=inner_tol), monitor)
+            inner = run(problem, Y, InnerOptions(grad_tol=grad_tol), monitor)
             Y, grad_norm = inner.Y, inner.grad_norm
             if inner.stop is not None:
                 status = inner.stop
                 break
             checkpoint = monitor.checkpoint
-            if single and not checkpoint and (not inner.converged or inner_tol > grad_tol):
-                # float32 stalled, or reached the gradient its rounding leaves accurate: go on
-                # in float64 from here
+            if single and not checkpoint and not inner.converged:
+                # float32 stalled (its grid of points): go on in float64 from here
                 Y = full_precision(Y)
                 if verbose:
-                    print(f"[lowrank_sdp] float32 done at it {monitor.iterations} "
+                    print(f"[lowrank_sdp] float32 stalled at it {monitor.iterations} "
                           f"(|grad| {grad_norm:.2e}): float64 from here")
                 continue
             if checkpoint and not inner.converged and gap_out_of_reach(
@@ -442,21 +440,9 @@ def _solve(C, *, sense, rank, method, tol, time_limit, seed, callback, Y0, max_i
 SINGLE_PRECISION_MIN_ENTRIES = 2_000_000
 """The built-in "rgd" on a sparse linear C starts in float32 where Y has at least this many
 entries (n x rank), and continues in float64 once float32 stalls: its product moves half the bytes
-(ER n = 1e5, rank 126: 55 ms against 128 ms), and its rounding (6e-8) is below what the first
-iterations need. Certificates, the escape and the answer are float64 (`full_precision`)."""
-
-
-SINGLE_PRECISION_GRAD_FACTOR = 1000.0
-"""float32 runs until |grad| <= SINGLE_PRECISION_GRAD_FACTOR eps32 |f| / sqrt(n) (about that
-factor times the rounding of its gradient, eps32 ||G Y||_F, as ||G Y||_F >= |f| / sqrt(n)): ER
-n = 3e4 at its certified point, |grad| 7.3e-3, the float32 gradient was off by 8.7e-5 (1.2%), and
-the BB steps, built from gradient differences, had slowed to 2x the float64 run's iterations."""
-
-
-def single_precision_grad_floor(n: int) -> float:
-    """The gradient tolerance (relative to 1 + |f|, as `InnerOptions.grad_tol`) below which float32
-    hands over to float64."""
-    return SINGLE_PRECISION_GRAD_FACTOR * float(np.finfo(np.float32).eps) / math.sqrt(n)
+(ER n = 1e5, rank 126: 55 ms against 128 ms); near an optimum it keeps the float32 storage
+but computes in float64 (`lowrank_sdp.solvers.rgd.SinglePrecisionSpace`). Certificates, the
+escape and the answer are float64 (`full_precision`)."""
 
 
 def single_precision_start(problem: Problem, method_name: str, Y: np.ndarray) -> bool:

@@ -4,6 +4,8 @@ float64 run to the tolerance; the phase hands over to float64 before its roundin
 
 from __future__ import annotations
 
+import sys
+
 import numpy as np
 import pytest
 import scipy.sparse as sp
@@ -104,3 +106,52 @@ def test_small_problems_stay_in_float64(monkeypatch):
     monkeypatch.setattr(solve_module, "full_precision", lambda Y: (seen.append(Y.dtype), real(Y))[1])
     ls.solve(_er_cost(500, 10, 0), sense="max", tol=1e-6)
     assert np.float32 not in seen
+
+
+def test_the_exact_mode_kernels_compute_in_float64_from_float32_storage():
+    C = _er_cost(300, 8, 2)
+    rng = np.random.default_rng(3)
+    Y32 = rng.standard_normal((300, 7)).astype(np.float32)
+    Y32[5] = 0.0  # a zero row gets scale 0, not a division by zero
+    scale = linalg.inverse_row_norms(Y32)
+    np.testing.assert_allclose(scale, linalg.inverse_row_norms.py_func(Y32), rtol=1e-14)
+    X = Y32.astype(np.float64)
+    norms = np.linalg.norm(X, axis=1)
+    expected_scale = np.divide(1.0, norms, out=np.zeros(300), where=norms > 0)
+    np.testing.assert_allclose(scale, expected_scale, rtol=1e-14)
+    X *= expected_scale[:, None]  # the point in float64: unit rows (and the zero row)
+    GX = C @ X
+    lam = np.sum(GX * X, axis=1)
+    expected = 2.0 * (GX - lam[:, None] * X)
+    grad = np.empty((300, 7))
+    f, norm2 = linalg.csr_normalized_gradient(C.indptr, C.indices, C.data, Y32, scale, grad)
+    grad_py = np.empty((300, 7))
+    f_py, norm2_py = linalg.csr_normalized_gradient.py_func(C.indptr, C.indices, C.data, Y32,
+                                                            scale, grad_py)
+    assert f == pytest.approx(float(np.vdot(GX, X)), rel=1e-13)
+    assert f_py == pytest.approx(f, rel=1e-13)
+    np.testing.assert_allclose(grad, expected, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(grad_py, grad, rtol=1e-12, atol=1e-12)
+    assert norm2 == pytest.approx(float(np.sum(expected**2)), rel=1e-12)
+    assert norm2_py == pytest.approx(norm2, rel=1e-12)
+    # stored in float32, the gradient is the float64 one rounded once
+    grad32 = np.empty((300, 7), dtype=np.float32)
+    linalg.csr_normalized_gradient(C.indptr, C.indices, C.data, Y32, scale, grad32)
+    np.testing.assert_allclose(grad32, expected, rtol=1e-6, atol=1e-6)
+
+
+def test_below_the_fast_modes_floor_rgd_runs_the_exact_mode(monkeypatch):
+    rgd_module = sys.modules["lowrank_sdp.solvers.rgd"]  # the package exports the function rgd
+    modes = []
+    real = rgd_module.SinglePrecisionSpace.__init__
+
+    def spy(self, objective, exact=False):
+        modes.append(exact)
+        real(self, objective, exact)
+
+    monkeypatch.setattr(rgd_module.SinglePrecisionSpace, "__init__", spy)
+    monkeypatch.setattr(solve_module, "SINGLE_PRECISION_MIN_ENTRIES", 0)
+    C = _er_cost(1500, 10, 0)
+    res = ls.solve(C, sense="max", tol=1e-7, seed=0)
+    assert res.status is ls.Status.CERTIFIED
+    assert modes[0] is False and True in modes  # fast first, then exact
