@@ -238,12 +238,14 @@ def smallest_eigenvalue(
 
 
 def settle(G, lam: np.ndarray, eig: Eigen, target: float, *, rigorous: bool, seconds: float,
-           func: str = "certify") -> Eigen:
+           func: str = "certify", dense_fallback: bool = False) -> Eigen:
     """Turn `eig` into a proof where one costs at most `seconds` (any cost when rigorous).
 
     An estimate that a factorisation refutes (S - sigma I not positive definite below it), or a
     Lanczos that did not converge, is never returned as the bound: a dense eigensolver, a weaker
-    factorisation shift, or Gershgorin's theorem takes its place.
+    factorisation shift, or Gershgorin's theorem takes its place. `dense_fallback`: an
+    unconverged Lanczos on a matrix (n <= DENSE_FALLBACK_LIMIT) goes to the dense eigensolver
+    whatever `seconds` allows (the caller has judged its cost).
     """
     n = lam.shape[0]
     if eig.evidence is Evidence.FACTORIZATION:
@@ -256,8 +258,9 @@ def settle(G, lam: np.ndarray, eig: Eigen, target: float, *, rigorous: bool, sec
     if timed:
         seconds = min(seconds, max(left, 0.0))
     costly = rigorous and not timed  # a proof whatever it costs
-    if eig.evidence is Evidence.ESTIMATE and not eig.converged and _dense_affordable(
-            G, n, costly, seconds):
+    judged = dense_fallback and n <= DENSE_FALLBACK_LIMIT and not isinstance(G, LinearOperator)
+    if eig.evidence is Evidence.ESTIMATE and not eig.converged and (
+            judged or _dense_affordable(G, n, costly, seconds)):
         eig = _dense_smallest(dense_slack(G, lam))._replace(work=eig.work + 10.0 * n**3)
     plan = _proof_plan(G, lam, costly, seconds)
     if plan is not None:

@@ -463,7 +463,7 @@ def test_drop_weak_columns_keeps_the_strong_part_of_X() -> None:
     rank-4 approximation in the singular basis (X = Z Z^T against a brute-force truncated SVD), the
     fixed rows back to unit norm; with a quarter of the columns strong, or too few
     entries saved, nothing moves. (It tests the private _drop_weak_columns.)"""
-    from lowrank_sdp.general import DROP_FLOOR, DROP_SAVING, _drop_weak_columns  # private
+    from lowrank_sdp.general import DROP_FLOOR, DROP_MASS, DROP_SAVING, _drop_weak_columns  # private
     from lowrank_sdp.solvers.alm import AugmentedLagrangian
 
     rng = np.random.default_rng(5)
@@ -492,3 +492,33 @@ def test_drop_weak_columns_keeps_the_strong_part_of_X() -> None:
     # 1 strong of 6: dropping 2 columns saves 2 n < DROP_SAVING entries
     assert 2 * n < DROP_SAVING
     assert _drop_weak_columns(z([3.0] + [1e-3] * 5), al) is None
+    # 2 strong of 16 but no gap below them: the 12 columns it would drop carry 6.9% of trace X
+    smooth = [3.0, 1.0] + [0.25] * (r - 2)
+    assert 12 * 0.25**2 > DROP_MASS * sum(v * v for v in smooth)
+    assert _drop_weak_columns(z(smooth), al) is None
+
+
+def test_an_unconverged_lanczos_on_a_small_block_settles_densely(monkeypatch) -> None:
+    """Where Lanczos stops short on a block of at most BLOCK_DENSE_LIMIT rows, the block's bound
+    is the dense eigensolver's (within rounding of lambda_min), not Gershgorin's; above the limit
+    it is Gershgorin's. Sound both ways. (It tests the private block_lambda_min.)"""
+    from lowrank_sdp import certificate
+    from lowrank_sdp import sdp_certificate as sc
+
+    rng = np.random.default_rng(2)
+    n = 600
+    S = sp.random(n, n, density=0.02, random_state=2, data_rvs=rng.standard_normal)
+    S = sp.csr_matrix(S + S.T)
+    true_min = float(np.linalg.eigvalsh(S.toarray())[0])
+    Y = rng.standard_normal((n, 3))
+
+    def unconverged(G, lam, Y, **kwargs):
+        return certificate.Eigen(true_min + 0.5, -np.inf, 1.0, None, certificate.Evidence.ESTIMATE,
+                                 False)
+
+    monkeypatch.setattr(certificate, "smallest_eigenvalue", unconverged)
+    _, lower, _ = sc.block_lambda_min(S, Y, diagonal=False, seed=0, target=1e-9)
+    assert true_min - 1e-7 <= lower <= true_min
+    monkeypatch.setattr(sc, "BLOCK_DENSE_LIMIT", n - 1)
+    _, gershgorin, _ = sc.block_lambda_min(S, Y, diagonal=False, seed=0, target=1e-9)
+    assert gershgorin <= true_min - 0.1
