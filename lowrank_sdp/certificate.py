@@ -245,7 +245,7 @@ def settle(G, lam: np.ndarray, eig: Eigen, target: float, *, rigorous: bool, sec
     Lanczos that did not converge, is never returned as the bound: a dense eigensolver, a weaker
     factorisation shift, or Gershgorin's theorem takes its place. `dense_fallback`: an
     unconverged Lanczos on a matrix (n <= DENSE_FALLBACK_LIMIT) goes to the dense eigensolver
-    whatever `seconds` allows (the caller has judged its cost).
+    whatever `seconds` allows (the caller has judged its cost), if it fits before a deadline.
     """
     n = lam.shape[0]
     if eig.evidence is Evidence.FACTORIZATION:
@@ -258,7 +258,9 @@ def settle(G, lam: np.ndarray, eig: Eigen, target: float, *, rigorous: bool, sec
     if timed:
         seconds = min(seconds, max(left, 0.0))
     costly = rigorous and not timed  # a proof whatever it costs
-    judged = dense_fallback and n <= DENSE_FALLBACK_LIMIT and not isinstance(G, LinearOperator)
+    # (a solve's deadline still applies: the dense eigensolver starts only if it fits)
+    judged = dense_fallback and n <= DENSE_FALLBACK_LIMIT and not isinstance(G, LinearOperator) and (
+        not timed or _dense_affordable(G, n, False, max(left, 0.0)))
     if eig.evidence is Evidence.ESTIMATE and not eig.converged and (
             judged or _dense_affordable(G, n, costly, seconds)):
         eig = _dense_smallest(dense_slack(G, lam))._replace(work=eig.work + 10.0 * n**3)

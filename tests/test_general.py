@@ -7,6 +7,8 @@ accuracy, ~1e-8 relative, as slack). HYPOTHESIS_PROFILE=thorough runs many more 
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 import pytest
 import scipy.sparse as sp
@@ -502,7 +504,7 @@ def test_an_unconverged_lanczos_on_a_small_block_settles_densely(monkeypatch) ->
     """Where Lanczos stops short on a block of at most BLOCK_DENSE_LIMIT rows, the block's bound
     is the dense eigensolver's (within rounding of lambda_min), not Gershgorin's; above the limit
     it is Gershgorin's. Sound both ways. (It tests the private block_lambda_min.)"""
-    from lowrank_sdp import certificate
+    from lowrank_sdp import budget, certificate
     from lowrank_sdp import sdp_certificate as sc
 
     rng = np.random.default_rng(2)
@@ -519,6 +521,10 @@ def test_an_unconverged_lanczos_on_a_small_block_settles_densely(monkeypatch) ->
     monkeypatch.setattr(certificate, "smallest_eigenvalue", unconverged)
     _, lower, _ = sc.block_lambda_min(S, Y, diagonal=False, seed=0, target=1e-9)
     assert true_min - 1e-7 <= lower <= true_min
+    # under a solve's deadline that leaves no time, the dense eigensolver does not start
+    with budget.until(time.perf_counter() + 1e-4):
+        _, late, _ = sc.block_lambda_min(S, Y, diagonal=False, seed=0, target=1e-9)
+    assert late <= true_min - 0.1
     monkeypatch.setattr(sc, "BLOCK_DENSE_LIMIT", n - 1)
     _, gershgorin, _ = sc.block_lambda_min(S, Y, diagonal=False, seed=0, target=1e-9)
     assert gershgorin <= true_min - 0.1
