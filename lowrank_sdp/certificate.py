@@ -258,9 +258,9 @@ def settle(G, lam: np.ndarray, eig: Eigen, target: float, *, rigorous: bool, sec
     if timed:
         seconds = min(seconds, max(left, 0.0))
     costly = rigorous and not timed  # a proof whatever it costs
-    # (a solve's deadline still applies: the dense eigensolver starts only if it fits)
-    judged = dense_fallback and n <= DENSE_FALLBACK_LIMIT and not isinstance(G, LinearOperator) and (
-        not timed or _dense_affordable(G, n, False, max(left, 0.0)))
+    # (within a solve's deadline: the time left, infinite without one, must afford it)
+    judged = dense_fallback and not isinstance(G, LinearOperator) and _dense_affordable(
+        G, n, False, max(left, 0.0))
     if eig.evidence is Evidence.ESTIMATE and not eig.converged and (
             judged or _dense_affordable(G, n, costly, seconds)):
         eig = _dense_smallest(dense_slack(G, lam))._replace(work=eig.work + 10.0 * n**3)

@@ -1,6 +1,6 @@
 """The float32 start of the built-in rgd on a sparse C (`SINGLE_PRECISION_MIN_ENTRIES`): the
 answer, its certificate and every stop are float64, as without it; the value agrees with the
-float64 run to the tolerance; the phase hands over to float64 before its rounding stalls it."""
+float64 run to the tolerance; below float32's rounding it computes in float64 (the exact mode)."""
 
 from __future__ import annotations
 

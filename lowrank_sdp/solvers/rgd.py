@@ -142,11 +142,11 @@ def rgd(problem: Problem, Y: np.ndarray, options: InnerOptions, monitor: Monitor
     if Y.dtype != np.float32:
         return InnerResult(*descend(NumpySpace(problem.objective), Y, options.grad_tol, monitor))
     floor = single_precision_grad_floor(Y.shape[0])
-    if options.grad_tol < floor:  # the fast mode first, as far as its rounding allows
-        out = descend(SinglePrecisionSpace(problem.objective), Y, floor, monitor)
-        if not out[3] and (out[4] is not None or monitor.checkpoint):
-            return InnerResult(*out)  # a stop or a checkpoint: the front door's turn
-        Y = out[0]
     exact = options.grad_tol < floor
+    if exact:  # the fast mode first, as far as its rounding allows
+        fast = InnerResult(*descend(SinglePrecisionSpace(problem.objective), Y, floor, monitor))
+        if not fast.converged and (fast.stop is not None or monitor.checkpoint):
+            return fast  # a stop or a checkpoint: the front door's turn
+        Y = fast.Y
     space = SinglePrecisionSpace(problem.objective, exact=exact)
     return InnerResult(*descend(space, Y, options.grad_tol, monitor))
