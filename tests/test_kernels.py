@@ -123,16 +123,17 @@ def test_project_tangent_in_place():
     np.testing.assert_allclose(linalg.project_tangent(Y, V, V), expected, rtol=1e-14)
 
 
-@given(n=sizes, r=sizes, seed=seeds, density=st.sampled_from([0.0, 0.3, 1.0]))
-def test_mixing_sweep(n, r, seed, density):
+@given(n=sizes, r=sizes, seed=seeds, density=st.sampled_from([0.0, 0.3, 1.0]),
+       omega=st.sampled_from([1.0, 0.5, 1.5, 1.99]))
+def test_mixing_sweep(n, r, seed, density, omega):
     rng = np.random.default_rng(seed)
     A = _symmetric_csr(rng, n, density)
     A = sp.csr_matrix(A - sp.diags(A.diagonal()))  # the kernel takes C without its diagonal
     A.eliminate_zeros()
     A.sort_indices()
     Y = _unit(rng, n, r)
-    jit, py, (*_, Yj, _), (*_, Yp, _) = _both(
-        mixing_sweep, A.indptr, A.indices, A.data, Y.copy(), np.empty(r)
+    jit, py, (*_, Yj, _, _), (*_, Yp, _, _) = _both(
+        mixing_sweep, A.indptr, A.indices, A.data, Y.copy(), np.empty(r), omega
     )
     np.testing.assert_allclose(jit, py, rtol=1e-10, atol=1e-10)
     np.testing.assert_allclose(Yj, Yp, rtol=1e-10, atol=1e-12)
@@ -152,17 +153,35 @@ def test_mixing_sweep_row_update_is_the_exact_minimiser():
     A.eliminate_zeros()
     Y = _unit(rng, n, r)
     Y0 = Y.copy()
-    mixing_sweep(A.indptr, A.indices, A.data, Y, np.empty(r))
+    mixing_sweep(A.indptr, A.indices, A.data, Y, np.empty(r), 1.0)
     # Row 0 is updated first, from the untouched rows of Y0.
     g = A[[0]] @ Y0
     np.testing.assert_allclose(Y[0], -g.ravel() / np.linalg.norm(g), rtol=1e-12)
+
+
+@pytest.mark.parametrize("omega", [0.5, 1.5, 1.9])
+def test_mixing_sweep_over_relaxes_towards_the_minimiser(omega):
+    rng = np.random.default_rng(3)
+    n, r = 8, 4
+    A = _symmetric_csr(rng, n, 0.6)
+    A = sp.csr_matrix(A - sp.diags(A.diagonal()))
+    A.eliminate_zeros()
+    Y = _unit(rng, n, r)
+    Y0 = Y.copy()
+    mixing_sweep(A.indptr, A.indices, A.data, Y, np.empty(r), omega)
+    u = -(A[[0]] @ Y0).ravel()
+    u /= np.linalg.norm(u)
+    p = Y0[0] + omega * (u - Y0[0])
+    np.testing.assert_allclose(Y[0], p / np.linalg.norm(p), rtol=1e-12, atol=1e-14)
+    # Closer to the minimiser than before, unless it was there.
+    assert Y[0] @ u >= Y0[0] @ u
 
 
 def test_mixing_sweep_leaves_isolated_rows():
     Y = _unit(np.random.default_rng(2), 4, 2)
     empty = sp.csr_matrix((4, 4))
     out = Y.copy()
-    decrease, grad2 = mixing_sweep(empty.indptr, empty.indices, empty.data, out, np.empty(2))
+    decrease, grad2 = mixing_sweep(empty.indptr, empty.indices, empty.data, out, np.empty(2), 1.5)
     assert decrease == 0.0 and grad2 == 0.0
     np.testing.assert_array_equal(out, Y)
 
