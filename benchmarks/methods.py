@@ -59,7 +59,8 @@ def _smooth(n: int, seed: int) -> ls.Objective:
 
 def instances(quick: bool):
     """(name, C, sense) triples, labelled by problem class."""
-    graphs = ["G1", "G14"] if quick else ["G1", "G14", "G22", "G43", "G11"]
+    # Random (G1, G22, G43, G55), planar-like (G14) and toroidal (G11, G57) graphs, n 800-5000.
+    graphs = ["G1", "G14"] if quick else ["G1", "G14", "G22", "G43", "G11", "G55", "G57"]
     for g in graphs:
         yield g, _gset(g), "max"
     for n in ([200] if quick else [200, 500]):

@@ -18,9 +18,9 @@ def mixing_sweep(indptr, indices, data, Y, g, omega):
     over-relaxation, then back to the sphere; no trigonometry). Its angle phi from y lies in
     (0, 2 theta) for omega in (0, 2) (phi = omega theta + O(theta^3), and the line through y and
     u meets the circle only there), so the row ends closer to u than theta and its term 2 <g, y>
-    drops, by 2 |g| (<u, y_new> - cos theta). A row with g = 0 (an isolated vertex) stays where it is. `g` is a work vector of
-    length r. Returns (decrease of <C, Y Y^T>, ||grad||^2) where the squared Riemannian gradient
-    norm is accumulated row by row as the sweep meets each row.
+    drops, by 2 |g| (<u, y_new> - cos theta). A row with g = 0 (an isolated vertex) stays where
+    it is. `g` is a work vector of length r. Returns (decrease of <C, Y Y^T>, ||grad||^2) where
+    the squared Riemannian gradient norm is accumulated row by row as the sweep meets each row.
     """
     n, r = Y.shape
     decrease = 0.0

@@ -1,15 +1,16 @@
 """The mixing method (block-coordinate descent over rows) for linear objectives <C, X>,
 over-relaxed by a factor chosen from the measured convergence (successive over-relaxation).
 
-Each sweep turns every row by omega times its angle to the row's exact minimiser
-(`kernels.mixing.mixing_sweep`; omega = 1 is the mixing method of Wang, Chang & Kolter). The
-sweeps start at omega = 1. Every OMEGA_WINDOW sweeps, the decrease of f per sweep (quadratic in
-the error) gives the error's contraction per sweep, lambda = sqrt(decrease ratio), and Young's
-relation for SOR, (lambda + omega - 1)^2 = lambda omega^2 mu^2, the contraction mu of the Jacobi
-iteration behind it; omega moves up to Young's optimum 2 / (1 + sqrt(1 - mu^2)) (never down), at
-most `omega_cap(n)`. Certified to 1e-6 through `solve(method="mixing")`, threads 1, seeds 0-2:
-G11 (torus, n 800) 11.55 s at omega = 1 (docs/benchmarks.md) -> 0.27 s, G57 (torus, n 5000)
--> 1.07 s, G1 (random, n 800) -> 0.073 s, G81 (torus, n 20000, seed 0) -> 11.2 s (rgd: 58 s).
+Each sweep moves every row y to y + omega (u - y), back on the sphere, u the row's exact
+minimiser (`kernels.mixing.mixing_sweep`; omega = 1 is the mixing method of Wang, Chang & Kolter).
+The sweeps start at omega = 1. Every OMEGA_WINDOW sweeps, the decrease of f per sweep (quadratic
+in the error) gives the error's contraction per sweep, lambda = sqrt(decrease ratio), and
+Young's relation for SOR, (lambda + omega - 1)^2 = lambda omega^2 mu^2, the contraction mu of the
+Jacobi iteration behind it; omega moves up to Young's optimum 2 / (1 + sqrt(1 - mu^2)) (never
+down), at most `omega_cap(n)`. Certified to 1e-6 by `solve(method="mixing")`, threads 1, median
+of seeds 0-2: G11 (torus, n 800) 11.55 s at omega = 1 (docs/benchmarks.md) -> 0.164 s (rgd 0.434
+s), G57 (torus, n 5000) 0.678 s (rgd 6.26 s), G81 (torus, n 20000) 6.95 s (rgd 58 s, seed 0),
+G1 (random, n 800) 0.070 s (rgd 0.085 s).
 """
 
 from __future__ import annotations
@@ -30,10 +31,11 @@ OMEGA_MAX = 1.999
 OMEGA_CAP_SCALE = 0.5
 """omega stays below min(OMEGA_MAX, 2 - OMEGA_CAP_SCALE / sqrt(n)): the contraction per sweep is
 at least omega - 1, and Young's estimate, which assumes a linear iteration, overshoots near the
-optimum (on a torus, where the best omega is 2 - O(1/side)). G81 (n 20000, certified 1e-6,
-seed 0) with the cap at 1.995 / 2 - 0.7/sqrt(n) / 2 - 0.5/sqrt(n) / 2 - 0.35/sqrt(n) / 1.999:
-24.4 / 26.1 / 11.2 / 18.4 / 18.0 s; G11 (n 800) 0.26 s with any cap of 2 - c/sqrt(n) but
-2.6 s at 1.999; G57 (n 5000) 1.0-1.1 s at 1.995 and 2 - c/sqrt(n), 1.5-2.2 s at 1.997-1.999."""
+optimum (on a torus, where the best omega is 2 - O(1/side)). G81 (n 20000) certified to 1e-6,
+seeds 0-2, with the scale 0.35 / 0.5 / 0.7: 10.73, 9.11, 10.67 / 6.95, 6.83, 14.91 / 14.57, 9.30,
+17.77 s; a fixed cap of 1.995, 17.19 s (seed 0). G11 (n 800): 0.26 s with a cap 2 - c / sqrt(n),
+2.6 s with 1.999 alone (rotation form of the sweep, as the G57 figures: 1.0-1.1 s at 1.995 and
+at 2 - c / sqrt(n), 1.5-2.2 s at 1.997-1.999)."""
 
 
 def omega_cap(n: int) -> float:
