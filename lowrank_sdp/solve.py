@@ -141,8 +141,9 @@ def solve(
         eigenvalue; an int fixes the rank.
     method : "auto", "rgd", "lbfgs", "mixing", "tr", or a callable
         "rgd": Riemannian gradient descent (BB steps); "lbfgs": Riemannian L-BFGS; "mixing": the
-        block-coordinate mixing method (linear objectives with C an explicit array or sparse
-        matrix); "tr": Riemannian trust region with truncated CG (linear objectives, operators
+        block-coordinate mixing method, over-relaxed (successive over-relaxation with a factor
+        chosen from the measured convergence; linear objectives with C an explicit array or
+        sparse matrix); "tr": Riemannian trust region with truncated CG (linear objectives, operators
         too). "auto" takes the method measured fastest for this kind of problem (the table in
         `lowrank_sdp.solvers.method_table`, measured by benchmarks/methods.py). A callable
         ``method(problem, Y, options, monitor) -> InnerResult`` is a custom method (the contract

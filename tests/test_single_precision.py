@@ -59,7 +59,7 @@ def test_the_fused_kernel_matches_the_product_and_its_inner_product():
 @pytest.mark.parametrize("seed", [0, 1])
 def test_a_single_precision_start_certifies_the_same_value(always_single, seed):
     C = _er_cost(1500, 10, seed)
-    res = ls.solve(C, sense="max", tol=1e-6, seed=seed)
+    res = ls.solve(C, sense="max", method="rgd", tol=1e-6, seed=seed)
     assert np.float32 in always_single  # the float32 phase ran and handed over
     assert res.status is ls.Status.CERTIFIED
     assert res.Y.dtype == np.float64
@@ -70,7 +70,7 @@ def test_a_single_precision_start_certifies_the_same_value(always_single, seed):
     assert res.bound >= ref_bound - 1e-6 * (1 + abs(ref_bound))  # the same (sound) bound level
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(solve_module, "SINGLE_PRECISION_MIN_ENTRIES", np.inf)
-        plain = ls.solve(C, sense="max", tol=1e-6, seed=seed)
+        plain = ls.solve(C, sense="max", method="rgd", tol=1e-6, seed=seed)
     assert plain.status is ls.Status.CERTIFIED
     # Both are within tol of the optimum, which lies in both certified intervals.
     assert abs(res.objective - plain.objective) <= 2e-6 * (1 + abs(plain.objective))
@@ -88,7 +88,7 @@ def test_every_stop_in_the_float32_phase_returns_a_float64_point(always_single, 
     C = _er_cost(1500, 10, 0)
     kwargs = {"max_iterations": {"max_iterations": 5}, "callback": {"callback": _stop_at_three},
               "time_limit": {"time_limit": 1e-3}}[stop]
-    res = ls.solve(C, sense="max", tol=1e-9, **kwargs)
+    res = ls.solve(C, sense="max", method="rgd", tol=1e-9, **kwargs)
     assert res.status in (ls.Status.MAX_ITERATIONS, ls.Status.CALLBACK, ls.Status.TIME_LIMIT)
     assert always_single[0] == np.float32  # stopped inside the float32 phase
     assert res.Y.dtype == np.float64
@@ -96,7 +96,7 @@ def test_every_stop_in_the_float32_phase_returns_a_float64_point(always_single, 
     assert res.objective == pytest.approx(float(np.vdot(C @ res.Y, res.Y)), rel=1e-12)
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(solve_module, "SINGLE_PRECISION_MIN_ENTRIES", np.inf)
-        optimum = ls.solve(C, sense="max", tol=1e-7).objective  # a value attained: <= OPT
+        optimum = ls.solve(C, sense="max", method="rgd", tol=1e-7).objective  # a value attained: <= OPT
     assert res.bound >= optimum  # an upper bound on the maximum
 
 
@@ -104,7 +104,7 @@ def test_small_problems_stay_in_float64(monkeypatch):
     seen = []
     real = solve_module.full_precision
     monkeypatch.setattr(solve_module, "full_precision", lambda Y: (seen.append(Y.dtype), real(Y))[1])
-    ls.solve(_er_cost(500, 10, 0), sense="max", tol=1e-6)
+    ls.solve(_er_cost(500, 10, 0), sense="max", method="rgd", tol=1e-6)
     assert np.float32 not in seen
 
 
@@ -152,6 +152,6 @@ def test_below_the_fast_modes_floor_rgd_runs_the_exact_mode(monkeypatch):
     monkeypatch.setattr(rgd_module.SinglePrecisionSpace, "__init__", spy)
     monkeypatch.setattr(solve_module, "SINGLE_PRECISION_MIN_ENTRIES", 0)
     C = _er_cost(1500, 10, 0)
-    res = ls.solve(C, sense="max", tol=1e-7, seed=0)
+    res = ls.solve(C, sense="max", method="rgd", tol=1e-7, seed=0)
     assert res.status is ls.Status.CERTIFIED
     assert modes[0] is False and True in modes  # fast first, then exact

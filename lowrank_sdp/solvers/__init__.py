@@ -50,7 +50,7 @@ METHODS: dict[str, Method] = {
     "rgd": Method("rgd", rgd, False, False, "Riemannian gradient descent, BB step, nonmonotone Armijo"),
     "lbfgs": Method("lbfgs", lbfgs, False, False, "Riemannian L-BFGS with Armijo backtracking"),
     "mixing": Method("mixing", mixing, True, True,
-                     "block-coordinate mixing sweep (linear objectives, explicit C)"),
+                     "block-coordinate mixing sweep, over-relaxed (linear objectives, explicit C)"),
     "tr": Method("tr", trust_region, True, False,
                  "Riemannian trust region, truncated CG, exact Hessian (linear objectives)"),
 }

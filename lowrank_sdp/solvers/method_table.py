@@ -7,10 +7,10 @@ benchmarks/results/methods.json and docs/benchmarks.md ("Which method method="au
 MEASURED = {
     "choice": {
         "dense": "rgd",
-        "nonlinear": "rgd",
-        "operator": "lbfgs",
-        "sparse": "rgd"
+        "nonlinear": "lbfgs",
+        "operator": "rgd",
+        "sparse": "mixing"
     },
-    "measured": "2026-11-23T16:29:23+00:00",
+    "measured": "2026-12-03T18:36:43+00:00",
     "source": "benchmarks/methods.py"
 }
