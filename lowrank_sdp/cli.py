@@ -118,8 +118,8 @@ def build_parser() -> argparse.ArgumentParser:
                        help='factor rank, or "auto" (start low and climb the rank staircase)')
         p.add_argument("--method", default="auto", choices=METHOD_NAMES,
                        help="local method: rgd (Riemannian gradient descent), lbfgs (Riemannian "
-                       "L-BFGS), mixing (block-coordinate mixing), tr (Riemannian trust region), "
-                       "or auto (the one measured fastest for the problem class)")
+                       "L-BFGS), mixing (block-coordinate mixing, over-relaxed), tr (Riemannian "
+                       "trust region), or auto (the one measured fastest for the problem class)")
         p.add_argument("--tol", type=float, default=1e-6, help="relative gap to certify")
         p.add_argument("--time-limit", type=float, default=None, metavar="SECONDS",
                        help="stop the solve after this many seconds (None: no limit)")
