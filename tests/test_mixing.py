@@ -3,11 +3,10 @@
 import math
 import sys
 
-import numpy as np
 import pytest
-import scipy.sparse as sp
 
 import lowrank_sdp as ls
+from benchmarks.scale import cost, torus
 from lowrank_sdp.solvers.mixing import OMEGA_MAX, omega_cap, over_relaxation
 
 mixing_module = sys.modules["lowrank_sdp.solvers.mixing"]
@@ -44,18 +43,8 @@ def test_omega_cap():
     assert omega_cap(10**12) == OMEGA_MAX
 
 
-def _torus_laplacian(side: int, seed: int) -> sp.csr_matrix:
-    rng = np.random.default_rng(seed)
-    idx = np.arange(side * side).reshape(side, side)
-    rows = np.concatenate([idx.ravel(), idx.ravel()])
-    cols = np.concatenate([np.roll(idx, 1, 0).ravel(), np.roll(idx, 1, 1).ravel()])
-    W = sp.coo_matrix((rng.choice([-1.0, 1.0], rows.size), (rows, cols)), shape=(side**2,) * 2)
-    W = (W + W.T).tocsr()
-    return sp.csr_matrix(sp.diags(np.asarray(W.sum(axis=1)).ravel()) - W) / 4
-
-
 def test_over_relaxed_mixing_certifies_a_torus_in_far_fewer_sweeps(monkeypatch):
-    L = _torus_laplacian(24, seed=0)
+    L = cost(torus(24, seed=0))
     fast = ls.solve(L, sense="max", method="mixing", tol=1e-6, seed=0)
     reference = ls.solve(L, sense="max", method="rgd", tol=1e-6, seed=0)
     monkeypatch.setattr(mixing_module, "OMEGA_MAX", 1.0)  # omega stays 1: the plain mixing method
@@ -65,4 +54,3 @@ def test_over_relaxed_mixing_certifies_a_torus_in_far_fewer_sweeps(monkeypatch):
     # The same optimum, each within its certified gap of the other's bound.
     assert fast.objective <= reference.bound and reference.objective <= fast.bound
     assert fast.iterations * 3 < plain.iterations, (fast.iterations, plain.iterations)
-    print(fast.iterations, plain.iterations)

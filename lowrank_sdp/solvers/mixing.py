@@ -16,7 +16,6 @@ G1 (random, n 800) 0.070 s (rgd 0.085 s).
 from __future__ import annotations
 
 import math
-from collections import deque
 
 import numpy as np
 
@@ -59,7 +58,8 @@ def mixing(problem: Problem, Y: np.ndarray, options: InnerOptions, monitor: Moni
     objective = problem.objective
     off = objective.mixing_csr()
     saved = monitor.resume_state(Y)  # the front door resuming: keep omega and its window
-    omega, recent = saved if saved is not None else (1.0, deque(maxlen=OMEGA_WINDOW + 1))
+    # The window: the decrease of its first sweep and the sweeps since (None: not begun).
+    omega, first, count = saved if saved is not None else (1.0, None, 0)
     Y = np.array(Y, dtype=np.float64, order="C", copy=True)  # updated in place (monotone)
     cap = omega_cap(Y.shape[0])
     f, _ = objective.evaluate(Y)
@@ -67,22 +67,20 @@ def mixing(problem: Problem, Y: np.ndarray, options: InnerOptions, monitor: Moni
     while True:
         decrease, grad2 = mixing_sweep(off.indptr, off.indices, off.data, Y, work, omega)
         f -= decrease
-        recent.append(decrease)
-        if len(recent) == recent.maxlen:
-            first, last = recent[0], recent[-1]
-            if first > 0.0 and last > 0.0:
-                contraction = math.sqrt((last / first) ** (1.0 / OMEGA_WINDOW))
+        count += 1
+        if first is None or count == OMEGA_WINDOW:
+            if first is not None and first > 0.0 and decrease > 0.0:
+                contraction = math.sqrt((decrease / first) ** (1.0 / OMEGA_WINDOW))
                 omega = over_relaxation(omega, contraction, cap)
-            recent.clear()
-            recent.append(last)
+            first, count = decrease, 0  # this sweep opens the next window
         gnorm = float(np.sqrt(grad2))
         if monitor.step(Y, f, gnorm):
             f, _ = objective.evaluate(Y)
-            monitor.pause(Y, (omega, recent))
+            monitor.pause(Y, (omega, first, count))
             return InnerResult(Y, f, gnorm, False, monitor.stop)
         if gnorm <= options.grad_tol * (1.0 + abs(f)):
             f, _ = objective.evaluate(Y)  # exact value, free of the running sum's drift
-            monitor.pause(Y, (omega, recent))
+            monitor.pause(Y, (omega, first, count))
             return InnerResult(Y, f, gnorm, True)
         if decrease <= 0.0:  # no row moved: a fixed point of the sweep
             f, _ = objective.evaluate(Y)
