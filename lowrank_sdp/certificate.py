@@ -54,6 +54,12 @@ PROOF_FLOP_RATE = 1e9
 DEFAULT_PROOF_SECONDS = 5.0
 """The proof budget of `certify`, and the least a solve allows."""
 PROOF_ATTEMPTS = 4
+DENSE_FLOP_WEIGHT = 0.25
+"""`Certificate.work` counts a flop of the eigensolver's dense vector operations (streamed BLAS
+products: reorthogonalisation, deflation, Ritz rotations) as this much of a sparse-product flop,
+the unit the solve's iterations are counted in. Measured at ER n = 1e5, rank 126: a mixing sweep
+ran at about 5e-10 s per counted flop, the Lanczos look (mostly reorthogonalisation) at 1.1-1.7e-10;
+counted at par, one look pushed the next past the point where it would have certified (4x rule)."""
 """Shifts tried by a factorisation proof before settling for a weaker proof."""
 EPS = np.finfo(np.float64).eps
 UNIT = EPS / 2.0
@@ -118,8 +124,8 @@ def certify_problem(
         # torus: 2000 products, 15 s, did not converge; the proof took 1 s).
         # Only above DENSE_FALLBACK_LIMIT: below it an unconverged Lanczos goes to the dense
         # eigensolver first (G22: 124 MB peak instead of 6 MB).
-        matvecs = (LANCZOS_PROOF_MATVECS if n > DENSE_FALLBACK_LIMIT and _sparse_proof_affordable(
-            G, budget) else LANCZOS_MAX_MATVECS)
+        proof_follows = n > DENSE_FALLBACK_LIMIT and _sparse_proof_affordable(G, budget)
+        matvecs = LANCZOS_PROOF_MATVECS if proof_follows else LANCZOS_MAX_MATVECS
         if max_matvecs is not None:
             matvecs = min(matvecs, max_matvecs)
         if time_budget.expired():
@@ -131,23 +137,37 @@ def certify_problem(
             # gap is at least n |lambda_min| >= n |theta|, out of tol (ER n = 3e4: 2000 products,
             # 4.5 s, at a checkpoint whose theta was already -4.5e-5 against -4.0e-5).
             hopeless = -1.01 * tol * (1.0 + abs(f)) / n if early_exit else -np.inf
+            # The deflated bound may end Lanczos early too (`futile`), but only where that bound
+            # is the one claimed: a proof that may follow (a factorisation, or the dense
+            # eigensolver) does not rest on it, and needs the Ritz value to place its shift
+            # (G81: cut short at 31 products, the shift it gave proved a gap of 1.1e-6, not 1e-6).
+            proof_possible = proof_follows or _dense_affordable(G, n, False, budget)
             eig = smallest_eigenvalue(G, lam, Y, seed=seed, target=target,
                                       early_exit=early_exit, warm=warm, max_matvecs=matvecs,
-                                      hopeless=hopeless)
+                                      hopeless=hopeless,
+                                      futile_below=-np.inf if proof_possible else hopeless)
         base = math.fsum(lam) if objective.linear else f
+        # The lower bound on lambda_min that would certify tol (1% inside it), for the proofs.
+        room = tol * (1.0 + abs(f)) - max(f - base, 0.0)
+        certify_at = -0.99 * room / n if room > 0 else None
         if not early_exit:
-            eig = settle(G, lam, eig, target, rigorous=rigorous, seconds=budget, func=func)
+            eig = settle(G, lam, eig, target, rigorous=rigorous, seconds=budget, func=func,
+                         certify_at=certify_at)
         elif eig.converged:
             # Inside a solve a converged estimate is proved only when it would certify.
             if _gap(base, n, eig.lower) <= tol * (1.0 + abs(f)):
-                eig = settle(G, lam, eig, target, rigorous=rigorous, seconds=budget, func=func)
+                eig = settle(G, lam, eig, target, rigorous=rigorous, seconds=budget, func=func,
+                             certify_at=certify_at)
         elif eig.theta < 0 and _gap(base, n, eig.theta) > tol * (1.0 + abs(f)):
             # Stopped at a clearly negative Ritz value: lambda_min <= theta, so the gap cannot
             # close at this rank (the staircase escapes); only the cheap proof is worth it.
             eig = _weak_proof(G, lam, eig)
         else:
-            # The Lanczos budget ran out: whatever tol is, only a proof can settle it.
-            eig = settle(G, lam, eig, target, rigorous=False, seconds=proof_seconds, func=func)
+            # The Lanczos budget ran out, or the deflated bound could not reach tol (`futile`
+            # in `_deflated_lanczos`): whatever tol is, only a proof can settle it (G11: the
+            # dense eigensolver certifies where the deflated bound fell short).
+            eig = settle(G, lam, eig, target, rigorous=False, seconds=proof_seconds, func=func,
+                         certify_at=certify_at)
         bound = _bound(base, n, eig.lower)
     s = problem.sign
     r = Y.shape[1]
@@ -220,25 +240,27 @@ def dense_slack(G, lam: np.ndarray) -> np.ndarray:
 def smallest_eigenvalue(
     G, lam: np.ndarray, Y: np.ndarray, *, seed: int = 0, target: float = 1e-10,
     early_exit: bool = False, warm: np.ndarray | None = None, max_matvecs: int | None = None,
-    hopeless: float = -np.inf,
+    hopeless: float = -np.inf, futile_below: float = -np.inf,
 ) -> Eigen:
     """First look at lambda_min(S), S = G - Diag(lam): a dense eigensolver for small matrices,
     else the deflated Lanczos estimate (which `settle` may then prove or replace).
 
     `target` is the accuracy wanted of the lower bound; `warm` (an n-vector, e.g. the previous
     eigenvector) is added to Lanczos's random start; a Ritz value below `hopeless` ends Lanczos
-    early (see `lanczos_smallest`).
+    early (see `lanczos_smallest`), and so does a deflated bound that can no longer rise above
+    `futile_below`.
     """
     n = lam.shape[0]
     if n <= DENSE_EIGEN_LIMIT and not isinstance(G, LinearOperator):
         return _dense_smallest(dense_slack(G, lam))._replace(work=10.0 * n**3)
     return _deflated_lanczos(G, lam, Y, seed=seed, target=target, early_exit=early_exit,
                              warm=warm, max_matvecs=max_matvecs or LANCZOS_MAX_MATVECS,
-                             hopeless=hopeless)
+                             hopeless=hopeless, futile_below=futile_below)
 
 
 def settle(G, lam: np.ndarray, eig: Eigen, target: float, *, rigorous: bool, seconds: float,
-           func: str = "certify", dense_fallback: bool = False) -> Eigen:
+           func: str = "certify", dense_fallback: bool = False,
+           certify_at: float | None = None) -> Eigen:
     """Turn `eig` into a proof where one costs at most `seconds` (any cost when rigorous).
 
     An estimate that a factorisation refutes (S - sigma I not positive definite below it), or a
@@ -246,6 +268,8 @@ def settle(G, lam: np.ndarray, eig: Eigen, target: float, *, rigorous: bool, sec
     factorisation shift, or Gershgorin's theorem takes its place. `dense_fallback`: an
     unconverged Lanczos on a matrix (n <= DENSE_FALLBACK_LIMIT) goes to the dense eigensolver
     whatever `seconds` allows (the caller has judged its cost), if it fits before a deadline.
+    `certify_at`: the lower bound the caller's tolerance needs; where the first factorisation
+    shift (from the estimate) fails above it, that shift is the next one tried.
     """
     n = lam.shape[0]
     if eig.evidence is Evidence.FACTORIZATION:
@@ -267,7 +291,7 @@ def settle(G, lam: np.ndarray, eig: Eigen, target: float, *, rigorous: bool, sec
     plan = _proof_plan(G, lam, costly, seconds)
     if plan is not None:
         took = 0.0
-        for sigma in _shifts(eig, target, _norm_upper(G, lam), n):
+        for sigma in _shifts(eig, target, _norm_upper(G, lam), n, certify_at):
             if timed and time_budget.remaining() < took:
                 break  # the next factorisation (as long as the last) would pass the deadline
             t0 = time_budget.now()
@@ -312,9 +336,13 @@ def _best_of(eig: Eigen, gersh: Eigen | None) -> Eigen:
     return eig
 
 
-def _shifts(eig: Eigen, target: float, norm: float, n: int) -> list[float]:
+def _shifts(eig: Eigen, target: float, norm: float, n: int,
+            certify_at: float | None = None) -> list[float]:
     """Shifts sigma for S - sigma I, most useful first: just below what the estimate hopes
-    (a Ritz value is >= lambda_min, so a converged one is close), then geometrically lower."""
+    (a Ritz value is >= lambda_min, so a converged one is close), then geometrically lower;
+    `certify_at`, where it lies below the first, second (G81: the first shift of a look sits
+    near the Ritz value of the deflated operator and often fails, and the next, 8 residuals
+    lower, proved gaps of 1e-4 against a tol of 1e-6)."""
     if eig.converged and np.isfinite(eig.lower):
         hope = eig.lower
     elif np.isfinite(eig.theta):
@@ -330,6 +358,9 @@ def _shifts(eig: Eigen, target: float, norm: float, n: int) -> list[float]:
     first = min(hope - delta, 0.0)
     shifts = [first]
     step = max(delta, abs(first) * 0.5, eig.residual if np.isfinite(eig.residual) else 0.0)
+    if certify_at is not None and np.isfinite(certify_at) and certify_at < first:
+        shifts.append(float(certify_at))
+        first = min(first, float(certify_at))
     while len(shifts) < PROOF_ATTEMPTS:
         step *= 8.0
         shifts.append(first - step)
@@ -576,7 +607,7 @@ def range_basis(Y: np.ndarray) -> np.ndarray:
 
 def _deflated_lanczos(G, lam, Y, *, seed: int, target: float, early_exit: bool,
                       warm: np.ndarray | None = None, max_matvecs: int = 2000,
-                      hopeless: float = -np.inf) -> Eigen:
+                      hopeless: float = -np.inf, futile_below: float = -np.inf) -> Eigen:
     n = lam.shape[0]
     S = _slack_operator(G, lam)
     scale = _norm_upper(G, lam)
@@ -663,18 +694,27 @@ def _deflated_lanczos(G, lam, Y, *, seed: int, target: float, early_exit: bool,
         # residual costs it less than target, and Lanczos need not resolve mu to target itself.
         return bound(theta) - bound(theta - residual) <= target
 
+    def futile(theta: float) -> bool:
+        # mu <= theta (a Ritz value bounds the smallest eigenvalue from above) and the bound is
+        # increasing in mu: once bound(theta) is below `futile_below`, no further step can lift
+        # it there (ER n = 1e5: looks that could not certify ran all their products, and the 4x
+        # spacing after them pushed the next look ~100 sweeps past where it would certify).
+        return bound(theta) < futile_below
+
     mu, residual, v, converged = lanczos_smallest(
         matvec, v0, target=target, early_exit=early_exit,
         scale=max(scale, alpha), max_matvecs=max_matvecs, work=counted,
         deflate=Q if Q.shape[1] else None, product=S.matvec if Q.shape[1] else None,
-        enough=enough if Q.shape[1] else None, hopeless=hopeless)
+        enough=enough if Q.shape[1] else None, hopeless=hopeless,
+        futile=futile if Q.shape[1] and np.isfinite(futile_below) else None)
     # The flops spent, from the sizes: the SVD and Ritz rotation of range(Y), the products with Q,
     # then per Lanczos product the sparse product, the deflation of the full products (8 q n,
     # counted[2] of them) and the reorthogonalisation with the projection on Q (counted by
     # lanczos_smallest).
     r, q, nnz = Y.shape[1], Q.shape[1], _nnz(G, n)
-    work = (14.0 * n * r * r + 2.0 * (r + q) * (nnz + n) + 8.0 * n * q * q
-            + counted[1] * 2.0 * (nnz + n) + counted[2] * 8.0 * n * q + counted[0])
+    sparse = 2.0 * (r + q) * (nnz + n) + counted[1] * 2.0 * (nnz + n)
+    dense = 14.0 * n * r * r + 8.0 * n * q * q + counted[2] * 8.0 * n * q + counted[0]
+    work = sparse + DENSE_FLOP_WEIGHT * dense
     # Capped at 0 as before (the certificate uses min(lambda_min, 0) only).
     lower = bound(mu - residual)
     if not converged:
@@ -686,6 +726,8 @@ def _deflated_lanczos(G, lam, Y, *, seed: int, target: float, early_exit: bool,
 
 
 LANCZOS_STEPS = 80
+LANCZOS_KEPT = 0.5
+"""The share of LANCZOS_STEPS a thick restart keeps (the smallest Ritz vectors)."""
 LANCZOS_MAX_MATVECS = 2000
 LANCZOS_PROOF_MATVECS = 300
 """Lanczos's budget where a sparse factorisation proof will follow (it only places the shift)."""
@@ -700,7 +742,7 @@ BREAKDOWN_RTOL = 64 * EPS
 def lanczos_smallest(matvec, v0: np.ndarray, *, target: float, early_exit: bool = False,
                      max_matvecs: int = 2000, scale: float | None = None,
                      work: list | None = None, deflate: np.ndarray | None = None,
-                     product=None, enough=None, hopeless: float = -np.inf):
+                     product=None, enough=None, hopeless: float = -np.inf, futile=None):
     """Smallest Ritz pair of a symmetric operator: restarted Lanczos, full reorthogonalisation.
 
     Returns (theta, residual, v, converged). Converged: the residual ||A v - theta v|| fell to
@@ -724,10 +766,17 @@ def lanczos_smallest(matvec, v0: np.ndarray, *, target: float, early_exit: bool 
     space (`LANCZOS_STEPS` products) has been explored: the caller's bound would not move by more
     than its target with a smaller residual. A theta below `hopeless`
     ends the run, not converged, whatever its residual (lambda_min <= theta: a caller that needs
-    lambda_min above `hopeless` has its answer).
+    lambda_min above `hopeless` has its answer); so does `futile(theta) -> bool` when it says
+    True (the caller's bound, capped by theta, can no longer reach what it needs).
     """
     n = v0.shape[0]
     steps = int(max(2, min(LANCZOS_STEPS, n, LANCZOS_MEMORY_BYTES // (8 * n))))
+    # Thick restart (Wu and Simon's TRLan): a restart keeps the `kept` smallest Ritz vectors
+    # and the residual direction, so the next cycle extends that space instead of starting over
+    # from one vector. On the clustered bottom of a slack near an optimum (ER n = 3e4, range(Y)
+    # deflated) the single-vector restart took 4455 products to a residual of 3.6e-6; ARPACK's
+    # implicit restart, the same idea, 1202 to 2.6e-9.
+    kept = max(1, min(steps - 2, int(LANCZOS_KEPT * steps)))
     Q = None
     if deflate is not None and product is not None and deflate.shape[1]:
         Q = deflate
@@ -755,50 +804,60 @@ def lanczos_smallest(matvec, v0: np.ndarray, *, target: float, early_exit: bool 
                 work[2] = full
 
     def project(w, j, with_q):
-        # One classical Gram-Schmidt pass against the Lanczos vectors V[:j + 1] (and Q).
+        # One classical Gram-Schmidt pass against the basis V[:j + 1] (and Q); its coefficients.
+        h = V[: j + 1] @ w
         if with_q:
-            w -= Q @ (Q.T @ w) + V[: j + 1].T @ (V[: j + 1] @ w)
+            w -= Q @ (Q.T @ w) + V[: j + 1].T @ h
         else:
-            w -= V[: j + 1].T @ (V[: j + 1] @ w)
+            w -= V[: j + 1].T @ h
+        return h
 
+    # V holds an orthonormal basis with A V[:k] = V[:k] H[:k, :k] + beta_k V[k] s^T, H symmetric:
+    # entries above the diagonal are the projection coefficients of each new product (the kept
+    # Ritz vectors couple to the residual direction through s, the rest is tridiagonal).
+    V = np.empty((steps, n))
+    H = np.zeros((steps, steps))
+    V[0] = v
+    first = 0  # where the current cycle's new products start (after the kept Ritz vectors)
     while True:
-        V = np.empty((steps, n))
-        alpha = np.empty(steps)
-        beta = np.empty(steps)
-        V[0] = v
-        k = 0
-        for j in range(steps):
+        k = first
+        for j in range(first, steps):
             w = step_product(V[j])
             used += 1
-            alpha[j] = float(w @ V[j])
-            # Full reorthogonalisation, a second pass only when the first cancelled a lot
-            # ("twice is enough"): keeps the Ritz values honest at half the memory traffic.
+            # Full reorthogonalisation, a second pass when the first cancelled much of the product
+            # (Kahan's "twice is enough", below 1/sqrt(2) of its norm). A laxer 0.05 saved ~40%
+            # of the traffic at ER n = 3e4 with the same products, but let a thick restart
+            # stagnate on a bottom cluster (tests/test_certificate_deflated_steps.py, seed 1):
+            # the restart needs the basis orthonormal to working precision.
             norm_before = float(np.linalg.norm(w))
             norm_seen = max(norm_seen, norm_before)
-            project(w, j, Q is not None)
-            beta[j] = float(np.linalg.norm(w))
+            h = project(w, j, Q is not None)
+            b = float(np.linalg.norm(w))
             flops += (4.0 * (j + 1 + q) + 8.0) * n
-            if beta[j] < 0.7 * norm_before:
-                # The cancellation is the Lanczos basis's (alpha, beta): S x has only a small
-                # component on the near-invariant Q, removed to rounding by the first pass.
-                project(w, j, False)
-                beta[j] = float(np.linalg.norm(w))
+            if b < 0.7 * norm_before:
+                # The cancellation is the basis's own: S x has only a small component on the
+                # near-invariant Q, removed to rounding by the first pass.
+                h = h + project(w, j, False)
+                b = float(np.linalg.norm(w))
                 flops += (4.0 * (j + 1) + 2.0) * n
+            H[: j + 1, j] = h
+            H[j, : j + 1] = h
             k = j + 1
             goal = min(target, LANCZOS_RTOL * norm_seen)
-            breakdown = beta[j] <= BREAKDOWN_RTOL * norm_seen
+            breakdown = b <= BREAKDOWN_RTOL * norm_seen
             # One product is kept for the true residual; a solve's deadline ends the run too.
             spent = used + 1 >= max_matvecs or time_budget.expired()
             if breakdown or spent or k == steps or k % 10 == 0:
-                t, s = _tridiagonal_smallest(alpha[:k], beta[: k - 1])
-                res = abs(beta[j] * s[-1])
-                negative = t < hopeless or (early_exit and t - res < -10 * max(res, goal))
+                t, s = _projected_smallest(H[:k, :k])
+                res = abs(b * s[-1])
+                negative = t < hopeless or (early_exit and t - res < -10 * max(res, goal)) or (
+                    futile is not None and futile(t))
                 settled = res <= goal or (enough is not None and used >= steps and enough(t, res))
                 if breakdown or spent or k == steps or settled or negative:
                     break
-            V[j + 1] = w / beta[j]
-        t, s = _tridiagonal_smallest(alpha[:k], beta[: k - 1])
-        v = V[:k].T @ s
+            V[j + 1] = w / b
+        theta_all, S_all = np.linalg.eigh(H[:k, :k])
+        v = V[:k].T @ S_all[:, 0]
         v /= np.linalg.norm(v)
         # The true residual of the returned vector (not the recurrence's estimate), by the
         # operator itself.
@@ -807,30 +866,47 @@ def lanczos_smallest(matvec, v0: np.ndarray, *, target: float, early_exit: bool 
         residual = float(np.linalg.norm(Av - theta * v))
         used += 1
         full += 1
-        flops += (2.0 * k + 8.0) * n
+        flops += (2.0 * k + 8.0) * n + 10.0 * k**3
         count()
-        invariant = beta[k - 1] <= BREAKDOWN_RTOL * norm_seen
+        invariant = b <= BREAKDOWN_RTOL * norm_seen
         goal = min(target, LANCZOS_RTOL * norm_seen)
         if residual <= goal or (invariant and residual <= max(goal, 1e3 * EPS * norm_seen)) or (
                 enough is not None and used > steps and enough(theta, residual)):
             return theta, residual, v, True
         if used >= max_matvecs or time_budget.expired():
             return theta, residual, v, False
-        if theta < hopeless or (early_exit and theta - residual < -10 * max(residual, goal)):
+        if theta < hopeless or (early_exit and theta - residual < -10 * max(residual, goal)) or (
+                futile is not None and futile(theta)):
             return theta, residual, v, False
-        if Q is not None:
-            v = v - Q @ (Q.T @ v)  # the restart stays on range(Q)-perp
-            v /= np.linalg.norm(v)
-            flops += 4.0 * q * n
+        if invariant or k < steps:
+            # An invariant space that is not converged (rounding), or a cycle cut short: start
+            # afresh from the best vector, as a single-vector restart.
+            if Q is not None:
+                v = v - Q @ (Q.T @ v)  # the restart stays on range(Q)-perp
+                v /= np.linalg.norm(v)
+                flops += 4.0 * q * n
+            V[0] = v
+            H[:] = 0.0
+            first = 0
+            continue
+        # Thick restart: the `kept` smallest Ritz vectors, then the residual direction w / b.
+        coupling = b * S_all[-1, :kept]
+        V[:kept] = S_all[:, :kept].T @ V[:k]
+        V[kept] = w / b
+        H[:] = 0.0
+        H[np.arange(kept), np.arange(kept)] = theta_all[:kept]
+        H[:kept, kept] = coupling
+        H[kept, :kept] = coupling
+        flops += 2.0 * kept * k * n
+        first = kept
 
 
-def _tridiagonal_smallest(alpha: np.ndarray, beta: np.ndarray) -> tuple[float, np.ndarray]:
-    if alpha.shape[0] == 1:
-        return float(alpha[0]), np.ones(1)
-    # Scaled to unit size first: LAPACK's bisection squares the entries (overflow near 1e154).
-    c = max(float(np.max(np.abs(alpha))), float(np.max(np.abs(beta), initial=0.0)))
+def _projected_smallest(H: np.ndarray) -> tuple[float, np.ndarray]:
+    """Smallest eigenpair of the small symmetric projected matrix (scaled to unit size first:
+    the eigensolver squares entries, overflow near 1e154)."""
+    c = float(np.max(np.abs(H), initial=0.0))
     c = c if c > 0 and np.isfinite(c) else 1.0
-    w, s = scipy.linalg.eigh_tridiagonal(alpha / c, beta / c, select="i", select_range=(0, 0))
+    w, s = np.linalg.eigh(H / c)
     return float(w[0]) * c, s[:, 0]
 
 

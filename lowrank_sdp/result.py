@@ -93,7 +93,8 @@ class Certificate:
     """Unit vector for lambda_min (the staircase's escape direction), when available."""
     work: float = field(default=float("nan"), repr=False, compare=False)
     """Floating-point operations the certificate spent (counted from the sizes, not timed; NaN
-    where not counted): a solve spaces its checkpoints by it."""
+    where not counted; the eigensolver's dense vector operations weighted by
+    `lowrank_sdp.certificate.DENSE_FLOP_WEIGHT`): a solve spaces its checkpoints by it."""
 
     @property
     def relative_gap(self) -> float:

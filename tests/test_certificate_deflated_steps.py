@@ -216,3 +216,90 @@ def test_range_basis_is_orthonormal_and_spans_the_kept_directions(seed):
     inside = left[:, sv >= 1e-5]
     assert np.linalg.norm(inside - U @ (U.T @ inside)) <= 1e-8
     assert certificate.range_basis(np.zeros((n, 3))).shape == (n, 0)
+
+
+@pytest.mark.parametrize("steps", [6, 12, 30])
+@pytest.mark.parametrize("kind", ["cluster", "tiny_negative", "gap_free"])
+def test_thick_restarts_keep_the_ritz_values_honest(kind, steps, monkeypatch):
+    """Short cycles force many thick restarts (the kept Ritz vectors plus the residual direction):
+    the run still converges to the smallest eigenvalue of the deflated operator, its returned
+    theta and residual are those of the returned vector, and it needs fewer products than
+    restarting from the one best vector (the restart this replaced, `LANCZOS_KEPT` -> 1 vector)."""
+    n, q = 300, 12
+    B, Q, M, matvec, c, rng = _deflated(kind, n, q, 4)
+    exact = np.linalg.eigvalsh(M)
+    target = 1e-8 * c
+    v0 = rng.standard_normal(n)
+    allowance = 1e3 * EPS * c
+    monkeypatch.setattr(certificate, "LANCZOS_STEPS", steps)
+    products = {}
+    for kept in (0.5, 1e-9):  # 1e-9: one kept vector, the single-vector restart
+        monkeypatch.setattr(certificate, "LANCZOS_KEPT", kept)
+        work = [0.0, 0, 0]
+        theta, residual, v, converged = certificate.lanczos_smallest(
+            matvec, v0, target=target, scale=c, work=work, max_matvecs=20000,
+            deflate=Q, product=lambda x: B @ x)
+        Mv = M @ v
+        assert theta == pytest.approx(float(v @ Mv), abs=allowance)
+        assert residual == pytest.approx(float(np.linalg.norm(Mv - theta * v)), abs=allowance)
+        assert theta >= exact[0] - allowance
+        if converged:
+            width = 1e-9 if kind == "cluster" else 0.0
+            assert theta - residual <= exact[0] + width + allowance
+        products[kept] = (work[1], converged)
+    assert products[0.5][1]
+    if steps >= 12:  # cycles of a few products keep too little to gain (cluster: 351 against 337)
+        assert products[0.5][0] <= products[1e-9][0] or not products[1e-9][1]
+
+
+def _futile_point(seed: int):
+    """A slack with a near-null range(Y) that S couples by 5e-7 to a spectrum starting at 1e-9:
+    range(Y) is deflated, and the block bound, about -||E|| = -5e-7, sits far below
+    lambda_min (about 0)."""
+    n, q = 400, 10
+    rng = np.random.default_rng(seed)
+    basis = np.linalg.qr(rng.standard_normal((n, n)))[0]
+    ev = np.concatenate([np.zeros(q), [1e-9], 1e-9 + rng.uniform(0.0, 1.0, n - q - 1) ** 2])
+    S = (basis * ev) @ basis.T
+    E = basis[:, q:2 * q] @ basis[:, :q].T
+    S = sp.csr_matrix(S + 5e-7 * (E + E.T))
+    return S, basis[:, :q], np.zeros(n)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_a_futile_deflated_bound_ends_lanczos_early(seed):
+    """`futile_below`: the block bound is increasing in mu and mu <= theta, so once the bound at
+    the current Ritz value is below what the caller needs, no more steps can reach it; the run
+    ends there, not converged, with a theta no lower than lambda_min, and the full run's bound
+    is below the same level (the exit lost nothing)."""
+    S, Y, lam = _futile_point(seed)
+    truth = float(np.linalg.eigvalsh(S.toarray())[0])
+    level = -1e-7
+    full = certificate._deflated_lanczos(S, lam, Y, seed=seed, target=1e-9, early_exit=True)
+    cut = certificate._deflated_lanczos(S, lam, Y, seed=seed, target=1e-9, early_exit=True,
+                                        futile_below=level)
+    assert cut.e > 0  # range(Y) was deflated: the block bound is the one claimed
+    assert not cut.converged and cut.work < full.work
+    assert cut.theta >= truth - 1e-12
+    assert min(certificate._block_lower_bound(cut.theta, cut.a, cut.e), 0.0) < level
+    assert not full.lower >= level  # the full run did not reach it either (or proves nothing)
+
+
+def test_a_proof_tries_the_shift_that_would_certify():
+    """`settle(..., certify_at=...)`: where the first shift (placed from an estimate that hopes for
+    too much) fails, the shift the tolerance needs is tried next and proves it; without it the
+    ladder's next shift is far lower."""
+    n = 3000
+    rng = np.random.default_rng(0)
+    main = sp.diags([-np.ones(n - 1), 2.0 * np.ones(n), -np.ones(n - 1)], [-1, 0, 1]).tocsr()
+    G = main - 1e-4 * sp.eye(n)  # lambda_min = 2 - 2 cos(pi / (n + 1)) - 1e-4, about -1e-4
+    lam = np.zeros(n)
+    truth = 2.0 - 2.0 * np.cos(np.pi / (n + 1)) - 1e-4
+    hopeful = certificate.Eigen(-1e-6, np.nan, 1e-3, rng.standard_normal(n),
+                                ls.Evidence.ESTIMATE, False)
+    plain = certificate.settle(G, lam, hopeful, 1e-8, rigorous=False, seconds=60.0)
+    aimed = certificate.settle(G, lam, hopeful, 1e-8, rigorous=False, seconds=60.0,
+                               certify_at=-2e-4)
+    assert aimed.evidence is ls.Evidence.FACTORIZATION
+    assert truth >= aimed.lower >= -2e-4 * (1 + 1e-6)  # the proof pays its rounding
+    assert plain.lower < -2e-3 <= aimed.lower
