@@ -848,7 +848,7 @@ def lanczos_smallest(matvec, v0: np.ndarray, *, target: float, early_exit: bool 
             # One product is kept for the true residual; a solve's deadline ends the run too.
             spent = used + 1 >= max_matvecs or time_budget.expired()
             if breakdown or spent or k == steps or k % 10 == 0:
-                t, s = _projected_smallest(H[:k, :k])
+                t, s = _projected_smallest(H[:k, :k], tridiagonal=first == 0)
                 res = abs(b * s[-1])
                 negative = t < hopeless or (early_exit and t - res < -10 * max(res, goal)) or (
                     futile is not None and futile(t))
@@ -901,12 +901,20 @@ def lanczos_smallest(matvec, v0: np.ndarray, *, target: float, early_exit: bool 
         first = kept
 
 
-def _projected_smallest(H: np.ndarray) -> tuple[float, np.ndarray]:
+def _projected_smallest(H: np.ndarray, tridiagonal: bool) -> tuple[float, np.ndarray]:
     """Smallest eigenpair of the small symmetric projected matrix (scaled to unit size first:
-    the eigensolver squares entries, overflow near 1e154)."""
+    the eigensolver squares entries, overflow near 1e154). Before a thick restart H is
+    tridiagonal, and LAPACK's bisection for one eigenpair is several times cheaper than a full
+    eigendecomposition (what the small blocks of a general SDP's certificate notice)."""
     c = float(np.max(np.abs(H), initial=0.0))
     c = c if c > 0 and np.isfinite(c) else 1.0
-    w, s = np.linalg.eigh(H / c)
+    if H.shape[0] == 1:
+        return float(H[0, 0]), np.ones(1)
+    if tridiagonal:
+        w, s = scipy.linalg.eigh_tridiagonal(np.diag(H) / c, np.diag(H, 1) / c, select="i",
+                                             select_range=(0, 0))
+    else:
+        w, s = np.linalg.eigh(H / c)
     return float(w[0]) * c, s[:, 0]
 
 
