@@ -271,7 +271,8 @@ def test_a_futile_deflated_bound_ends_lanczos_early(seed):
     """`futile_below`: the block bound is increasing in mu and mu <= theta, so once the bound at
     the current Ritz value is below what the caller needs, no more steps can reach it; the run
     ends there, not converged, with a theta no lower than lambda_min, and the full run's bound
-    is below the same level (the exit lost nothing)."""
+    is below the same level (the exit lost nothing). A test of the private `_deflated_lanczos`
+    and its private `_block_lower_bound`, where the rule lives."""
     S, Y, lam = _futile_point(seed)
     truth = float(np.linalg.eigvalsh(S.toarray())[0])
     level = -1e-7
