@@ -54,13 +54,13 @@ PROOF_FLOP_RATE = 1e9
 DEFAULT_PROOF_SECONDS = 5.0
 """The proof budget of `certify`, and the least a solve allows."""
 PROOF_ATTEMPTS = 4
+"""Shifts tried by a factorisation proof before settling for a weaker proof."""
 DENSE_FLOP_WEIGHT = 0.25
 """`Certificate.work` counts a flop of the eigensolver's dense vector operations (streamed BLAS
 products: reorthogonalisation, deflation, Ritz rotations) as this much of a sparse-product flop,
 the unit the solve's iterations are counted in. Measured at ER n = 1e5, rank 126: a mixing sweep
 ran at about 5e-10 s per counted flop, the Lanczos look (mostly reorthogonalisation) at 1.1-1.7e-10;
 counted at par, one look pushed the next past the point where it would have certified (4x rule)."""
-"""Shifts tried by a factorisation proof before settling for a weaker proof."""
 EPS = np.finfo(np.float64).eps
 UNIT = EPS / 2.0
 
@@ -124,15 +124,17 @@ def certify_problem(
         # torus: 2000 products, 15 s, did not converge; the proof took 1 s).
         # Only above DENSE_FALLBACK_LIMIT: below it an unconverged Lanczos goes to the dense
         # eigensolver first (G22: 124 MB peak instead of 6 MB).
-        proof_follows = n > DENSE_FALLBACK_LIMIT and _sparse_proof_affordable(G, budget)
+        sparse_proof = _sparse_proof_affordable(G, budget)
+        proof_follows = n > DENSE_FALLBACK_LIMIT and sparse_proof
         # The deflated bound is the one claimed only where no proof may follow: there a look may
         # end early (`futile`, below) and gets its whole `max_matvecs`; elsewhere at most
         # LOOK_PROOF_MATVECS (the proof or the dense eigensolver settles it).
-        proof_possible = (proof_follows or _sparse_proof_affordable(G, budget)
-                          or _dense_affordable(G, n, False, budget))
+        proof_possible = sparse_proof or _dense_affordable(G, n, False, budget)
         matvecs = LANCZOS_PROOF_MATVECS if proof_follows else LANCZOS_MAX_MATVECS
         if max_matvecs is not None:
-            matvecs = min(matvecs, max_matvecs, LOOK_PROOF_MATVECS if proof_possible else matvecs)
+            matvecs = min(matvecs, max_matvecs)
+            if proof_possible:
+                matvecs = min(matvecs, LOOK_PROOF_MATVECS)
         if time_budget.expired():
             # The solve's deadline has passed: no eigensolver (its set-up alone costs n r^2),
             # only what is proven at once (Gershgorin for a matrix, no bound for an operator).
@@ -363,8 +365,8 @@ def _shifts(eig: Eigen, target: float, norm: float, n: int,
     shifts = [first]
     step = max(delta, abs(first) * 0.5, eig.residual if np.isfinite(eig.residual) else 0.0)
     if certify_at is not None and np.isfinite(certify_at) and certify_at < first:
-        shifts.append(float(certify_at))
-        first = min(first, float(certify_at))
+        first = float(certify_at)
+        shifts.append(first)
     while len(shifts) < PROOF_ATTEMPTS:
         step *= 8.0
         shifts.append(first - step)
@@ -734,11 +736,11 @@ LANCZOS_KEPT = 0.5
 """The share of LANCZOS_STEPS a thick restart keeps (the smallest Ritz vectors)."""
 LANCZOS_MAX_MATVECS = 2000
 LANCZOS_PROOF_MATVECS = 300
+"""Lanczos's budget where a sparse factorisation proof will follow (it only places the shift)."""
 LOOK_PROOF_MATVECS = 500
 """A solve's periodic look (`max_matvecs` given) where a proof may settle the bound: Lanczos there
 places the shift and finds a direction; 1000 (`lowrank_sdp.solve.CHECKPOINT_MATVECS`) cost G32
 (n = 2000, proofs by sparse LDL) 0.96 -> 1.41 s."""
-"""Lanczos's budget where a sparse factorisation proof will follow (it only places the shift)."""
 LANCZOS_MEMORY_BYTES = 256 * 2**20
 LANCZOS_RTOL = 1e-6
 """Converged means residual <= min(target, LANCZOS_RTOL * ||S||): a target far above the scale of S
@@ -751,7 +753,7 @@ def lanczos_smallest(matvec, v0: np.ndarray, *, target: float, early_exit: bool 
                      max_matvecs: int = 2000, scale: float | None = None,
                      work: list | None = None, deflate: np.ndarray | None = None,
                      product=None, enough=None, hopeless: float = -np.inf, futile=None):
-    """Smallest Ritz pair of a symmetric operator: restarted Lanczos, full reorthogonalisation.
+    """Smallest Ritz pair of a symmetric operator: thick-restart Lanczos, full reorthogonalisation.
 
     Returns (theta, residual, v, converged). Converged: the residual ||A v - theta v|| fell to
     min(target, LANCZOS_RTOL * scale), or the Krylov space became invariant (beta below
@@ -811,6 +813,11 @@ def lanczos_smallest(matvec, v0: np.ndarray, *, target: float, early_exit: bool 
             if len(work) > 2:
                 work[2] = full
 
+    def ends_early(t, res, goal):
+        # lambda_min <= t: below `hopeless`, clearly negative (early_exit), or `futile`.
+        return t < hopeless or (early_exit and t - res < -10 * max(res, goal)) or (
+            futile is not None and futile(t))
+
     def project(w, j, with_q):
         # One classical Gram-Schmidt pass against the basis V[:j + 1] (and Q); its coefficients.
         h = V[: j + 1] @ w
@@ -858,8 +865,7 @@ def lanczos_smallest(matvec, v0: np.ndarray, *, target: float, early_exit: bool 
             if breakdown or spent or k == steps or k % 10 == 0:
                 t, s = _projected_smallest(H[:k, :k], tridiagonal=first == 0)
                 res = abs(b * s[-1])
-                negative = t < hopeless or (early_exit and t - res < -10 * max(res, goal)) or (
-                    futile is not None and futile(t))
+                negative = ends_early(t, res, goal)
                 settled = res <= goal or (enough is not None and used >= steps and enough(t, res))
                 if breakdown or spent or k == steps or settled or negative:
                     break
@@ -883,8 +889,7 @@ def lanczos_smallest(matvec, v0: np.ndarray, *, target: float, early_exit: bool 
             return theta, residual, v, True
         if used >= max_matvecs or time_budget.expired():
             return theta, residual, v, False
-        if theta < hopeless or (early_exit and theta - residual < -10 * max(residual, goal)) or (
-                futile is not None and futile(theta)):
+        if ends_early(theta, residual, goal):
             return theta, residual, v, False
         if invariant or k < steps:
             # An invariant space that is not converged (rounding), or a cycle cut short: start
